@@ -1,0 +1,40 @@
+//! Command-line interface: the raw flags, parsed by clap.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandbox",
+    version,
+    about = "A local, stateful sandbox of any OpenAPI 3.0 API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve every operation of one or more OpenAPI specs on localhost.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// An OpenAPI 3.0 spec (YAML or JSON). Repeat for several APIs; each gets its own port.
+    /// Without it, every `openapi.{yaml,yml,json}` under `specs/` is served.
+    #[arg(long = "spec", value_name = "PATH")]
+    pub specs: Vec<PathBuf>,
+    /// Address to listen on. Loopback by default; the sandbox has no authentication of its own.
+    #[arg(long, default_value = "127.0.0.1", env = "SANDBOX_HOST")]
+    pub host: IpAddr,
+    /// Port of the first API; the others follow consecutively. 0 picks free ports.
+    #[arg(long, default_value_t = 4010, env = "SANDBOX_PORT")]
+    pub port: u16,
+    /// Seed for generated data: the same seed gives byte-identical responses.
+    #[arg(long, default_value_t = 0, env = "SANDBOX_SEED")]
+    pub seed: u64,
+}

@@ -1,0 +1,708 @@
+//! Synthesises values from OpenAPI 3.0 schemas: `fake` data chosen by property name and
+//! format, honouring type, enum, pattern, bounds, required, `allOf`/`oneOf`/`anyOf` and
+//! discriminators. Every value comes from a ChaCha8 stream seeded by (seed, key), so the same
+//! seed gives byte-identical output and one operation's data never shifts another's.
+//! Recursive schemas are cut off: past one level of self-reference only required fields are
+//! generated, and past a hard depth the smallest valid value is used.
+
+pub mod faker;
+pub mod ids;
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Map, Number, Value, json};
+
+use crate::schema::Direction;
+use crate::spec::pointer::{self, ref_of};
+
+/// Generated timestamps fall around this instant (2025-06-15T12:00:00Z), not the wall clock,
+/// so output is reproducible.
+pub const BASE_UNIX_SECONDS: i64 = 1_750_000_000 - 4_800_000;
+/// Depth at which optional properties stop being generated.
+const OPTIONAL_DEPTH: usize = 5;
+/// Depth at which only the smallest valid value is produced.
+const HARD_DEPTH: usize = 24;
+
+/// Stable 64-bit FNV-1a, used to derive per-key seeds (`DefaultHasher` is not stable).
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+pub struct Generator<'a> {
+    doc: &'a Value,
+    rng: ChaCha8Rng,
+    direction: Direction,
+    regexes: HashMap<String, Option<rand_regex::Regex>>,
+    /// Use `example` values found on scalar properties when they fit their schema.
+    pub use_examples: bool,
+}
+
+#[derive(Clone, Default)]
+struct Ctx<'n> {
+    name: Option<&'n str>,
+    depth: usize,
+    /// `$ref`s currently being expanded, to cut recursion.
+    refs: Vec<String>,
+    /// Only required properties and minimal arrays from here down.
+    minimal: bool,
+}
+
+impl<'a> Generator<'a> {
+    /// A generator whose stream depends only on `seed` and `key` (e.g. an operation id).
+    pub fn new(doc: &'a Value, seed: u64, key: &str, direction: Direction) -> Self {
+        Self {
+            doc,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
+            direction,
+            regexes: HashMap::new(),
+            use_examples: true,
+        }
+    }
+
+    /// Direct access to the stream, for callers that mint ids or pick alternatives.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// Generates a value for the schema at `ptr`, or for `schema` itself.
+    pub fn value(&mut self, schema: &Value) -> Value {
+        self.gen_value(schema, &Ctx::default())
+    }
+
+    pub fn value_at(&mut self, ptr: &str) -> Value {
+        let doc = self.doc;
+        doc.pointer(ptr).map_or(Value::Null, |s| self.value(s))
+    }
+
+    fn gen_value(&mut self, schema: &Value, ctx: &Ctx) -> Value {
+        if ctx.depth > HARD_DEPTH {
+            return self.smallest(schema, 0);
+        }
+        if let Some(r) = ref_of(schema) {
+            let seen = ctx.refs.iter().filter(|x| x.as_str() == r).count();
+            let doc = self.doc;
+            let Ok((target, _)) = pointer::resolve(doc, schema) else {
+                return Value::Null;
+            };
+            let mut inner = ctx.clone();
+            inner.refs.push(r.to_owned());
+            // One level of self-reference reads naturally; deeper only what is required.
+            inner.minimal |= seen >= 1;
+            if seen >= 3 {
+                return self.smallest(target, 0);
+            }
+            return self.gen_value(target, &inner);
+        }
+        let Value::Object(map) = schema else {
+            return json!("string");
+        };
+        if let Some(Value::Array(all)) = map.get("allOf") {
+            if !all.is_empty() {
+                let merged = self.merge_all_of(schema, &mut Vec::new());
+                return self.gen_value(&merged, ctx);
+            }
+        }
+        if self.use_examples && is_scalar_type(map) {
+            if let Some(ex) = map.get("example") {
+                if self.fits_scalar(map, ex) {
+                    return ex.clone();
+                }
+            }
+        }
+        if let Some(Value::Array(values)) = map.get("enum") {
+            let candidates: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
+            if !candidates.is_empty() {
+                let i = self.rng.random_range(0..candidates.len());
+                return candidates[i].clone();
+            }
+        }
+        if let Some(c) = map.get("const") {
+            return c.clone();
+        }
+        for key in ["oneOf", "anyOf"] {
+            if let Some(Value::Array(branches)) = map.get(key) {
+                if !branches.is_empty() {
+                    return self.gen_alternative(map, key, branches, ctx);
+                }
+            }
+        }
+        match schema_type(map) {
+            "object" => self.gen_object(map, ctx),
+            "array" => self.gen_array(map, ctx),
+            "integer" => self.gen_integer(map, ctx),
+            "number" => self.gen_number(map),
+            "boolean" => Value::Bool(self.rng.random_bool(0.5)),
+            _ => Value::String(self.gen_string(map, ctx)),
+        }
+    }
+
+    /// Flattens `allOf` (recursively, through refs) into one schema.
+    fn merge_all_of(&self, schema: &Value, seen: &mut Vec<String>) -> Value {
+        let mut out = Map::new();
+        let doc = self.doc;
+        let resolved = match ref_of(schema) {
+            Some(r) if seen.iter().any(|s| s == r) => return Value::Object(out),
+            Some(r) => {
+                seen.push(r.to_owned());
+                pointer::resolve(doc, schema)
+                    .map(|(v, _)| v)
+                    .unwrap_or(&Value::Null)
+            }
+            None => schema,
+        };
+        let Value::Object(map) = resolved else {
+            return Value::Object(out);
+        };
+        for (k, v) in map {
+            if k != "allOf" {
+                merge_key(&mut out, k, v);
+            }
+        }
+        if let Some(Value::Array(parts)) = map.get("allOf") {
+            for part in parts {
+                if let Value::Object(p) = self.merge_all_of(part, seen) {
+                    for (k, v) in &p {
+                        merge_key(&mut out, k, v);
+                    }
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn gen_alternative(
+        &mut self,
+        map: &Map<String, Value>,
+        key: &str,
+        branches: &[Value],
+        ctx: &Ctx,
+    ) -> Value {
+        // Prefer a non-null branch; `{type: null}` alternatives only express nullability.
+        let usable: Vec<&Value> = branches
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+            .collect();
+        if usable.is_empty() {
+            return Value::Null;
+        }
+        let i = if ctx.minimal {
+            0
+        } else {
+            self.rng.random_range(0..usable.len())
+        };
+        let branch = usable[i];
+        // Sibling keywords (shared properties) combine with the chosen branch.
+        let mut base = map.clone();
+        base.remove(key);
+        let discriminator = base.remove("discriminator");
+        let has_siblings = base
+            .keys()
+            .any(|k| matches!(k.as_str(), "properties" | "required" | "type"));
+        let combined = if has_siblings {
+            json!({"allOf": [Value::Object(base), branch]})
+        } else {
+            branch.clone()
+        };
+        let mut value = self.gen_value(&combined, ctx);
+        if let (Some(d), Value::Object(obj)) = (discriminator, &mut value) {
+            if let Some(prop) = d.get("propertyName").and_then(Value::as_str) {
+                if let Some(tag) = discriminator_tag(&d, branch) {
+                    obj.insert(prop.to_owned(), Value::String(tag));
+                }
+            }
+        }
+        value
+    }
+
+    fn gen_object(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> Value {
+        let mut out = Map::new();
+        let required: Vec<&str> = map
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let skip_flag = match self.direction {
+            Direction::Request => "readOnly",
+            Direction::Response => "writeOnly",
+        };
+        let optional_too = !ctx.minimal && ctx.depth < OPTIONAL_DEPTH;
+        if let Some(Value::Object(props)) = map.get("properties") {
+            for (name, sub) in props {
+                let is_required = required.contains(&name.as_str());
+                let doc = self.doc;
+                let resolved = pointer::resolve(doc, sub).map(|(v, _)| v).unwrap_or(sub);
+                if !is_required {
+                    if !optional_too || resolved.get(skip_flag) == Some(&Value::Bool(true)) {
+                        continue;
+                    }
+                    // An optional property that recurses into a type being expanded adds nothing.
+                    if ref_of(sub).is_some_and(|r| ctx.refs.iter().any(|x| x == r)) {
+                        continue;
+                    }
+                }
+                let child = Ctx {
+                    name: Some(name),
+                    depth: ctx.depth + 1,
+                    refs: ctx.refs.clone(),
+                    minimal: ctx.minimal,
+                };
+                let v = self.gen_value(sub, &child);
+                out.insert(name.clone(), v);
+            }
+        }
+        let min_props = map
+            .get("minProperties")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        let additional = map.get("additionalProperties");
+        let wants_entry =
+            optional_too && out.is_empty() && matches!(additional, Some(Value::Object(_)));
+        if out.len() < min_props || wants_entry {
+            let sub = match additional {
+                Some(s @ Value::Object(_)) => s.clone(),
+                _ => json!({"type": "string"}),
+            };
+            let mut i = 1;
+            while out.len() < min_props.max(1) {
+                let child = Ctx {
+                    name: None,
+                    depth: ctx.depth + 1,
+                    refs: ctx.refs.clone(),
+                    minimal: ctx.minimal,
+                };
+                let v = self.gen_value(&sub, &child);
+                out.insert(format!("key{i}"), v);
+                i += 1;
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn gen_array(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> Value {
+        let min = map.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let max = map
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .map_or(usize::MAX, |m| m as usize);
+        let wanted = if ctx.minimal || ctx.depth >= OPTIONAL_DEPTH {
+            min
+        } else {
+            min.max(1)
+        };
+        let n = wanted.min(max);
+        let items = map.get("items").cloned().unwrap_or(json!({}));
+        let unique = map.get("uniqueItems") == Some(&Value::Bool(true));
+        let mut out: Vec<Value> = Vec::with_capacity(n);
+        let mut attempts = 0;
+        while out.len() < n && attempts < n * 10 + 10 {
+            attempts += 1;
+            let child = Ctx {
+                name: ctx.name,
+                depth: ctx.depth + 1,
+                refs: ctx.refs.clone(),
+                minimal: ctx.minimal,
+            };
+            let v = self.gen_value(&items, &child);
+            if unique && out.contains(&v) {
+                continue;
+            }
+            out.push(v);
+        }
+        Value::Array(out)
+    }
+
+    fn gen_integer(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> Value {
+        let (lo, hi) = bounds(map);
+        let looks_like_time = ctx.name.is_some_and(is_time_name);
+        let (lo, hi) = match (lo, hi) {
+            (None, None) if looks_like_time => {
+                let t = BASE_UNIX_SECONDS as f64;
+                (Some(t - 86_400.0 * 30.0), Some(t))
+            }
+            (lo, hi) => {
+                let lo = lo.unwrap_or_else(|| hi.map_or(1.0, |h| (h - 1000.0).min(1.0)));
+                let hi = hi.unwrap_or(lo + 1000.0).max(lo);
+                (Some(lo), Some(hi))
+            }
+        };
+        let (lo, hi) = (lo.unwrap_or(0.0).ceil(), hi.unwrap_or(1000.0).floor());
+        let step = map
+            .get("multipleOf")
+            .and_then(Value::as_f64)
+            .filter(|m| *m >= 1.0)
+            .unwrap_or(1.0);
+        let first = (lo / step).ceil() * step;
+        let steps = ((hi - first) / step).floor().max(0.0) as u64;
+        let k = if steps == 0 {
+            0
+        } else {
+            self.rng.random_range(0..=steps.min(1_000_000))
+        };
+        let v = first + k as f64 * step;
+        Value::Number(Number::from(v as i64))
+    }
+
+    fn gen_number(&mut self, map: &Map<String, Value>) -> Value {
+        let (lo, hi) = bounds(map);
+        let lo = lo.unwrap_or_else(|| hi.map_or(0.0, |h| (h - 1000.0).min(0.0)));
+        let hi = hi.unwrap_or(lo + 1000.0).max(lo);
+        if let Some(step) = map
+            .get("multipleOf")
+            .and_then(Value::as_f64)
+            .filter(|m| *m > 0.0)
+        {
+            let first = (lo / step).ceil();
+            let last = (hi / step).floor();
+            let k = if last > first {
+                self.rng.random_range(first as i64..=last as i64) as f64
+            } else {
+                first
+            };
+            return Number::from_f64(k * step).map_or(json!(0), Value::Number);
+        }
+        // Two decimals, strictly inside the bounds so exclusive limits hold too.
+        let span = hi - lo;
+        let v = lo + span * (0.1 + 0.8 * self.rng.random::<f64>());
+        let v = (v * 100.0).round() / 100.0;
+        let v = if v <= lo || v >= hi {
+            lo + span / 2.0
+        } else {
+            v
+        };
+        Number::from_f64(v).map_or(json!(0), Value::Number)
+    }
+
+    fn gen_string(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> String {
+        let min = map
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        let max = map
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        let format = map.get("format").and_then(Value::as_str).unwrap_or("");
+        let pattern = map.get("pattern").and_then(Value::as_str);
+        if format == "ksuid" || pattern.is_some_and(ids::is_ksuid_pattern) {
+            let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30);
+            return ids::ksuid(&mut self.rng, t);
+        }
+        if let Some(p) = pattern {
+            if let Some(s) = self.from_pattern(p, min, max) {
+                return s;
+            }
+        }
+        let s = match self.from_format(format) {
+            Some(s) => s,
+            None => ctx
+                .name
+                .and_then(|n| faker::by_property_name(n, max, &mut self.rng))
+                .unwrap_or_else(|| {
+                    if max.is_some_and(|m| m < 12) {
+                        faker::word(&mut self.rng)
+                    } else {
+                        faker::words(&mut self.rng)
+                    }
+                }),
+        };
+        fit_length(s, min, max)
+    }
+
+    fn from_format(&mut self, format: &str) -> Option<String> {
+        let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 60);
+        let dt = chrono::DateTime::from_timestamp(t, 0)?;
+        Some(match format {
+            "date-time" => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "date" => dt.format("%Y-%m-%d").to_string(),
+            "time" => dt.format("%H:%M:%SZ").to_string(),
+            "uuid" => ids::uuid(&mut self.rng),
+            "email" | "idn-email" => faker::by_property_name("email", None, &mut self.rng)?,
+            "uri" | "url" | "iri" | "uri-reference" | "iri-reference" => {
+                faker::by_property_name("url", None, &mut self.rng)?
+            }
+            "hostname" | "idn-hostname" => format!("{}.example.com", faker::word(&mut self.rng)),
+            "ipv4" => faker::by_property_name("ip", None, &mut self.rng)?,
+            "ipv6" => format!("2001:db8::{:x}", self.rng.random_range(1..0xffffu32)),
+            "byte" => {
+                let mut b = [0u8; 12];
+                self.rng.fill(&mut b);
+                base64::engine::general_purpose::STANDARD.encode(b)
+            }
+            "password" | "binary" => faker::alphanumeric(16, &mut self.rng),
+            _ => return None,
+        })
+    }
+
+    fn from_pattern(
+        &mut self,
+        pattern: &str,
+        min: Option<usize>,
+        max: Option<usize>,
+    ) -> Option<String> {
+        let compiled = self
+            .regexes
+            .entry(pattern.to_owned())
+            .or_insert_with(|| rand_regex::Regex::compile(pattern, 8).ok())
+            .clone()?;
+        for _ in 0..16 {
+            let s: String = self.rng.sample(&compiled);
+            let len = s.chars().count();
+            if min.is_none_or(|m| len >= m) && max.is_none_or(|m| len <= m) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// The smallest value a schema accepts, without expanding anything optional.
+    fn smallest(&mut self, schema: &Value, hops: usize) -> Value {
+        let doc = self.doc;
+        let schema = pointer::resolve(doc, schema)
+            .map(|(v, _)| v)
+            .unwrap_or(schema);
+        let Value::Object(map) = schema else {
+            return Value::Null;
+        };
+        if map.get("nullable") == Some(&Value::Bool(true)) {
+            return Value::Null;
+        }
+        if let Some(Value::Array(values)) = map.get("enum") {
+            if let Some(v) = values.first() {
+                return v.clone();
+            }
+        }
+        match schema_type(map) {
+            "object" if hops < 4 => {
+                let mut out = Map::new();
+                let required = map
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for name in required.iter().filter_map(Value::as_str) {
+                    let sub = map
+                        .get("properties")
+                        .and_then(|p| p.get(name))
+                        .cloned()
+                        .unwrap_or(json!({}));
+                    out.insert(name.to_owned(), self.smallest(&sub, hops + 1));
+                }
+                Value::Object(out)
+            }
+            "object" => json!({}),
+            "array" => json!([]),
+            "integer" | "number" => {
+                let (lo, _) = bounds(map);
+                json!(lo.map_or(0, |l| l.ceil() as i64))
+            }
+            "boolean" => json!(false),
+            _ => {
+                let mut ctx = Ctx::default();
+                ctx.depth = HARD_DEPTH;
+                Value::String(self.gen_string(map, &ctx))
+            }
+        }
+    }
+
+    /// A cheap local check that a scalar `example` honours its schema's own constraints.
+    fn fits_scalar(&mut self, map: &Map<String, Value>, v: &Value) -> bool {
+        let type_ok = match (schema_type(map), v) {
+            ("string", Value::String(_)) | ("boolean", Value::Bool(_)) => true,
+            ("integer", Value::Number(n)) => n.is_i64() || n.is_u64(),
+            ("number", Value::Number(_)) => true,
+            _ => false,
+        };
+        if !type_ok {
+            return false;
+        }
+        if let Some(Value::Array(values)) = map.get("enum") {
+            if !values.contains(v) {
+                return false;
+            }
+        }
+        if let Some(n) = v.as_f64() {
+            let (lo, hi) = bounds(map);
+            return lo.is_none_or(|l| n >= l) && hi.is_none_or(|h| n <= h);
+        }
+        let Some(s) = v.as_str() else { return true };
+        let len = s.chars().count();
+        let min = map.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let max = map
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .map_or(usize::MAX, |m| m as usize);
+        if len < min || len > max {
+            return false;
+        }
+        if let Some(p) = map.get("pattern").and_then(Value::as_str) {
+            if !regex::Regex::new(p).is_ok_and(|r| r.is_match(s)) {
+                return false;
+            }
+        }
+        match map.get("format").and_then(Value::as_str) {
+            Some("date-time") => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+            Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+            Some("uuid") => s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+            Some("email") => s.contains('@'),
+            Some("ksuid") => crate::schema::formats::is_ksuid(s),
+            Some("uri" | "url") => s.contains("://"),
+            _ => true,
+        }
+    }
+}
+
+fn merge_key(out: &mut Map<String, Value>, k: &str, v: &Value) {
+    match (k, out.get_mut(k), v) {
+        ("properties", Some(Value::Object(existing)), Value::Object(new)) => {
+            for (name, schema) in new {
+                match existing.get(name) {
+                    // The same property constrained twice must satisfy both.
+                    Some(old) if old != schema => {
+                        let both = json!({"allOf": [old.clone(), schema.clone()]});
+                        existing.insert(name.clone(), both);
+                    }
+                    _ => {
+                        existing.insert(name.clone(), schema.clone());
+                    }
+                }
+            }
+        }
+        ("required", Some(Value::Array(existing)), Value::Array(new)) => {
+            for r in new {
+                if !existing.contains(r) {
+                    existing.push(r.clone());
+                }
+            }
+        }
+        ("minimum" | "minLength" | "minItems" | "minProperties", Some(existing), new) => {
+            if new.as_f64() > existing.as_f64() {
+                *existing = new.clone();
+            }
+        }
+        ("maximum" | "maxLength" | "maxItems" | "maxProperties", Some(existing), new) => {
+            if new.as_f64() < existing.as_f64() {
+                *existing = new.clone();
+            }
+        }
+        ("enum", Some(Value::Array(existing)), Value::Array(new)) => {
+            existing.retain(|e| new.contains(e))
+        }
+        ("nullable", Some(existing), new) => {
+            // Null is allowed only if every part allows it.
+            *existing =
+                Value::Bool(existing.as_bool() == Some(true) && new.as_bool() == Some(true));
+        }
+        (_, Some(_), _)
+            if k.starts_with("x-") || k == "description" || k == "example" || k == "title" => {}
+        (_, Some(existing), new) => {
+            // Other keywords: first one wins unless it is uninformative.
+            if existing.is_null() {
+                *existing = new.clone();
+            }
+        }
+        (_, None, _) => {
+            out.insert(k.to_owned(), v.clone());
+        }
+    }
+}
+
+/// The discriminator value that selects `branch`: from the mapping, else the schema name.
+fn discriminator_tag(d: &Value, branch: &Value) -> Option<String> {
+    let r = ref_of(branch)?;
+    if let Some(Value::Object(mapping)) = d.get("mapping") {
+        if let Some((tag, _)) = mapping.iter().find(|(_, v)| v.as_str() == Some(r)) {
+            return Some(tag.clone());
+        }
+    }
+    r.rsplit('/').next().map(str::to_owned)
+}
+
+fn schema_type(map: &Map<String, Value>) -> &str {
+    match map.get("type") {
+        Some(Value::String(t)) => t,
+        _ if map.contains_key("properties") || map.contains_key("additionalProperties") => "object",
+        _ if map.contains_key("items") => "array",
+        _ if map.contains_key("minimum") || map.contains_key("maximum") => "number",
+        _ => "string",
+    }
+}
+
+fn is_scalar_type(map: &Map<String, Value>) -> bool {
+    matches!(
+        map.get("type").and_then(Value::as_str),
+        Some("string" | "integer" | "number" | "boolean")
+    )
+}
+
+/// Inclusive numeric bounds, tightened for exclusive limits (3.0 boolean or numeric form).
+fn bounds(map: &Map<String, Value>) -> (Option<f64>, Option<f64>) {
+    let integer = map.get("type").and_then(Value::as_str) == Some("integer");
+    let nudge = if integer { 1.0 } else { 0.000_001 };
+    let mut lo = map.get("minimum").and_then(Value::as_f64);
+    let mut hi = map.get("maximum").and_then(Value::as_f64);
+    match map.get("exclusiveMinimum") {
+        Some(Value::Bool(true)) => lo = lo.map(|l| l + nudge),
+        Some(Value::Number(n)) => lo = n.as_f64().map(|l| l + nudge),
+        _ => {}
+    }
+    match map.get("exclusiveMaximum") {
+        Some(Value::Bool(true)) => hi = hi.map(|h| h - nudge),
+        Some(Value::Number(n)) => hi = n.as_f64().map(|h| h - nudge),
+        _ => {}
+    }
+    match map.get("format").and_then(Value::as_str) {
+        Some("int32") => {
+            lo = Some(lo.unwrap_or(f64::from(i32::MIN)).max(f64::from(i32::MIN)));
+            hi = Some(hi.unwrap_or(f64::from(i32::MAX)).min(f64::from(i32::MAX)));
+            // Unbounded int32 fields still deserve small, friendly numbers.
+            if lo == Some(f64::from(i32::MIN)) && hi == Some(f64::from(i32::MAX)) {
+                return (None, None);
+            }
+        }
+        _ => {}
+    }
+    (lo, hi)
+}
+
+fn is_time_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.ends_with("_at")
+        || n.ends_with("at")
+            && n.len() > 4
+            && n.chars()
+                .rev()
+                .nth(2)
+                .is_some_and(|c| c.is_ascii_lowercase())
+            && name.chars().any(char::is_uppercase)
+        || matches!(
+            n.as_str(),
+            "created" | "updated" | "timestamp" | "time" | "date"
+        )
+        || n.ends_with("_time")
+        || n.ends_with("timestamp")
+}
+
+/// Pads or trims a string to honour `minLength` / `maxLength`.
+fn fit_length(mut s: String, min: Option<usize>, max: Option<usize>) -> String {
+    if let Some(max) = max {
+        if s.chars().count() > max {
+            s = s
+                .chars()
+                .take(max)
+                .collect::<String>()
+                .trim_end()
+                .to_owned();
+        }
+    }
+    if let Some(min) = min {
+        while s.chars().count() < min {
+            s.push('x');
+        }
+    }
+    s
+}

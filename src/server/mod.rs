@@ -1,0 +1,146 @@
+//! Serving: one axum listener per API, each at the root of its own port (SDKs drop base
+//! paths), all stopped together on Ctrl-C or SIGTERM.
+
+pub mod api;
+pub mod auth;
+pub mod handler;
+pub mod problem;
+pub mod request;
+pub mod respond;
+pub mod routing;
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use api::Api;
+
+use crate::spec::{Spec, SpecError};
+
+/// What `sandbox serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub specs: Vec<PathBuf>,
+    pub host: IpAddr,
+    /// First port; the n-th spec gets `port + n` (0 lets the OS choose each).
+    pub port: u16,
+    pub seed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The axum router for one API: every request goes to the generic handler.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handler::handle)
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(api)
+}
+
+/// Loads and prepares every spec, in order.
+pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Api>>, SpecError> {
+    options
+        .specs
+        .iter()
+        .map(|file| Ok(Arc::new(Api::build(Spec::load(file)?, options.seed)?)))
+        .collect()
+}
+
+/// Serves every API until `shutdown` resolves. Prints the "API -> URL" table once all
+/// listeners are bound, so a reader of stdout knows the sandbox is ready.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let apis = prepare(&options)?;
+    let mut listeners = Vec::with_capacity(apis.len());
+    for (i, api) in apis.iter().enumerate() {
+        let port = if options.port == 0 {
+            0
+        } else {
+            options
+                .port
+                .saturating_add(u16::try_from(i).unwrap_or(u16::MAX))
+        };
+        let addr = SocketAddr::new(options.host, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        listeners.push((api.clone(), listener));
+    }
+    let mut table = String::new();
+    let width = apis.iter().map(|a| a.name.len()).max().unwrap_or(3).max(3);
+    table.push_str(&format!("{:width$}  URL\n", "API"));
+    for (api, listener) in &listeners {
+        let addr = listener.local_addr()?;
+        table.push_str(&format!(
+            "{:width$}  http://{addr}  ({} operations)\n",
+            api.name,
+            api.spec.operations.len()
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(table.as_bytes())?;
+    out.flush()?;
+    drop(out);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut tasks = Vec::new();
+    for (api, listener) in listeners {
+        let mut rx = stop_rx.clone();
+        let app = router(api);
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        }));
+    }
+    for t in tasks {
+        match t.await {
+            Ok(result) => result?,
+            Err(e) => tracing::error!("listener task failed: {e}"),
+        }
+    }
+    tracing::info!("sandbox stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

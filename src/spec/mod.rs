@@ -1,0 +1,154 @@
+//! Loading an OpenAPI 3.0 document into a [`Spec`]: the raw bundled JSON (what schemas are
+//! compiled and generated from) plus the operation catalogue (what the router serves).
+//! Anything wrong with the file stops here with a [`SpecError`] naming file, pointer and reason.
+
+pub mod catalog;
+pub mod error;
+pub mod load;
+pub mod pointer;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use catalog::Operation;
+pub use error::SpecError;
+
+/// Path prefix owned by the sandbox itself; no spec may use it.
+pub const ADMIN_PREFIX: &str = "/__sandbox";
+
+/// A loaded, checked spec.
+#[derive(Debug)]
+pub struct Spec {
+    pub file: PathBuf,
+    pub title: String,
+    /// The document with external files bundled in; all `$ref`s are local and resolvable.
+    pub doc: Value,
+    pub operations: Vec<Operation>,
+}
+
+impl Spec {
+    pub fn load(file: &Path) -> Result<Self, SpecError> {
+        let doc = load::load_document(file)?;
+        Self::from_document(file, doc)
+    }
+
+    /// Builds a spec from an already parsed document (`file` is used for messages only).
+    pub fn from_document(file: &Path, doc: Value) -> Result<Self, SpecError> {
+        check_version(file, &doc)?;
+        check_refs(file, &doc, &doc, "")?;
+        let api: openapiv3::OpenAPI = serde_path_to_error::deserialize(&doc).map_err(|e| {
+            let at = path_to_pointer(e.path());
+            SpecError::new(file, at, format!("not valid OpenAPI 3.0: {}", e.inner()))
+        })?;
+        for path in api.paths.paths.keys() {
+            if path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/")) {
+                return Err(SpecError::new(
+                    file,
+                    pointer::join("/paths", path),
+                    format!("paths under {ADMIN_PREFIX}/ are reserved for the sandbox's admin API"),
+                ));
+            }
+            if !path.starts_with('/') {
+                return Err(SpecError::new(
+                    file,
+                    pointer::join("/paths", path),
+                    "a path must start with '/'",
+                ));
+            }
+        }
+        let operations = catalog::build(file, &doc, &api)?;
+        let title = api.info.title.trim().to_owned();
+        Ok(Self {
+            file: file.to_path_buf(),
+            title,
+            doc,
+            operations,
+        })
+    }
+
+    /// Resolves a pointer in the document; `None` when nothing is there.
+    pub fn at(&self, ptr: &str) -> Option<&Value> {
+        self.doc.pointer(ptr)
+    }
+}
+
+fn check_version(file: &Path, doc: &Value) -> Result<(), SpecError> {
+    if !doc.is_object() {
+        return Err(SpecError::new(
+            file,
+            "/",
+            "the document is not a mapping of OpenAPI fields",
+        ));
+    }
+    if doc.get("swagger").is_some() {
+        return Err(SpecError::new(
+            file,
+            "/swagger",
+            "Swagger 2.0 is not supported; convert the spec to OpenAPI 3.0",
+        ));
+    }
+    match doc.get("openapi") {
+        Some(Value::String(v)) if v.starts_with("3.0") => Ok(()),
+        Some(Value::String(v)) if v.starts_with("3.1") => Err(SpecError::new(
+            file,
+            "/openapi",
+            format!("OpenAPI {v} is not supported yet; only 3.0.x specs can be served"),
+        )),
+        Some(v) => Err(SpecError::new(
+            file,
+            "/openapi",
+            format!("unsupported OpenAPI version {v}; expected 3.0.x"),
+        )),
+        None => Err(SpecError::new(
+            file,
+            "/openapi",
+            "missing 'openapi' version field",
+        )),
+    }
+}
+
+/// Every `$ref` must land on a value, and chains of refs must not loop.
+fn check_refs(file: &Path, doc: &Value, node: &Value, at: &str) -> Result<(), SpecError> {
+    match node {
+        Value::Object(map) => {
+            if let Some(r) = map.get("$ref") {
+                if !r.is_string() {
+                    return Err(SpecError::new(
+                        file,
+                        format!("{at}/$ref"),
+                        "'$ref' must be a string",
+                    ));
+                }
+                pointer::resolve(doc, node)
+                    .map_err(|e| SpecError::new(file, format!("{at}/$ref"), e.to_string()))?;
+            }
+            for (k, v) in map {
+                if k != "example" {
+                    check_refs(file, doc, v, &pointer::join(at, k))?;
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_refs(file, doc, v, &format!("{at}/{i}"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => out = pointer::join(&out, key),
+            Segment::Enum { variant } => out = pointer::join(&out, variant),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}

@@ -447,7 +447,7 @@ impl<'a> Generator<'a> {
         let compiled = self
             .regexes
             .entry(pattern.to_owned())
-            .or_insert_with(|| rand_regex::Regex::compile(pattern, 8).ok())
+            .or_insert_with(|| compile_pattern(pattern))
             .clone()?;
         for _ in 0..16 {
             let s: String = self.rng.sample(&compiled);
@@ -685,6 +685,30 @@ fn is_time_name(name: &str) -> bool {
         )
         || n.ends_with("_time")
         || n.ends_with("timestamp")
+}
+
+/// Compiles an ECMA-style `pattern` for generation. Outer anchors are dropped (a string that
+/// matches the body matches the anchored form), and classes are ASCII as in ECMA-262, so
+/// `\d` never yields a non-ASCII digit.
+fn compile_pattern(pattern: &str) -> Option<rand_regex::Regex> {
+    let body = pattern.strip_prefix('^').unwrap_or(pattern);
+    let body = match body.strip_suffix('$') {
+        Some(b) if !b.ends_with('\\') => b,
+        _ => body,
+    };
+    let ascii = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(true)
+        .build()
+        .parse(body);
+    let hir = match ascii {
+        Ok(h) => h,
+        Err(_) => regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(body)
+            .ok()?,
+    };
+    rand_regex::Regex::with_hir(hir, 8).ok()
 }
 
 /// Pads or trims a string to honour `minLength` / `maxLength`.

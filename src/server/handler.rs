@@ -123,7 +123,7 @@ async fn answer(
     match request::check(api, oi, &incoming) {
         Ok(_) => (Some(oi), respond::success(api, oi)),
         Err(Rejection::Invalid(errors)) => {
-            let status = validation_status(op);
+            let status = validation_status(op, &errors);
             let detail = summarise(&errors);
             (Some(oi), problem(Some(oi), status, detail, &errors))
         }
@@ -133,13 +133,20 @@ async fn answer(
     }
 }
 
-/// 400, unless the operation declares 422 and not 400 for bad input.
-fn validation_status(op: &crate::spec::Operation) -> u16 {
-    if !op.declares(400) && op.declares(422) {
-        422
+/// The status the operation declares for bad input: 400, else 422; a malformed id in the
+/// path is, to a client, a resource that does not exist, so 404 is used when declared.
+fn validation_status(op: &crate::spec::Operation, errors: &[FieldError]) -> u16 {
+    let path_only = errors.iter().all(|e| e.location == "path");
+    let order: &[u16] = if path_only {
+        &[400, 404, 422]
     } else {
-        400
-    }
+        &[400, 422]
+    };
+    order
+        .iter()
+        .copied()
+        .find(|s| op.declares(*s))
+        .unwrap_or(400)
 }
 
 fn summarise(errors: &[FieldError]) -> String {

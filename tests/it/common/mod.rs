@@ -1,0 +1,129 @@
+//! Test harness: starts the real `sandbox` binary on an ephemeral loopback port and talks
+//! HTTP to it, exactly as a user would; stops it when the handle is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sandbox {
+    child: Child,
+    pub urls: Vec<String>,
+}
+
+impl Sandbox {
+    /// `sandbox serve --port 0 <args>`; waits for the "API -> URL" table.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .arg("serve")
+            .args(["--port", "0"])
+            .args(args)
+            .current_dir(repo_root())
+            .env("SANDBOX_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the sandbox binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut reader = BufReader::new(stdout);
+        let mut urls = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut line = String::new();
+        // The table is a header line plus one line per API; read until a line without a URL
+        // follows at least one URL, or the process ends.
+        while Instant::now() < deadline {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            match line.split_whitespace().find(|w| w.starts_with("http://")) {
+                Some(url) => urls.push(url.to_owned()),
+                None if !urls.is_empty() => break,
+                None => {}
+            }
+            if urls.len() == expected_apis(args) {
+                break;
+            }
+        }
+        assert!(
+            !urls.is_empty(),
+            "the sandbox printed no URL; args {args:?}"
+        );
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        Self { child, urls }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.urls[0]
+    }
+}
+
+fn expected_apis(args: &[&str]) -> usize {
+    args.iter().filter(|a| **a == "--spec").count().max(1)
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test spec under `tests/specs/`.
+pub fn test_spec(name: &str) -> String {
+    repo_root()
+        .join("tests/specs")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The official Dakota spec from `../shared`, if this checkout has it. CI sets
+/// `SANDBOX_REQUIRE_SHARED=1`, which turns its absence into a failure instead of a skip.
+pub fn vendor_dakota() -> Option<String> {
+    let path = repo_root().join("../shared/vendor/dakota/openapi.yaml");
+    if path.exists() {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    assert!(
+        std::env::var("SANDBOX_REQUIRE_SHARED").is_err(),
+        "SANDBOX_REQUIRE_SHARED is set but {} is missing",
+        path.display()
+    );
+    eprintln!("skipping: {} not found", path.display());
+    None
+}
+
+pub fn bundled_dakota() -> String {
+    repo_root()
+        .join("specs/dakota/openapi.yaml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a client builds")
+}
+
+/// Runs `sandbox <args>` to completion and returns (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(args)
+        .current_dir(cwd)
+        .env("SANDBOX_LOG", "warn")
+        .output()
+        .expect("the sandbox binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

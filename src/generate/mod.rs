@@ -592,6 +592,14 @@ fn merge_key(out: &mut Map<String, Value>, k: &str, v: &Value) {
         ("enum", Some(Value::Array(existing)), Value::Array(new)) => {
             existing.retain(|e| new.contains(e))
         }
+        // Sub-schemas constrained by several parts must satisfy all of them.
+        (
+            "items" | "additionalProperties" | "not",
+            Some(existing @ Value::Object(_)),
+            Value::Object(_),
+        ) if existing != v => {
+            *existing = json!({"allOf": [existing.clone(), v.clone()]});
+        }
         ("nullable", Some(existing), new) => {
             // Null is allowed only if every part allows it.
             *existing =

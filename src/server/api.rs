@@ -44,7 +44,13 @@ pub struct Api {
 impl Api {
     pub fn build(spec: Spec, seed: u64) -> Result<Self, SpecError> {
         let file = spec.file.clone();
-        let to_spec_error = |e: CompileError| SpecError::new(&file, &e.pointer, e.reason);
+        let to_spec_error = |e: CompileError| {
+            SpecError::new(
+                &file,
+                &e.pointer,
+                format!("schema cannot be compiled: {}", e.reason),
+            )
+        };
         let schemas = SchemaSet::new(&spec.doc).map_err(to_spec_error)?;
         let mut cache: HashMap<(Direction, String), Arc<Validator>> = HashMap::new();
         let mut compile = |direction: Direction, ptr: &str| -> Result<Arc<Validator>, SpecError> {

@@ -38,8 +38,9 @@ impl Spec {
         check_version(file, &doc)?;
         check_refs(file, &doc, &doc, "")?;
         let api: openapiv3::OpenAPI = serde_path_to_error::deserialize(&doc).map_err(|e| {
-            let at = path_to_pointer(e.path());
-            SpecError::new(file, at, format!("not valid OpenAPI 3.0: {}", e.inner()))
+            let (at, reason) =
+                narrow(&doc).unwrap_or_else(|| (path_to_pointer(e.path()), e.inner().to_string()));
+            SpecError::new(file, at, format!("not valid OpenAPI 3.0: {reason}"))
         })?;
         for path in api.paths.paths.keys() {
             if path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/")) {
@@ -137,6 +138,56 @@ fn check_refs(file: &Path, doc: &Value, node: &Value, at: &str) -> Result<(), Sp
         _ => {}
     }
     Ok(())
+}
+
+/// Finds the innermost node that fails to deserialize, by trying the document's parts one
+/// level at a time (openapiv3's custom deserializers hide the path inside `paths` and
+/// `responses`).
+fn narrow(doc: &Value) -> Option<(String, String)> {
+    use openapiv3::{Components, Info, Operation, PathItem, ReferenceOr, Response};
+    fn attempt<T: serde::de::DeserializeOwned>(v: &Value, at: &str) -> Option<(String, String)> {
+        serde_path_to_error::deserialize::<_, T>(v).err().map(|e| {
+            (
+                format!("{at}{}", path_to_pointer(e.path())),
+                e.inner().to_string(),
+            )
+        })
+    }
+    if let Some(e) = doc.get("info").and_then(|i| attempt::<Info>(i, "/info")) {
+        return Some(e);
+    }
+    if let Some(Value::Object(paths)) = doc.get("paths") {
+        for (path, item) in paths {
+            let item_at = pointer::join("/paths", path);
+            if item.get("$ref").is_some() {
+                continue;
+            }
+            for method in [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ] {
+                let Some(op) = item.get(method) else { continue };
+                let op_at = pointer::join(&item_at, method);
+                if let Some(Value::Object(responses)) = op.get("responses") {
+                    for (code, r) in responses {
+                        if let Some(e) = attempt::<ReferenceOr<Response>>(
+                            r,
+                            &pointer::join(&format!("{op_at}/responses"), code),
+                        ) {
+                            return Some(e);
+                        }
+                    }
+                }
+                if let Some(e) = attempt::<Operation>(op, &op_at) {
+                    return Some(e);
+                }
+            }
+            if let Some(e) = attempt::<PathItem>(item, &item_at) {
+                return Some(e);
+            }
+        }
+    }
+    doc.get("components")
+        .and_then(|c| attempt::<Components>(c, "/components"))
 }
 
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {

@@ -3,3 +3,7 @@
 mod common;
 // Every operation of a spec answers validly and refuses invalid input as declared.
 mod conformance;
+// Generated values always satisfy their own schema, for any seed.
+mod generation;
+// Broken specs fail fast with file, pointer and reason; nothing panics.
+mod spec_loading;

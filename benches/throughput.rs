@@ -176,11 +176,13 @@ impl Server {
     fn check_alive(&mut self) -> Result<()> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
-            Ok(Some(status)) => bail!(
-                "{} exited early ({status}); its stderr ends with:\n{}",
-                self.name,
-                self.stderr_tail()
-            ),
+            Ok(Some(status)) => {
+                let tail = self.stderr_tail();
+                bail!(
+                    "{} exited early ({status}); its stderr ends with:\n{tail}",
+                    self.name
+                )
+            }
             Err(e) => bail!("cannot check on {}: {e}", self.name),
         }
     }
@@ -594,6 +596,14 @@ async fn startup_once(bin: &Path, spec: &Path) -> Result<Duration> {
 // ---------------------------------------------------------------------------------------------
 // The run
 
+struct BareReport {
+    get: Row,
+    post: Row,
+    body_bytes: usize,
+    rss_mb: f64,
+    peak_mb: f64,
+}
+
 struct SpecReport {
     label: String,
     spec: PathBuf,
@@ -611,7 +621,20 @@ fn specs() -> Vec<(String, PathBuf)> {
     if let Some(list) = std::env::var_os("BENCH_SPEC") {
         return std::env::split_paths(&list)
             .filter(|p| !p.as_os_str().is_empty())
-            .map(|p| (p.display().to_string(), p))
+            .map(|p| {
+                // A short label: the last two components, e.g. `dakota/openapi.yaml`.
+                let label = p
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<PathBuf>()
+                    .display()
+                    .to_string();
+                (label, p)
+            })
             .collect();
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -641,6 +664,10 @@ fn run() -> Result<()> {
             .ok_or_else(|| anyhow!("BENCH_CONNECTIONS must be 1..=1024, got {s:?}"))?,
         Err(_) => DEFAULT_CONNECTIONS,
     };
+    // Other work on the machine skews every number: show how busy it was.
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
     let specs = specs();
     for (_, spec) in &specs {
         if !spec.is_file() {
@@ -745,12 +772,16 @@ fn run() -> Result<()> {
     }
 
     print_report(
+        &loadavg,
         connections,
         measure,
-        &bare_get,
-        &bare_post,
-        bare_get_bytes,
-        (bare_rss, bare_peak),
+        &BareReport {
+            get: bare_get,
+            post: bare_post,
+            body_bytes: bare_get_bytes,
+            rss_mb: bare_rss,
+            peak_mb: bare_peak,
+        },
         &reports,
     );
     Ok(())
@@ -761,23 +792,22 @@ fn met(ok: bool) -> &'static str {
 }
 
 fn print_report(
+    loadavg: &str,
     connections: usize,
     measure: Duration,
-    bare_get: &Row,
-    bare_post: &Row,
-    bare_body_bytes: usize,
-    (bare_rss, bare_peak): (f64, f64),
+    bare: &BareReport,
     reports: &[SpecReport],
 ) {
+    let (bare_get, bare_post) = (&bare.get, &bare.post);
     let rows = [bare_get, bare_post]
         .into_iter()
         .chain(reports.iter().flat_map(|r| [&r.get, &r.post]));
     let width = rows.clone().map(|r| r.name.len()).max().unwrap_or(0).max(8);
     println!();
     println!(
-        "{connections} keep-alive connections, 1 s warm-up + {:.1} s per scenario, {} cores",
+        "{connections} keep-alive connections, 1 s warm-up + {:.1} s per scenario, {} cores, load average before the run {loadavg}",
         measure.as_secs_f64(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(
         "{:width$}  {:>9}  {:>7}  {:>7}  {:>7}  {:>6}  {:>8}  {:>10}  {:>8}",
@@ -815,7 +845,8 @@ fn print_report(
         }
     }
     println!(
-        "bare axum: body {bare_body_bytes} bytes, RSS after load {bare_rss:.1} MB (peak {bare_peak:.1} MB)"
+        "bare axum: body {} bytes, RSS after load {:.1} MB (peak {:.1} MB)",
+        bare.body_bytes, bare.rss_mb, bare.peak_mb
     );
     for r in reports {
         let ratio_get = r.get.requests_per_sec / bare_get.requests_per_sec;
@@ -839,6 +870,12 @@ fn print_report(
         );
         println!(
             "ratio GET  sandbox/bare: {ratio_get:.2}   ratio POST sandbox/bare: {ratio_post:.2}"
+        );
+        // The load generator shares the cores: server CPU per request is the fairer cost.
+        println!(
+            "server CPU per request, bare/sandbox: GET {:.2}   POST {:.2}",
+            bare_get.server_us_per_req / r.get.server_us_per_req,
+            bare_post.server_us_per_req / r.post.server_us_per_req
         );
         println!(
             "startup to first answer: min {:.1} ms, median {:.1} ms ({} runs)",

@@ -50,7 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(server::serve(options, server::shutdown_signal()))?;
+            runtime.block_on(async {
+                let stop = server::shutdown_signal()?;
+                server::serve(options, stop).await
+            })?;
             Ok(())
         }
     }

@@ -218,11 +218,20 @@ fn fill_checked(
         return template.clone();
     };
     let mut out = t.clone();
+    let valid = |m: &Map<String, Value>| v.is_none_or(|v| v.is_valid(&Value::Object(m.clone())));
     for (k, new) in substitutions(t, p, status, api) {
-        let Some(old) = out.insert(k.clone(), new) else {
+        let Some(old) = out.get(&k).cloned() else {
             continue;
         };
-        if v.is_some_and(|v| !v.is_valid(&Value::Object(out.clone()))) {
+        // An empty list of field errors is left out where the schema allows it.
+        if new.as_array().is_some_and(Vec::is_empty) {
+            out.remove(&k);
+            if valid(&out) {
+                continue;
+            }
+        }
+        out.insert(k.clone(), new);
+        if !valid(&out) {
             out.insert(k, old);
         }
     }

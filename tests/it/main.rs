@@ -7,3 +7,7 @@ mod conformance;
 mod generation;
 // Broken specs fail fast with file, pointer and reason; nothing panics.
 mod spec_loading;
+// Routing, auth, validation and leniency over HTTP.
+mod http;
+// Hostile input never gets a 5xx or stops the server.
+mod robustness;

@@ -8,6 +8,11 @@ use api_sandbox::cli::{Cli, Command};
 use api_sandbox::server::{self, ServeOptions};
 use clap::Parser;
 
+/// Start-up parses and converts large documents: allocation-heavy work where mimalloc is
+/// markedly faster than the system allocator (measured in the benchmark).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

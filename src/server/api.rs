@@ -3,7 +3,8 @@
 //! by canonical pointer, so a component used by fifty operations is compiled once), and the
 //! API's error format.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -42,30 +43,84 @@ pub struct Api {
 }
 
 impl Api {
+    /// Loads a spec file and prepares it for serving. The two halves of start-up that only
+    /// read the document (checking it and listing operations; converting and registering its
+    /// schemas) run on separate cores, and validators are compiled on both.
+    pub fn load(file: &Path, seed: u64) -> Result<Self, SpecError> {
+        let doc = crate::spec::load::load_document(file)?;
+        let (analysed, schemas) = std::thread::scope(|scope| {
+            let schemas = scope.spawn(|| SchemaSet::new(&doc));
+            let analysed = Spec::analyse(file, &doc);
+            (analysed, schemas.join())
+        });
+        let (title, operations) = analysed?;
+        let schemas = schemas
+            .map_err(|_| SpecError::new(file, "/", "schema conversion failed unexpectedly"))?
+            .map_err(|e| {
+                SpecError::new(
+                    file,
+                    &e.pointer,
+                    format!("schema cannot be compiled: {}", e.reason),
+                )
+            })?;
+        let spec = Spec {
+            file: file.to_path_buf(),
+            title,
+            doc,
+            operations,
+        };
+        Self::with_schemas(spec, &schemas, seed)
+    }
+
+    /// Prepares an already loaded spec (single-threaded; tests and tools use it).
     pub fn build(spec: Spec, seed: u64) -> Result<Self, SpecError> {
-        let file = spec.file.clone();
-        let to_spec_error = |e: CompileError| {
+        let schemas = SchemaSet::new(&spec.doc).map_err(|e| {
             SpecError::new(
-                &file,
+                &spec.file,
                 &e.pointer,
                 format!("schema cannot be compiled: {}", e.reason),
             )
-        };
-        let schemas = SchemaSet::new(&spec.doc).map_err(to_spec_error)?;
-        let mut cache: HashMap<(Direction, String), Arc<Validator>> = HashMap::new();
-        let mut compile = |direction: Direction, ptr: &str| -> Result<Arc<Validator>, SpecError> {
-            // Compile each distinct schema once, whichever pointer led to it.
-            let canonical = canonical_pointer(&spec.doc, ptr);
-            if let Some(v) = cache.get(&(direction, canonical.clone())) {
-                return Ok(v.clone());
+        })?;
+        Self::with_schemas(spec, &schemas, seed)
+    }
+
+    fn with_schemas(spec: Spec, schemas: &SchemaSet, seed: u64) -> Result<Self, SpecError> {
+        // Every distinct schema the operations use, by canonical pointer.
+        let mut wanted: Vec<(Direction, String)> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut want = |direction: Direction, ptr: &str| {
+            let key = (direction, canonical_pointer(&spec.doc, ptr));
+            if seen.insert(key.clone()) {
+                wanted.push(key);
             }
-            let v = Arc::new(
-                schemas
-                    .compile(direction, &canonical)
-                    .map_err(to_spec_error)?,
-            );
-            cache.insert((direction, canonical), v.clone());
-            Ok(v)
+        };
+        for op in &spec.operations {
+            op.params
+                .iter()
+                .filter_map(|p| p.schema.as_deref())
+                .for_each(|s| want(Direction::Request, s));
+            op.body
+                .iter()
+                .flat_map(|b| &b.content)
+                .filter_map(|m| m.schema.as_deref())
+                .for_each(|s| want(Direction::Request, s));
+            op.responses
+                .iter()
+                .flat_map(|r| &r.content)
+                .filter_map(|m| m.schema.as_deref())
+                .for_each(|s| want(Direction::Response, s));
+        }
+        let compiled = compile_all(schemas, &wanted).map_err(|e| {
+            SpecError::new(
+                &spec.file,
+                &e.pointer,
+                format!("schema cannot be compiled: {}", e.reason),
+            )
+        })?;
+        let get = |direction: Direction, ptr: &str| {
+            compiled
+                .get(&(direction, canonical_pointer(&spec.doc, ptr)))
+                .cloned()
         };
         let mut router = Router::default();
         let mut checks = Vec::with_capacity(spec.operations.len());
@@ -74,29 +129,23 @@ impl Api {
             let params = op
                 .params
                 .iter()
-                .map(|p| {
-                    p.schema
-                        .as_deref()
-                        .map(|s| compile(Direction::Request, s))
-                        .transpose()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|p| p.schema.as_deref().and_then(|s| get(Direction::Request, s)))
+                .collect();
             let body = op
                 .body
                 .iter()
                 .flat_map(|b| &b.content)
-                .map(|m| {
-                    m.schema
-                        .as_deref()
-                        .map(|s| compile(Direction::Request, s))
-                        .transpose()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|m| m.schema.as_deref().and_then(|s| get(Direction::Request, s)))
+                .collect();
             let mut responses = HashMap::new();
             for (ri, r) in op.responses.iter().enumerate() {
                 for (mi, m) in r.content.iter().enumerate() {
-                    if let Some(s) = &m.schema {
-                        responses.insert((ri, mi), compile(Direction::Response, s)?);
+                    if let Some(v) = m
+                        .schema
+                        .as_deref()
+                        .and_then(|s| get(Direction::Response, s))
+                    {
+                        responses.insert((ri, mi), v);
                     }
                 }
             }
@@ -127,6 +176,51 @@ impl Api {
             requests: AtomicU64::new(0),
         })
     }
+}
+
+type Compiled = HashMap<(Direction, String), Arc<Validator>>;
+
+/// Compiles `wanted` on every available core (start-up time is dominated by this on big specs).
+fn compile_all(
+    schemas: &SchemaSet,
+    wanted: &[(Direction, String)],
+) -> Result<Compiled, CompileError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let chunk = wanted.len().div_ceil(workers).max(1);
+    let results: Vec<Result<Compiled, CompileError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = wanted
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(d, p)| {
+                            schemas
+                                .compile(*d, p)
+                                .map(|v| ((*d, p.clone()), Arc::new(v)))
+                        })
+                        .collect::<Result<Compiled, CompileError>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(CompileError {
+                        pointer: "/".into(),
+                        reason: "compiler thread failed".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut all = HashMap::with_capacity(wanted.len());
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
 }
 
 /// Follows `$ref`s from `ptr` to the pointer of the schema that is actually there.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub use api::Api;
 
-use crate::spec::{Spec, SpecError};
+use crate::spec::SpecError;
 
 /// What `sandbox serve` was asked to do.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Api>>, SpecError> {
     options
         .specs
         .iter()
-        .map(|file| Ok(Arc::new(Api::build(Spec::load(file)?, options.seed)?)))
+        .map(|file| Ok(Arc::new(Api::load(file, options.seed)?)))
         .collect()
 }
 

@@ -7,6 +7,11 @@ use openapiv3::{
     APIKeyLocation, OpenAPI, Parameter, ParameterSchemaOrContent, PathStyle, QueryStyle,
     ReferenceOr, SecurityScheme, StatusCode,
 };
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -180,7 +185,11 @@ pub fn build(
     doc: &Value,
     api: &OpenAPI,
 ) -> Result<Vec<Operation>, SpecError> {
-    let ctx = Ctx { file, doc };
+    let ctx = Ctx {
+        file,
+        doc,
+        cache: RefCell::new(HashMap::new()),
+    };
     let global_security = api.security.clone().unwrap_or_default();
     let mut ops = Vec::new();
     for (path, item) in api.paths.iter() {
@@ -270,33 +279,61 @@ fn media_list(content: &indexmap::IndexMap<String, openapiv3::MediaType>, at: &s
 struct Ctx<'a> {
     file: &'a std::path::Path,
     doc: &'a Value,
+    /// `$ref` string -> (deserialised target, its pointer).
+    cache: RefCell<HashMap<String, (Rc<dyn Any>, String)>>,
+}
+
+/// An item borrowed from the typed document, or a shared deserialised `$ref` target.
+enum Shared<'r, T> {
+    Borrowed(&'r T),
+    Cached(Rc<T>),
+}
+
+impl<T> std::ops::Deref for Shared<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Self::Borrowed(t) => t,
+            Self::Cached(t) => t,
+        }
+    }
 }
 
 impl Ctx<'_> {
     /// Returns the item behind a `ReferenceOr`, and the pointer of the node it was read from.
-    fn item_or_ref<T: DeserializeOwned + Clone>(
+    /// Items are borrowed; referenced nodes are deserialised once per target and shared
+    /// (specs point hundreds of operations at the same few parameters and responses).
+    fn item_or_ref<'r, T: DeserializeOwned + Clone + 'static>(
         &self,
-        r: &ReferenceOr<T>,
+        r: &'r ReferenceOr<T>,
         at: &str,
-    ) -> Result<(T, String), SpecError> {
+    ) -> Result<(Shared<'r, T>, String), SpecError> {
         match r {
-            ReferenceOr::Item(item) => Ok((item.clone(), at.to_owned())),
+            ReferenceOr::Item(item) => Ok((Shared::Borrowed(item), at.to_owned())),
             ReferenceOr::Reference { reference } => {
+                if let Some((item, target)) = self.cache.borrow().get(reference) {
+                    if let Ok(item) = item.clone().downcast::<T>() {
+                        return Ok((Shared::Cached(item), target.clone()));
+                    }
+                }
                 let node = serde_json::json!({ "$ref": reference });
                 let (value, target) = pointer::resolve(self.doc, &node)
                     .map_err(|e| SpecError::new(self.file, format!("{at}/$ref"), e.to_string()))?;
                 let target = target.unwrap_or_default();
-                let item = serde_json::from_value(value.clone()).map_err(|e| {
+                let item: Rc<T> = Rc::new(T::deserialize(value).map_err(|e| {
                     SpecError::new(self.file, &target, format!("not a valid object here: {e}"))
-                })?;
-                Ok((item, target))
+                })?);
+                self.cache
+                    .borrow_mut()
+                    .insert(reference.clone(), (item.clone(), target.clone()));
+                Ok((Shared::Cached(item), target))
             }
         }
     }
 
     fn param(&self, p: &ReferenceOr<Parameter>, at: &str) -> Result<Param, SpecError> {
         let (p, ptr) = self.item_or_ref(p, at)?;
-        let (location, style, default_explode) = match &p {
+        let (location, style, default_explode) = match &*p {
             Parameter::Query { style, .. } => {
                 let s = match style {
                     QueryStyle::Form => Style::Form,
@@ -387,11 +424,11 @@ impl Ctx<'_> {
             })?;
             let scheme_ptr = pointer::join("/components/securitySchemes", name);
             let (scheme, _) = self.item_or_ref(scheme, &scheme_ptr)?;
-            all.push(match scheme {
+            all.push(match &*scheme {
                 SecurityScheme::APIKey { location, name, .. } => match location {
                     APIKeyLocation::Header => Credential::Header(name.to_ascii_lowercase()),
-                    APIKeyLocation::Query => Credential::Query(name),
-                    APIKeyLocation::Cookie => Credential::Cookie(name),
+                    APIKeyLocation::Query => Credential::Query(name.clone()),
+                    APIKeyLocation::Cookie => Credential::Cookie(name.clone()),
                 },
                 SecurityScheme::HTTP { scheme, .. } => {
                     Credential::Authorization(scheme.to_ascii_lowercase())

@@ -35,13 +35,29 @@ impl Spec {
 
     /// Builds a spec from an already parsed document (`file` is used for messages only).
     pub fn from_document(file: &Path, doc: Value) -> Result<Self, SpecError> {
-        check_version(file, &doc)?;
-        check_refs(file, &doc, &doc, "")?;
-        let api: openapiv3::OpenAPI = serde_path_to_error::deserialize(&doc).map_err(|e| {
-            let (at, reason) =
-                narrow(&doc).unwrap_or_else(|| (path_to_pointer(e.path()), e.inner().to_string()));
-            SpecError::new(file, at, format!("not valid OpenAPI 3.0: {reason}"))
-        })?;
+        let (title, operations) = Self::analyse(file, &doc)?;
+        Ok(Self {
+            file: file.to_path_buf(),
+            title,
+            doc,
+            operations,
+        })
+    }
+
+    /// Checks a parsed document and lists its operations; returns (title, operations).
+    /// Borrows the document so other start-up work can read it at the same time.
+    pub fn analyse(file: &Path, doc: &Value) -> Result<(String, Vec<Operation>), SpecError> {
+        check_version(file, doc)?;
+        check_refs(file, doc, doc, "", &mut std::collections::HashSet::new())?;
+        // The plain deserializer is fast; the path-tracking one only runs to explain a failure.
+        let api: openapiv3::OpenAPI = match serde::Deserialize::deserialize(doc) {
+            Ok(api) => api,
+            Err(_) => serde_path_to_error::deserialize(doc).map_err(|e| {
+                let (at, reason) = narrow(doc)
+                    .unwrap_or_else(|| (path_to_pointer(e.path()), e.inner().to_string()));
+                SpecError::new(file, at, format!("not valid OpenAPI 3.0: {reason}"))
+            })?,
+        };
         for path in api.paths.paths.keys() {
             if path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/")) {
                 return Err(SpecError::new(
@@ -58,14 +74,8 @@ impl Spec {
                 ));
             }
         }
-        let operations = catalog::build(file, &doc, &api)?;
-        let title = api.info.title.trim().to_owned();
-        Ok(Self {
-            file: file.to_path_buf(),
-            title,
-            doc,
-            operations,
-        })
+        let operations = catalog::build(file, doc, &api)?;
+        Ok((api.info.title.trim().to_owned(), operations))
     }
 
     /// Resolves a pointer in the document; `None` when nothing is there.
@@ -109,8 +119,15 @@ fn check_version(file: &Path, doc: &Value) -> Result<(), SpecError> {
     }
 }
 
-/// Every `$ref` must land on a value, and chains of refs must not loop.
-fn check_refs(file: &Path, doc: &Value, node: &Value, at: &str) -> Result<(), SpecError> {
+/// Every `$ref` must land on a value, and chains of refs must not loop. Each distinct
+/// reference is resolved once.
+fn check_refs<'d>(
+    file: &Path,
+    doc: &'d Value,
+    node: &'d Value,
+    at: &str,
+    seen: &mut std::collections::HashSet<&'d str>,
+) -> Result<(), SpecError> {
     match node {
         Value::Object(map) => {
             if let Some(r) = map.get("$ref") {
@@ -126,13 +143,13 @@ fn check_refs(file: &Path, doc: &Value, node: &Value, at: &str) -> Result<(), Sp
             }
             for (k, v) in map {
                 if k != "example" {
-                    check_refs(file, doc, v, &pointer::join(at, k))?;
+                    check_refs(file, doc, v, &pointer::join(at, k), seen)?;
                 }
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                check_refs(file, doc, v, &format!("{at}/{i}"))?;
+                check_refs(file, doc, v, &format!("{at}/{i}"), seen)?;
             }
         }
         _ => {}

@@ -101,19 +101,16 @@ impl<'a> Generator<'a> {
         let Value::Object(map) = schema else {
             return json!("string");
         };
-        if let Some(Value::Array(all)) = map.get("allOf") {
-            if !all.is_empty() {
+        if let Some(Value::Array(all)) = map.get("allOf")
+            && !all.is_empty() {
                 let merged = self.merge_all_of(schema, &mut Vec::new());
                 return self.gen_value(&merged, ctx);
             }
-        }
-        if self.use_examples && is_scalar_type(map) {
-            if let Some(ex) = map.get("example") {
-                if self.fits_scalar(map, ex) {
+        if self.use_examples && is_scalar_type(map)
+            && let Some(ex) = map.get("example")
+                && self.fits_scalar(map, ex) {
                     return ex.clone();
                 }
-            }
-        }
         if let Some(Value::Array(values)) = map.get("enum") {
             let candidates: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
             if !candidates.is_empty() {
@@ -125,11 +122,10 @@ impl<'a> Generator<'a> {
             return c.clone();
         }
         for key in ["oneOf", "anyOf"] {
-            if let Some(Value::Array(branches)) = map.get(key) {
-                if !branches.is_empty() {
+            if let Some(Value::Array(branches)) = map.get(key)
+                && !branches.is_empty() {
                     return self.gen_alternative(map, key, branches, ctx);
                 }
-            }
         }
         match schema_type(map) {
             "object" => self.gen_object(map, ctx),
@@ -209,13 +205,11 @@ impl<'a> Generator<'a> {
             branch.clone()
         };
         let mut value = self.gen_value(&combined, ctx);
-        if let (Some(d), Value::Object(obj)) = (discriminator, &mut value) {
-            if let Some(prop) = d.get("propertyName").and_then(Value::as_str) {
-                if let Some(tag) = discriminator_tag(&d, branch) {
+        if let (Some(d), Value::Object(obj)) = (discriminator, &mut value)
+            && let Some(prop) = d.get("propertyName").and_then(Value::as_str)
+                && let Some(tag) = discriminator_tag(&d, branch) {
                     obj.insert(prop.to_owned(), Value::String(tag));
                 }
-            }
-        }
         value
     }
 
@@ -392,12 +386,11 @@ impl<'a> Generator<'a> {
             let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30);
             return ids::ksuid(&mut self.rng, t);
         }
-        if let Some(p) = pattern {
-            if let Some(s) = self.from_pattern(p, min, max) {
+        if let Some(p) = pattern
+            && let Some(s) = self.matching(p, min, max) {
                 return s;
             }
-        }
-        let s = match self.from_format(format) {
+        let s = match self.formatted(format) {
             Some(s) => s,
             None => ctx
                 .name
@@ -413,7 +406,7 @@ impl<'a> Generator<'a> {
         fit_length(s, min, max)
     }
 
-    fn from_format(&mut self, format: &str) -> Option<String> {
+    fn formatted(&mut self, format: &str) -> Option<String> {
         let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 60);
         let dt = chrono::DateTime::from_timestamp(t, 0)?;
         Some(match format {
@@ -438,7 +431,7 @@ impl<'a> Generator<'a> {
         })
     }
 
-    fn from_pattern(
+    fn matching(
         &mut self,
         pattern: &str,
         min: Option<usize>,
@@ -471,11 +464,10 @@ impl<'a> Generator<'a> {
         if map.get("nullable") == Some(&Value::Bool(true)) {
             return Value::Null;
         }
-        if let Some(Value::Array(values)) = map.get("enum") {
-            if let Some(v) = values.first() {
+        if let Some(Value::Array(values)) = map.get("enum")
+            && let Some(v) = values.first() {
                 return v.clone();
             }
-        }
         match schema_type(map) {
             "object" if hops < 4 => {
                 let mut out = Map::new();
@@ -502,8 +494,7 @@ impl<'a> Generator<'a> {
             }
             "boolean" => json!(false),
             _ => {
-                let mut ctx = Ctx::default();
-                ctx.depth = HARD_DEPTH;
+                let ctx = Ctx { depth: HARD_DEPTH, ..Ctx::default() };
                 Value::String(self.gen_string(map, &ctx))
             }
         }
@@ -520,11 +511,10 @@ impl<'a> Generator<'a> {
         if !type_ok {
             return false;
         }
-        if let Some(Value::Array(values)) = map.get("enum") {
-            if !values.contains(v) {
+        if let Some(Value::Array(values)) = map.get("enum")
+            && !values.contains(v) {
                 return false;
             }
-        }
         if let Some(n) = v.as_f64() {
             let (lo, hi) = bounds(map);
             return lo.is_none_or(|l| n >= l) && hi.is_none_or(|h| n <= h);
@@ -539,11 +529,10 @@ impl<'a> Generator<'a> {
         if len < min || len > max {
             return false;
         }
-        if let Some(p) = map.get("pattern").and_then(Value::as_str) {
-            if !regex::Regex::new(p).is_ok_and(|r| r.is_match(s)) {
+        if let Some(p) = map.get("pattern").and_then(Value::as_str)
+            && !regex::Regex::new(p).is_ok_and(|r| r.is_match(s)) {
                 return false;
             }
-        }
         match map.get("format").and_then(Value::as_str) {
             Some("date-time") => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
             Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
@@ -622,11 +611,10 @@ fn merge_key(out: &mut Map<String, Value>, k: &str, v: &Value) {
 /// The discriminator value that selects `branch`: from the mapping, else the schema name.
 fn discriminator_tag(d: &Value, branch: &Value) -> Option<String> {
     let r = ref_of(branch)?;
-    if let Some(Value::Object(mapping)) = d.get("mapping") {
-        if let Some((tag, _)) = mapping.iter().find(|(_, v)| v.as_str() == Some(r)) {
+    if let Some(Value::Object(mapping)) = d.get("mapping")
+        && let Some((tag, _)) = mapping.iter().find(|(_, v)| v.as_str() == Some(r)) {
             return Some(tag.clone());
         }
-    }
     r.rsplit('/').next().map(str::to_owned)
 }
 
@@ -663,36 +651,25 @@ fn bounds(map: &Map<String, Value>) -> (Option<f64>, Option<f64>) {
         Some(Value::Number(n)) => hi = n.as_f64().map(|h| h - nudge),
         _ => {}
     }
-    match map.get("format").and_then(Value::as_str) {
-        Some("int32") => {
-            lo = Some(lo.unwrap_or(f64::from(i32::MIN)).max(f64::from(i32::MIN)));
-            hi = Some(hi.unwrap_or(f64::from(i32::MAX)).min(f64::from(i32::MAX)));
-            // Unbounded int32 fields still deserve small, friendly numbers.
-            if lo == Some(f64::from(i32::MIN)) && hi == Some(f64::from(i32::MAX)) {
-                return (None, None);
-            }
+    if let Some("int32") = map.get("format").and_then(Value::as_str) {
+        lo = Some(lo.unwrap_or(f64::from(i32::MIN)).max(f64::from(i32::MIN)));
+        hi = Some(hi.unwrap_or(f64::from(i32::MAX)).min(f64::from(i32::MAX)));
+        // Unbounded int32 fields still deserve small, friendly numbers.
+        if lo == Some(f64::from(i32::MIN)) && hi == Some(f64::from(i32::MAX)) {
+            return (None, None);
         }
-        _ => {}
     }
     (lo, hi)
 }
 
+/// `created_at`, `updatedAt`, `timestamp`, `expiry_time`: integer fields holding unix seconds.
 fn is_time_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.ends_with("_at")
-        || n.ends_with("at")
-            && n.len() > 4
-            && n.chars()
-                .rev()
-                .nth(2)
-                .is_some_and(|c| c.is_ascii_lowercase())
-            && name.chars().any(char::is_uppercase)
-        || matches!(
-            n.as_str(),
-            "created" | "updated" | "timestamp" | "time" | "date"
-        )
+        || (name.ends_with("At") && name.len() > 2)
         || n.ends_with("_time")
         || n.ends_with("timestamp")
+        || matches!(n.as_str(), "created" | "updated" | "time" | "date")
 }
 
 /// Compiles an ECMA-style `pattern` for generation. Outer anchors are dropped (a string that
@@ -721,8 +698,8 @@ fn compile_pattern(pattern: &str) -> Option<rand_regex::Regex> {
 
 /// Pads or trims a string to honour `minLength` / `maxLength`.
 fn fit_length(mut s: String, min: Option<usize>, max: Option<usize>) -> String {
-    if let Some(max) = max {
-        if s.chars().count() > max {
+    if let Some(max) = max
+        && s.chars().count() > max {
             s = s
                 .chars()
                 .take(max)
@@ -730,7 +707,6 @@ fn fit_length(mut s: String, min: Option<usize>, max: Option<usize>) -> String {
                 .trim_end()
                 .to_owned();
         }
-    }
     if let Some(min) = min {
         while s.chars().count() < min {
             s.push('x');

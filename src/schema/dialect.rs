@@ -197,11 +197,10 @@ fn convert_node(node: &mut Value, original: Option<&Value>, doc: &Value, directi
     ] {
         if let Some(Value::Bool(on)) = map.get(flag).cloned() {
             map.remove(flag);
-            if on {
-                if let Some(n) = map.remove(bound) {
+            if on
+                && let Some(n) = map.remove(bound) {
                     map.insert(flag.to_owned(), n);
                 }
-            }
         }
     }
     if map.get("type").and_then(Value::as_str) == Some("integer") {
@@ -221,11 +220,10 @@ fn convert_node(node: &mut Value, original: Option<&Value>, doc: &Value, directi
         match map.get("type").cloned() {
             Some(Value::String(t)) => {
                 map.insert("type".into(), json!([t, "null"]));
-                if let Some(Value::Array(values)) = map.get_mut("enum") {
-                    if !values.contains(&Value::Null) {
+                if let Some(Value::Array(values)) = map.get_mut("enum")
+                    && !values.contains(&Value::Null) {
                         values.push(Value::Null);
                     }
-                }
             }
             _ => {
                 let inner = Value::Object(std::mem::take(map));

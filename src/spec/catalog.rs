@@ -280,8 +280,11 @@ struct Ctx<'a> {
     file: &'a std::path::Path,
     doc: &'a Value,
     /// `$ref` string -> (deserialised target, its pointer).
-    cache: RefCell<HashMap<String, (Rc<dyn Any>, String)>>,
+    cache: RefCell<HashMap<String, Resolved>>,
 }
+
+/// A deserialised `$ref` target and the pointer it was read from.
+type Resolved = (Rc<dyn Any>, String);
 
 /// An item borrowed from the typed document, or a shared deserialised `$ref` target.
 enum Shared<'r, T> {
@@ -311,11 +314,10 @@ impl Ctx<'_> {
         match r {
             ReferenceOr::Item(item) => Ok((Shared::Borrowed(item), at.to_owned())),
             ReferenceOr::Reference { reference } => {
-                if let Some((item, target)) = self.cache.borrow().get(reference) {
-                    if let Ok(item) = item.clone().downcast::<T>() {
+                if let Some((item, target)) = self.cache.borrow().get(reference)
+                    && let Ok(item) = item.clone().downcast::<T>() {
                         return Ok((Shared::Cached(item), target.clone()));
                     }
-                }
                 let node = serde_json::json!({ "$ref": reference });
                 let (value, target) = pointer::resolve(self.doc, &node)
                     .map_err(|e| SpecError::new(self.file, format!("{at}/$ref"), e.to_string()))?;

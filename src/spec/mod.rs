@@ -131,15 +131,13 @@ fn check_refs<'d>(
     match node {
         Value::Object(map) => {
             if let Some(r) = map.get("$ref") {
-                if !r.is_string() {
-                    return Err(SpecError::new(
-                        file,
-                        format!("{at}/$ref"),
-                        "'$ref' must be a string",
-                    ));
+                let Some(r) = r.as_str() else {
+                    return Err(SpecError::new(file, format!("{at}/$ref"), "'$ref' must be a string"));
+                };
+                if seen.insert(r) {
+                    pointer::resolve(doc, node)
+                        .map_err(|e| SpecError::new(file, format!("{at}/$ref"), e.to_string()))?;
                 }
-                pointer::resolve(doc, node)
-                    .map_err(|e| SpecError::new(file, format!("{at}/$ref"), e.to_string()))?;
             }
             for (k, v) in map {
                 if k != "example" {

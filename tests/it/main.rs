@@ -1,5 +1,8 @@
 //! One integration-test binary (one link step); each module covers one area.
 
+// A failed expectation in a test is a test failure: panicking with a message is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 // Every operation of a spec answers validly and refuses invalid input as declared.
 mod conformance;

@@ -184,10 +184,9 @@ proptest! {
             let _ = Spec::from_document(file, doc);
         }
         let doc_text = format!("openapi: '{openapi}'\ninfo: {{title: t, version: '1'}}\npaths:\n{body}");
-        if let Ok(doc) = parse_text(file, &doc_text) {
-            if let Ok(spec) = Spec::from_document(file, doc) {
+        if let Ok(doc) = parse_text(file, &doc_text)
+            && let Ok(spec) = Spec::from_document(file, doc) {
                 let _ = api_sandbox::server::Api::build(spec, 0);
             }
-        }
     }
 }

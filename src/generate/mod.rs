@@ -102,15 +102,18 @@ impl<'a> Generator<'a> {
             return json!("string");
         };
         if let Some(Value::Array(all)) = map.get("allOf")
-            && !all.is_empty() {
-                let merged = self.merge_all_of(schema, &mut Vec::new());
-                return self.gen_value(&merged, ctx);
-            }
-        if self.use_examples && is_scalar_type(map)
+            && !all.is_empty()
+        {
+            let merged = self.merge_all_of(schema, &mut Vec::new());
+            return self.gen_value(&merged, ctx);
+        }
+        if self.use_examples
+            && is_scalar_type(map)
             && let Some(ex) = map.get("example")
-                && self.fits_scalar(map, ex) {
-                    return ex.clone();
-                }
+            && self.fits_scalar(map, ex)
+        {
+            return ex.clone();
+        }
         if let Some(Value::Array(values)) = map.get("enum") {
             let candidates: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
             if !candidates.is_empty() {
@@ -123,9 +126,10 @@ impl<'a> Generator<'a> {
         }
         for key in ["oneOf", "anyOf"] {
             if let Some(Value::Array(branches)) = map.get(key)
-                && !branches.is_empty() {
-                    return self.gen_alternative(map, key, branches, ctx);
-                }
+                && !branches.is_empty()
+            {
+                return self.gen_alternative(map, key, branches, ctx);
+            }
         }
         match schema_type(map) {
             "object" => self.gen_object(map, ctx),
@@ -207,9 +211,10 @@ impl<'a> Generator<'a> {
         let mut value = self.gen_value(&combined, ctx);
         if let (Some(d), Value::Object(obj)) = (discriminator, &mut value)
             && let Some(prop) = d.get("propertyName").and_then(Value::as_str)
-                && let Some(tag) = discriminator_tag(&d, branch) {
-                    obj.insert(prop.to_owned(), Value::String(tag));
-                }
+            && let Some(tag) = discriminator_tag(&d, branch)
+        {
+            obj.insert(prop.to_owned(), Value::String(tag));
+        }
         value
     }
 
@@ -387,9 +392,10 @@ impl<'a> Generator<'a> {
             return ids::ksuid(&mut self.rng, t);
         }
         if let Some(p) = pattern
-            && let Some(s) = self.matching(p, min, max) {
-                return s;
-            }
+            && let Some(s) = self.matching(p, min, max)
+        {
+            return s;
+        }
         let s = match self.formatted(format) {
             Some(s) => s,
             None => ctx
@@ -465,9 +471,10 @@ impl<'a> Generator<'a> {
             return Value::Null;
         }
         if let Some(Value::Array(values)) = map.get("enum")
-            && let Some(v) = values.first() {
-                return v.clone();
-            }
+            && let Some(v) = values.first()
+        {
+            return v.clone();
+        }
         match schema_type(map) {
             "object" if hops < 4 => {
                 let mut out = Map::new();
@@ -494,7 +501,10 @@ impl<'a> Generator<'a> {
             }
             "boolean" => json!(false),
             _ => {
-                let ctx = Ctx { depth: HARD_DEPTH, ..Ctx::default() };
+                let ctx = Ctx {
+                    depth: HARD_DEPTH,
+                    ..Ctx::default()
+                };
                 Value::String(self.gen_string(map, &ctx))
             }
         }
@@ -512,9 +522,10 @@ impl<'a> Generator<'a> {
             return false;
         }
         if let Some(Value::Array(values)) = map.get("enum")
-            && !values.contains(v) {
-                return false;
-            }
+            && !values.contains(v)
+        {
+            return false;
+        }
         if let Some(n) = v.as_f64() {
             let (lo, hi) = bounds(map);
             return lo.is_none_or(|l| n >= l) && hi.is_none_or(|h| n <= h);
@@ -530,9 +541,10 @@ impl<'a> Generator<'a> {
             return false;
         }
         if let Some(p) = map.get("pattern").and_then(Value::as_str)
-            && !regex::Regex::new(p).is_ok_and(|r| r.is_match(s)) {
-                return false;
-            }
+            && !regex::Regex::new(p).is_ok_and(|r| r.is_match(s))
+        {
+            return false;
+        }
         match map.get("format").and_then(Value::as_str) {
             Some("date-time") => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
             Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
@@ -612,9 +624,10 @@ fn merge_key(out: &mut Map<String, Value>, k: &str, v: &Value) {
 fn discriminator_tag(d: &Value, branch: &Value) -> Option<String> {
     let r = ref_of(branch)?;
     if let Some(Value::Object(mapping)) = d.get("mapping")
-        && let Some((tag, _)) = mapping.iter().find(|(_, v)| v.as_str() == Some(r)) {
-            return Some(tag.clone());
-        }
+        && let Some((tag, _)) = mapping.iter().find(|(_, v)| v.as_str() == Some(r))
+    {
+        return Some(tag.clone());
+    }
     r.rsplit('/').next().map(str::to_owned)
 }
 
@@ -699,14 +712,15 @@ fn compile_pattern(pattern: &str) -> Option<rand_regex::Regex> {
 /// Pads or trims a string to honour `minLength` / `maxLength`.
 fn fit_length(mut s: String, min: Option<usize>, max: Option<usize>) -> String {
     if let Some(max) = max
-        && s.chars().count() > max {
-            s = s
-                .chars()
-                .take(max)
-                .collect::<String>()
-                .trim_end()
-                .to_owned();
-        }
+        && s.chars().count() > max
+    {
+        s = s
+            .chars()
+            .take(max)
+            .collect::<String>()
+            .trim_end()
+            .to_owned();
+    }
     if let Some(min) = min {
         while s.chars().count() < min {
             s.push('x');

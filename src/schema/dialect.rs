@@ -167,7 +167,7 @@ pub fn has_direction_keywords(doc: &Value, positions: &[String]) -> bool {
 
 /// Returns a converted copy of the document for `direction`.
 pub fn convert(doc: &Value, positions: &[String], direction: Direction) -> Value {
-    let mut out = doc.clone();
+    let mut out = lean_copy(doc, None);
     // Deepest first: a rewrite that wraps a node moves its children, which are then already done.
     let mut order: Vec<&String> = positions.iter().collect();
     order.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
@@ -178,6 +178,53 @@ pub fn convert(doc: &Value, positions: &[String], direction: Direction) -> Value
         }
     }
     out
+}
+
+/// Members that never affect validation, dropped from the converted copy.
+const PROSE: [&str; 6] = [
+    "description",
+    "summary",
+    "example",
+    "examples",
+    "externalDocs",
+    "xml",
+];
+/// Maps whose keys are names chosen by the spec author (a property may be called `example`).
+const NAME_MAPS: [&str; 14] = [
+    "properties",
+    "patternProperties",
+    "schemas",
+    "parameters",
+    "responses",
+    "headers",
+    "requestBodies",
+    "securitySchemes",
+    "content",
+    "paths",
+    "mapping",
+    "links",
+    "callbacks",
+    "encoding",
+];
+
+/// A copy of the document without prose and examples: validators never read them, and on
+/// large specs they are much of the size (and so of the start-up time and memory).
+fn lean_copy(value: &Value, key: Option<&str>) -> Value {
+    match value {
+        Value::Object(map) => {
+            let names = key.is_some_and(|k| NAME_MAPS.contains(&k) || k.starts_with("x-"));
+            let mut out = Map::with_capacity(map.len());
+            for (k, v) in map {
+                if !names && PROSE.contains(&k.as_str()) {
+                    continue;
+                }
+                out.insert(k.clone(), lean_copy(v, Some(k)));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| lean_copy(v, key)).collect()),
+        other => other.clone(),
+    }
 }
 
 fn convert_node(node: &mut Value, original: Option<&Value>, doc: &Value, direction: Direction) {
@@ -197,10 +244,9 @@ fn convert_node(node: &mut Value, original: Option<&Value>, doc: &Value, directi
     ] {
         if let Some(Value::Bool(on)) = map.get(flag).cloned() {
             map.remove(flag);
-            if on
-                && let Some(n) = map.remove(bound) {
-                    map.insert(flag.to_owned(), n);
-                }
+            if on && let Some(n) = map.remove(bound) {
+                map.insert(flag.to_owned(), n);
+            }
         }
     }
     if map.get("type").and_then(Value::as_str) == Some("integer") {
@@ -221,9 +267,10 @@ fn convert_node(node: &mut Value, original: Option<&Value>, doc: &Value, directi
             Some(Value::String(t)) => {
                 map.insert("type".into(), json!([t, "null"]));
                 if let Some(Value::Array(values)) = map.get_mut("enum")
-                    && !values.contains(&Value::Null) {
-                        values.push(Value::Null);
-                    }
+                    && !values.contains(&Value::Null)
+                {
+                    values.push(Value::Null);
+                }
             }
             _ => {
                 let inner = Value::Object(std::mem::take(map));

@@ -162,9 +162,10 @@ fn to_response(p: &Prepared, request_id: &str) -> Response {
     *res.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = res.headers_mut();
     if let Some(ct) = &p.content_type
-        && let Ok(v) = HeaderValue::from_str(ct) {
-            headers.insert(http::header::CONTENT_TYPE, v);
-        }
+        && let Ok(v) = HeaderValue::from_str(ct)
+    {
+        headers.insert(http::header::CONTENT_TYPE, v);
+    }
     for (k, v) in &p.headers {
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),

@@ -98,9 +98,10 @@ fn examples_of<'a>(spec: &'a Spec, media: &Media) -> Vec<&'a Value> {
     if let Some(Value::Object(map)) = node.get("examples") {
         for ex in map.values() {
             if let Ok((ex, _)) = pointer::resolve(&spec.doc, ex)
-                && let Some(v) = ex.get("value") {
-                    out.push(v);
-                }
+                && let Some(v) = ex.get("value")
+            {
+                out.push(v);
+            }
         }
     }
     out

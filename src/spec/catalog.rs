@@ -4,8 +4,8 @@
 //! layer compiles and the generator walks.
 
 use openapiv3::{
-    APIKeyLocation, OpenAPI, Parameter, ParameterSchemaOrContent, PathStyle, QueryStyle,
-    ReferenceOr, SecurityScheme, StatusCode,
+    APIKeyLocation, Parameter, ParameterSchemaOrContent, PathStyle, QueryStyle, ReferenceOr,
+    SecurityScheme, StatusCode,
 };
 use std::any::Any;
 use std::cell::RefCell;
@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::SpecError;
+use super::outline::Outline;
 use super::pointer;
 
 /// Where a parameter travels.
@@ -183,7 +184,7 @@ impl Operation {
 pub fn build(
     file: &std::path::Path,
     doc: &Value,
-    api: &OpenAPI,
+    api: &Outline,
 ) -> Result<Vec<Operation>, SpecError> {
     let ctx = Ctx {
         file,
@@ -315,9 +316,10 @@ impl Ctx<'_> {
             ReferenceOr::Item(item) => Ok((Shared::Borrowed(item), at.to_owned())),
             ReferenceOr::Reference { reference } => {
                 if let Some((item, target)) = self.cache.borrow().get(reference)
-                    && let Ok(item) = item.clone().downcast::<T>() {
-                        return Ok((Shared::Cached(item), target.clone()));
-                    }
+                    && let Ok(item) = item.clone().downcast::<T>()
+                {
+                    return Ok((Shared::Cached(item), target.clone()));
+                }
                 let node = serde_json::json!({ "$ref": reference });
                 let (value, target) = pointer::resolve(self.doc, &node)
                     .map_err(|e| SpecError::new(self.file, format!("{at}/$ref"), e.to_string()))?;
@@ -408,7 +410,7 @@ impl Ctx<'_> {
 
     fn security_alternative(
         &self,
-        api: &OpenAPI,
+        api: &Outline,
         req: &openapiv3::SecurityRequirement,
         at: &str,
     ) -> Result<SecurityAlternative, SpecError> {

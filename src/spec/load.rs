@@ -76,12 +76,13 @@ pub fn load_document(file: &Path) -> Result<Value, SpecError> {
     let mut doc = root_doc;
     bundler.rewrite(&mut doc, &canonical, None, "")?;
     if !bundler.bundled.is_empty()
-        && let Value::Object(map) = &mut doc {
-            map.insert(
-                BUNDLE_KEY.to_owned(),
-                Value::Object(std::mem::take(&mut bundler.bundled)),
-            );
-        }
+        && let Value::Object(map) = &mut doc
+    {
+        map.insert(
+            BUNDLE_KEY.to_owned(),
+            Value::Object(std::mem::take(&mut bundler.bundled)),
+        );
+    }
     Ok(doc)
 }
 

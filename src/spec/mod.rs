@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod error;
 pub mod load;
+pub mod outline;
 pub mod pointer;
 
 use std::path::{Path, PathBuf};
@@ -50,13 +51,15 @@ impl Spec {
         check_version(file, doc)?;
         check_refs(file, doc, doc, "", &mut std::collections::HashSet::new())?;
         // The plain deserializer is fast; the path-tracking one only runs to explain a failure.
-        let api: openapiv3::OpenAPI = match serde::Deserialize::deserialize(doc) {
+        let api: outline::Outline = match serde::Deserialize::deserialize(doc) {
             Ok(api) => api,
-            Err(_) => serde_path_to_error::deserialize(doc).map_err(|e| {
-                let (at, reason) = narrow(doc)
-                    .unwrap_or_else(|| (path_to_pointer(e.path()), e.inner().to_string()));
-                SpecError::new(file, at, format!("not valid OpenAPI 3.0: {reason}"))
-            })?,
+            Err(_) => {
+                serde_path_to_error::deserialize::<_, outline::Outline>(doc).map_err(|e| {
+                    let (at, reason) = narrow(doc)
+                        .unwrap_or_else(|| (path_to_pointer(e.path()), e.inner().to_string()));
+                    SpecError::new(file, at, format!("not valid OpenAPI 3.0: {reason}"))
+                })?
+            }
         };
         for path in api.paths.paths.keys() {
             if path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/")) {
@@ -132,7 +135,11 @@ fn check_refs<'d>(
         Value::Object(map) => {
             if let Some(r) = map.get("$ref") {
                 let Some(r) = r.as_str() else {
-                    return Err(SpecError::new(file, format!("{at}/$ref"), "'$ref' must be a string"));
+                    return Err(SpecError::new(
+                        file,
+                        format!("{at}/$ref"),
+                        "'$ref' must be a string",
+                    ));
                 };
                 if seen.insert(r) {
                     pointer::resolve(doc, node)

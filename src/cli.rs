@@ -37,4 +37,14 @@ pub struct ServeArgs {
     /// Seed for generated data: the same seed gives byte-identical responses.
     #[arg(long, default_value_t = 0, env = "SANDBOX_SEED")]
     pub seed: u64,
+    /// Keep state in this JSON file: loaded at start, written on shutdown and periodically.
+    #[arg(long, value_name = "FILE", env = "SANDBOX_STATE")]
+    pub state: Option<PathBuf>,
+    /// Seconds between periodic writes of --state (0: only on shutdown).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub state_interval: u64,
+    /// Answer every operation from the spec alone (examples or generated data), storing
+    /// nothing: a pure contract mock.
+    #[arg(long)]
+    pub stateless: bool,
 }

@@ -7,6 +7,7 @@
 //! - [`server::routing`]: matches the path to an operation (literal segments first);
 //! - [`server::auth`]: checks the credentials the operation's security asks for;
 //! - [`server::request`]: validates parameters and body;
+//! - [`state`]: creates, reads, lists, updates and deletes resources inferred from the spec;
 //! - [`server::respond`] / [`generate`]: answers with an example or a generated, schema-valid body;
 //! - [`server::problem`]: renders every error in the API's own error format.
 
@@ -15,6 +16,7 @@ pub mod generate;
 pub mod schema;
 pub mod server;
 pub mod spec;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 

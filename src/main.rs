@@ -51,6 +51,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 host: args.host,
                 port: args.port,
                 seed: args.seed,
+                state: args.state,
+                state_interval: args.state_interval,
+                stateless: args.stateless,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

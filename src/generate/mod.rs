@@ -33,6 +33,20 @@ pub fn stable_hash(s: &str) -> u64 {
     })
 }
 
+/// The schema with `$ref`s followed and `allOf` merged into one object schema, so callers
+/// can read its `properties`, `required` and `type` directly.
+pub fn flatten(doc: &Value, schema: &Value) -> Value {
+    let g = Generator::new(doc, 0, "", Direction::Response);
+    let resolved = pointer::resolve(doc, schema)
+        .map(|(v, _)| v)
+        .unwrap_or(schema);
+    if resolved.get("allOf").is_some() {
+        g.merge_all_of(resolved, &mut Vec::new())
+    } else {
+        resolved.clone()
+    }
+}
+
 pub struct Generator<'a> {
     doc: &'a Value,
     rng: ChaCha8Rng,

@@ -16,6 +16,8 @@ use super::respond::Prepared;
 use super::routing::Router;
 use crate::schema::{CompileError, Direction, SchemaSet};
 use crate::spec::{Spec, SpecError, pointer};
+use crate::state::Engine;
+use crate::state::profile::Profile;
 
 /// Validators for one operation, parallel to the catalogue's lists.
 pub struct OperationChecks {
@@ -40,6 +42,8 @@ pub struct Api {
     pub error_templates: Mutex<HashMap<String, Arc<Value>>>,
     /// Requests seen, for request ids.
     pub requests: AtomicU64,
+    /// Stateful behaviour: resources, store, idempotency, journal.
+    pub engine: Engine,
 }
 
 impl Api {
@@ -157,6 +161,7 @@ impl Api {
             });
         }
         let errors = ErrorStyle::learn(&spec);
+        let engine = Engine::new(&spec, schemas, Profile::for_spec(&spec.file)?)?;
         let name = if spec.title.is_empty() {
             spec.file
                 .file_stem()
@@ -174,6 +179,7 @@ impl Api {
             errors,
             error_templates: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            engine,
         })
     }
 }

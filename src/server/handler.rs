@@ -1,5 +1,6 @@
 //! The one request handler every API route goes through:
-//! route -> authenticate -> validate -> answer, with errors in the API's format.
+//! admin? -> route -> authenticate (tenant) -> validate -> idempotency -> state or spec
+//! answer, with every error in the API's format and every request in the journal.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,7 +8,7 @@ use std::sync::atomic::Ordering;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
 
 use super::api::Api;
 use super::auth;
@@ -15,9 +16,20 @@ use super::problem::{self, FieldError, Problem};
 use super::request::{self, Incoming, Rejection};
 use super::respond::{self, Prepared};
 use super::routing::Match;
+use crate::state::{self, Call, JournalEntry, Outcome, idempotency};
 
 /// Largest request body read; larger ones get 413.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Tenant of requests to operations that need no credentials.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// What happened to one request.
+struct Answer {
+    op: Option<usize>,
+    prepared: Arc<Prepared>,
+    tenant: String,
+    verdict: String,
+}
 
 pub async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let n = api.requests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -25,24 +37,32 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
-    let (op, prepared) = answer(&api, parts, body, &request_id).await;
-    let op_id = op
-        .map(|i| api.spec.operations[i].id.as_str())
-        .unwrap_or("-");
-    if prepared.status >= 400 {
-        tracing::info!(api = %api.name, %method, %path, status = prepared.status, operation = op_id, request_id, "request refused");
-    } else {
-        tracing::debug!(api = %api.name, %method, %path, status = prepared.status, operation = op_id, "request served");
+    if path == crate::spec::ADMIN_PREFIX
+        || path.starts_with(&format!("{}/", crate::spec::ADMIN_PREFIX))
+    {
+        let prepared = super::admin::handle(&api, &parts, body).await;
+        return to_response(&prepared, &request_id);
     }
-    to_response(&prepared, &request_id)
+    let answer = answer(&api, parts, body, &request_id).await;
+    let status = answer.prepared.status;
+    let op_id = answer.op.map(|i| api.spec.operations[i].id.clone());
+    if status >= 400 {
+        tracing::info!(api = %api.name, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), request_id, verdict = %answer.verdict, "request refused");
+    } else {
+        tracing::debug!(api = %api.name, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
+    }
+    api.engine.record_journal(JournalEntry {
+        method: method.to_string(),
+        path,
+        status,
+        tenant: answer.tenant,
+        operation: op_id,
+        verdict: answer.verdict,
+    });
+    to_response(&answer.prepared, &request_id)
 }
 
-async fn answer(
-    api: &Api,
-    parts: http::request::Parts,
-    body: Body,
-    request_id: &str,
-) -> (Option<usize>, Arc<Prepared>) {
+async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: &str) -> Answer {
     let path = parts.uri.path();
     // Problem `instance` members are usually `format: uri`: give the absolute request URL.
     let host = parts
@@ -64,55 +84,71 @@ async fn answer(
         };
         Arc::new(problem::render(api, op, &p))
     };
+    let refuse = |op: Option<usize>, prepared: Arc<Prepared>, tenant: &str, verdict: &str| Answer {
+        op,
+        prepared,
+        tenant: tenant.to_owned(),
+        verdict: verdict.to_owned(),
+    };
     let (oi, path_params) = match api.router.find(&parts.method, path) {
         Match::Found { operation, params } => (operation, params),
         Match::NotFound => {
-            return (
+            let p = problem(
                 None,
-                problem(
-                    None,
-                    404,
-                    format!("no operation matches {} {path}", parts.method),
-                    &[],
-                ),
+                404,
+                format!("no operation matches {} {path}", parts.method),
+                &[],
             );
+            return refuse(None, p, "-", "unknown path");
         }
         Match::MethodNotAllowed(allowed) => {
-            let list: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
-            let mut p = (*problem(
-                None,
-                405,
-                format!(
-                    "{} is not allowed on {path}; allowed: {}",
-                    parts.method,
-                    list.join(", ")
-                ),
-                &[],
-            ))
-            .clone();
+            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            let detail = format!(
+                "{} is not allowed on {path}; allowed: {}",
+                parts.method,
+                list.join(", ")
+            );
+            let mut p = (*problem(None, 405, detail, &[])).clone();
             p.headers.push(("allow".into(), list.join(", ")));
-            return (None, Arc::new(p));
+            return refuse(None, Arc::new(p), "-", "method not allowed");
         }
     };
     let op = &api.spec.operations[oi];
     let query = request::parse_query(parts.uri.query());
     let cookies = request::cookies(&parts.headers);
-    if let Err(detail) = auth::authenticate(op, &parts.headers, &query, &cookies) {
-        return (Some(oi), problem(Some(oi), 401, detail, &[]));
-    }
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return (
+    let tenant = match auth::authenticate(op, &parts.headers, &query, &cookies) {
+        Ok(credential) => credential.unwrap_or_else(|| ANONYMOUS.to_owned()),
+        Err(detail) => {
+            return refuse(
                 Some(oi),
-                problem(
-                    Some(oi),
-                    413,
-                    format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-                    &[],
-                ),
+                problem(Some(oi), 401, detail, &[]),
+                "-",
+                "missing credentials",
             );
         }
+    };
+    let allowed = &api.engine.profile.tenancy.allowed_keys;
+    if tenant != ANONYMOUS && !allowed.is_empty() && !allowed.contains(&tenant) {
+        return refuse(
+            Some(oi),
+            problem(
+                Some(oi),
+                401,
+                "the credential is not one this sandbox accepts".into(),
+                &[],
+            ),
+            "-",
+            "unknown credential",
+        );
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        let p = problem(
+            Some(oi),
+            413,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            &[],
+        );
+        return refuse(Some(oi), p, &tenant, "body too large");
     };
     let incoming = Incoming {
         path_params: &path_params,
@@ -120,17 +156,100 @@ async fn answer(
         headers: &parts.headers,
         body: &bytes,
     };
-    match request::check(api, oi, &incoming) {
-        Ok(_) => (Some(oi), respond::success(api, oi)),
+    let parsed = match request::check(api, oi, &incoming) {
+        Ok(parsed) => parsed,
         Err(Rejection::Invalid(errors)) => {
             let status = validation_status(op, &errors);
-            let detail = summarise(&errors);
-            (Some(oi), problem(Some(oi), status, detail, &errors))
+            let p = problem(Some(oi), status, summarise(&errors), &errors);
+            return refuse(Some(oi), p, &tenant, "invalid request");
         }
         Err(Rejection::UnsupportedMediaType(detail)) => {
-            (Some(oi), problem(Some(oi), 415, detail, &[]))
+            return refuse(
+                Some(oi),
+                problem(Some(oi), 415, detail, &[]),
+                &tenant,
+                "unsupported media type",
+            );
         }
+    };
+    let execute = || {
+        let call = Call {
+            tenant: &tenant,
+            path_params: &path_params,
+            query: &incoming.query,
+            body: parsed.as_ref(),
+            now: now(),
+        };
+        match state::handle(api, oi, &call) {
+            Outcome::Body(value) => Arc::new(respond::with_body(api, oi, value)),
+            Outcome::Problem(status, detail) => problem(Some(oi), status, detail, &[]),
+            Outcome::Stateless => respond::success(api, oi),
+        }
+    };
+    // Idempotency: never on GET or DELETE; only when the client sends the API's key header.
+    let key = api
+        .engine
+        .idempotency_header
+        .as_deref()
+        .filter(|_| matches!(parts.method, Method::POST | Method::PUT | Method::PATCH))
+        .and_then(|h| parts.headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let Some(key) = key else {
+        return Answer {
+            op: Some(oi),
+            prepared: execute(),
+            tenant,
+            verdict: "ok".into(),
+        };
+    };
+    let fingerprint =
+        idempotency::fingerprint(parts.method.as_str(), path, parts.uri.query(), &bytes);
+    let slot = api.engine.idempotency.slot(&tenant, key);
+    let mut saved = slot.lock().await;
+    if let Some(s) = saved.as_ref() {
+        if s.fingerprint == fingerprint {
+            return Answer {
+                op: Some(oi),
+                prepared: s.response.clone(),
+                tenant,
+                verdict: "replayed".into(),
+            };
+        }
+        let status = if !op.declares(409) && op.declares(422) {
+            422
+        } else {
+            409
+        };
+        let detail = format!("idempotency key '{key}' was already used with a different request");
+        return refuse(
+            Some(oi),
+            problem(Some(oi), status, detail, &[]),
+            &tenant,
+            "idempotency conflict",
+        );
     }
+    let prepared = execute();
+    // Server errors are not remembered, so a retry runs again.
+    if prepared.status < 500 {
+        *saved = Some(idempotency::Saved {
+            fingerprint,
+            response: prepared.clone(),
+        });
+    }
+    Answer {
+        op: Some(oi),
+        prepared,
+        tenant,
+        verdict: "ok".into(),
+    }
+}
+
+/// Seconds since the epoch, for timestamps the server sets.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The status the operation declares for bad input: 400, else 422; a malformed id in the
@@ -157,7 +276,7 @@ fn summarise(errors: &[FieldError]) -> String {
     }
 }
 
-fn to_response(p: &Prepared, request_id: &str) -> Response {
+pub fn to_response(p: &Prepared, request_id: &str) -> Response {
     let mut res = Response::new(Body::from(p.body.clone()));
     *res.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = res.headers_mut();

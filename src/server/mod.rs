@@ -1,6 +1,7 @@
 //! Serving: one axum listener per API, each at the root of its own port (SDKs drop base
 //! paths), all stopped together on Ctrl-C or SIGTERM.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod handler;
@@ -26,6 +27,12 @@ pub struct ServeOptions {
     /// First port; the n-th spec gets `port + n` (0 lets the OS choose each).
     pub port: u16,
     pub seed: u64,
+    /// State file (`--state`).
+    pub state: Option<PathBuf>,
+    /// Seconds between periodic state writes; 0 for shutdown only.
+    pub state_interval: u64,
+    /// Answer from the spec alone, without state.
+    pub stateless: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +46,8 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    State(#[from] crate::state::persist::PersistError),
 }
 
 /// The axum router for one API: every request goes to the generic handler.
@@ -54,7 +63,11 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Api>>, SpecError> {
     options
         .specs
         .iter()
-        .map(|file| Ok(Arc::new(Api::load(file, options.seed)?)))
+        .map(|file| {
+            let mut api = Api::load(file, options.seed)?;
+            api.engine.stateless = options.stateless;
+            Ok(Arc::new(api))
+        })
         .collect()
 }
 
@@ -65,6 +78,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let apis = prepare(&options)?;
+    if let Some(path) = &options.state {
+        crate::state::persist::load(path, &apis)?;
+    }
     let mut listeners = Vec::with_capacity(apis.len());
     for (i, api) in apis.iter().enumerate() {
         let port = if options.port == 0 {
@@ -113,11 +129,29 @@ pub async fn serve(
                 .await
         }));
     }
+    if let (Some(path), true) = (options.state.clone(), options.state_interval > 0) {
+        let apis = apis.clone();
+        let every = std::time::Duration::from_secs(options.state_interval);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::state::persist::save(&path, &apis) {
+                    tracing::error!("{e}");
+                }
+            }
+        });
+    }
     for t in tasks {
         match t.await {
             Ok(result) => result?,
             Err(e) => tracing::error!("listener task failed: {e}"),
         }
+    }
+    if let Some(path) = &options.state {
+        crate::state::persist::save(path, &apis)?;
+        tracing::info!("state written to {}", path.display());
     }
     tracing::info!("sandbox stopped");
     Ok(())

@@ -66,7 +66,11 @@ impl ErrorStyle {
                         ex.get("status").and_then(Value::as_u64),
                     ) {
                         if let Ok(s) = u16::try_from(s) {
-                            style.types.entry(s).or_insert_with(|| t.to_owned());
+                            // Prefer URIs that name the error (`...#not-found`) over `about:blank`.
+                            let slot = style.types.entry(s).or_insert_with(|| t.to_owned());
+                            if !slot.contains('#') && t.contains('#') {
+                                *slot = t.to_owned();
+                            }
                         }
                         if let Some((base, _)) = t.split_once('#') {
                             style.type_base.get_or_insert_with(|| format!("{base}#"));

@@ -96,6 +96,22 @@ pub fn first_valid(candidates: Vec<Value>, validator: Option<&Validator>) -> Val
     last
 }
 
+/// The operation's success response with `body` in place of the generated one (the status,
+/// content type and headers stay as declared). `Null` keeps the generated body.
+pub fn with_body(api: &Api, oi: usize, body: Value) -> Prepared {
+    let template = success(api, oi);
+    let mut p = (*template).clone();
+    if p.status == 204 || p.status == 304 || body.is_null() {
+        return p;
+    }
+    if p.content_type.as_deref().is_none_or(is_json) {
+        p.content_type
+            .get_or_insert_with(|| "application/json".to_owned());
+        p.body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    }
+    p
+}
+
 /// The success response of operation `oi`, generated once per process and then reused.
 pub fn success(api: &Api, oi: usize) -> Arc<Prepared> {
     api.checks[oi]

@@ -29,7 +29,14 @@ async fn json_of(res: reqwest::Response) -> (u16, Value) {
 }
 
 fn petstore() -> Sandbox {
-    Sandbox::start(&["--spec", &test_spec("petstore.yaml"), "--seed", "3"])
+    // Routing, auth and validation are the stateless core; state has its own tests.
+    Sandbox::start(&[
+        "--spec",
+        &test_spec("petstore.yaml"),
+        "--seed",
+        "3",
+        "--stateless",
+    ])
 }
 
 #[tokio::test]

@@ -14,3 +14,5 @@ mod spec_loading;
 mod http;
 // Hostile input never gets a 5xx or stops the server.
 mod robustness;
+// Resources created, read, listed, updated and deleted per tenant; idempotency; --state.
+mod stateful;

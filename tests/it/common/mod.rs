@@ -57,6 +57,15 @@ impl Sandbox {
     pub fn url(&self) -> &str {
         &self.urls[0]
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself (after a signal the test sent).
+    pub fn wait(mut self) {
+        let _ = self.child.wait();
+    }
 }
 
 fn expected_apis(args: &[&str]) -> usize {

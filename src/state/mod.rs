@@ -1,0 +1,694 @@
+//! Stateful behaviour for any spec: what a POST creates, a GET returns, a list pages
+//! through and filters, a PATCH changes, a DELETE removes, per tenant (credential).
+//! [`model`] infers resources from the spec (and the optional [`profile`]); [`store`] holds
+//! records; [`shape`] builds and projects bodies; [`lists`] pages; [`idempotency`] replays.
+
+pub mod idempotency;
+pub mod lists;
+pub mod model;
+pub mod persist;
+pub mod profile;
+pub mod shape;
+pub mod store;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use jsonschema::Validator;
+use serde_json::{Map, Value, json};
+
+use self::model::{Binding, Kind, Model, Resource, list_item_schema, singular, success_schema};
+use self::profile::Profile;
+use self::shape::{NewRecord, project, property_names, repair, timestamp_for};
+use self::store::{ParentRef, Store};
+use crate::generate::{Generator, flatten, ids};
+use crate::schema::{Direction, SchemaSet};
+use crate::server::api::Api;
+use crate::spec::{Spec, SpecError};
+
+/// Requests kept in the journal.
+const JOURNAL_LEN: usize = 1000;
+
+/// One line of `GET /__sandbox/journal`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JournalEntry {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub tenant: String,
+    pub operation: Option<String>,
+    /// `ok`, or why the request was refused.
+    pub verdict: String,
+}
+
+pub struct Engine {
+    pub model: Model,
+    pub profile: Profile,
+    pub store: Mutex<Store>,
+    /// Resource type -> validator of its stored representation.
+    pub validators: HashMap<String, Arc<Validator>>,
+    pub idempotency: idempotency::Idempotency,
+    /// The request header the spec uses for idempotency keys, lower-cased.
+    pub idempotency_header: Option<String>,
+    pub journal: Mutex<VecDeque<JournalEntry>>,
+    /// `--stateless`: answer every operation from the spec alone, storing nothing.
+    pub stateless: bool,
+}
+
+/// What the engine decided for a request.
+pub enum Outcome {
+    /// A body for the operation's success status (`Value::Null` for none).
+    Body(Value),
+    /// An error: status and detail.
+    Problem(u16, String),
+    /// Not a stateful operation: answer from the spec.
+    Stateless,
+}
+
+/// The parts of a validated request the engine reads.
+pub struct Call<'a> {
+    pub tenant: &'a str,
+    pub path_params: &'a [(String, String)],
+    pub query: &'a [(String, String)],
+    pub body: Option<&'a Value>,
+    pub now: i64,
+}
+
+impl Call<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.path_params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Engine {
+    pub fn new(spec: &Spec, schemas: &SchemaSet, profile: Profile) -> Result<Self, SpecError> {
+        let model = Model::infer(spec, &profile);
+        let mut validators = HashMap::new();
+        for r in model.resources.values() {
+            if let Some(s) = &r.schema {
+                let v = schemas.compile(Direction::Response, s).map_err(|e| {
+                    SpecError::new(
+                        &spec.file,
+                        &e.pointer,
+                        format!("schema cannot be compiled: {}", e.reason),
+                    )
+                })?;
+                validators.insert(r.name.clone(), Arc::new(v));
+            }
+        }
+        let idempotency_header = spec
+            .operations
+            .iter()
+            .flat_map(|o| &o.params)
+            .find(|p| {
+                p.location == crate::spec::catalog::Location::Header
+                    && p.name.to_ascii_lowercase().contains("idempotency")
+            })
+            .map(|p| p.name.to_ascii_lowercase());
+        Ok(Self {
+            model,
+            profile,
+            store: Mutex::new(Store::new()),
+            validators,
+            idempotency: idempotency::Idempotency::default(),
+            idempotency_header,
+            journal: Mutex::new(VecDeque::new()),
+            stateless: false,
+        })
+    }
+
+    pub fn record_journal(&self, entry: JournalEntry) {
+        let mut j = lock(&self.journal);
+        if j.len() >= JOURNAL_LEN {
+            j.pop_front();
+        }
+        j.push_back(entry);
+    }
+
+    /// Clears all state, or one tenant's.
+    pub fn reset(&self, tenant: Option<&str>) {
+        let mut store = lock(&self.store);
+        match tenant {
+            Some(t) => {
+                store.tenants.remove(t);
+            }
+            None => store.tenants.clear(),
+        }
+        self.idempotency.clear(tenant);
+    }
+}
+
+/// Runs operation `oi` against the store.
+pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
+    let engine = &api.engine;
+    let binding = &engine.model.bindings[oi];
+    if binding.kind == Kind::Stateless || engine.stateless {
+        return Outcome::Stateless;
+    }
+    let Some(resource) = engine.model.resources.get(&binding.resource) else {
+        return Outcome::Stateless;
+    };
+    let op = &api.spec.operations[oi];
+    let schema = success_schema(op);
+    let validator = schema.as_ref().and_then(|_| {
+        let (status, r) = op.success()?;
+        let _ = status;
+        let ri = op.responses.iter().position(|x| std::ptr::eq(x, r))?;
+        let mi = r
+            .content
+            .iter()
+            .position(|m| crate::spec::catalog::is_json(&m.media_type))?;
+        api.checks[oi].responses.get(&(ri, mi)).cloned()
+    });
+    let mut store = lock(&engine.store);
+    // The parent named in the path must exist, for every kind of operation under it.
+    let parent = match &binding.parent {
+        Some((param, ptype)) => {
+            let Some(pid) = call.param(param) else {
+                return Outcome::Stateless;
+            };
+            if store.get(call.tenant, ptype, pid).is_none() {
+                return not_found(ptype, pid);
+            }
+            Some(ParentRef {
+                resource: ptype.clone(),
+                id: pid.to_owned(),
+            })
+        }
+        None => None,
+    };
+    let ctx = Ctx {
+        api,
+        engine,
+        binding,
+        resource,
+        call,
+        schema: schema.as_deref(),
+        validator: validator.as_deref(),
+        parent,
+    };
+    match binding.kind {
+        Kind::Create => ctx.create(&mut store),
+        Kind::List => ctx.list(&store),
+        Kind::Read | Kind::Update | Kind::Replace | Kind::Delete | Kind::Action => {
+            ctx.item(&mut store)
+        }
+        Kind::DeleteAll => {
+            let tenant = store.tenant(call.tenant);
+            let ids: Vec<String> = tenant
+                .resources
+                .get(&resource.name)
+                .map(|recs| {
+                    recs.iter()
+                        .filter(|(_, r)| r.parent == ctx.parent)
+                        .map(|(i, _)| i.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for id in ids {
+                tenant.remove_cascade(&resource.name, &id);
+            }
+            Outcome::Body(Value::Null)
+        }
+        Kind::SingletonRead | Kind::SingletonWrite => ctx.singleton(&mut store),
+        Kind::Stateless => Outcome::Stateless,
+    }
+}
+
+fn not_found(resource: &str, id: &str) -> Outcome {
+    Outcome::Problem(
+        404,
+        format!("no {} with id '{id}'", singular(resource).replace('_', " ")),
+    )
+}
+
+struct Ctx<'a> {
+    api: &'a Api,
+    engine: &'a Engine,
+    binding: &'a Binding,
+    resource: &'a Resource,
+    call: &'a Call<'a>,
+    /// The operation's success response schema.
+    schema: Option<&'a str>,
+    validator: Option<&'a Validator>,
+    parent: Option<ParentRef>,
+}
+
+impl Ctx<'_> {
+    fn spec(&self) -> &Spec {
+        &self.api.spec
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}/{}/{id}", self.call.tenant, self.resource.name)
+    }
+
+    /// Server-owned members: the id and the link to the parent.
+    fn fixed(&self, id: &Value) -> Vec<(String, Value)> {
+        let mut fixed = vec![(self.resource.id_field.clone(), id.clone())];
+        if let (Some((param, _)), Some(p)) = (&self.binding.parent, &self.parent) {
+            fixed.push((param.clone(), json!(p.id)));
+        }
+        fixed
+    }
+
+    fn new_record(&self, key: String) -> NewRecord<'_> {
+        NewRecord {
+            spec: self.spec(),
+            schema: self.resource.schema.as_deref(),
+            validator: self
+                .engine
+                .validators
+                .get(&self.resource.name)
+                .map(|v| v.as_ref()),
+            seed: self.api.seed,
+            key,
+            now: self.call.now,
+        }
+    }
+
+    fn respond(&self, record: &mut Map<String, Value>, key: &str) -> Outcome {
+        match self.schema {
+            Some(s) => Outcome::Body(project(
+                self.spec(),
+                self.api.seed,
+                key,
+                s,
+                record,
+                self.validator,
+            )),
+            None => Outcome::Body(Value::Null),
+        }
+    }
+
+    /// A new id: the client's, or one in the format the id member's schema asks for.
+    fn mint_id(&self, store: &mut Store) -> Value {
+        let field = &self.resource.id_field;
+        if let Some(v) = self
+            .call
+            .body
+            .and_then(|b| b.get(field))
+            .filter(|v| v.is_string() || v.is_number())
+        {
+            return v.clone();
+        }
+        let tenant = store.tenant(self.call.tenant);
+        let seq = tenant.next_seq + 1;
+        let key = format!("id {}/{}/{seq}", self.call.tenant, self.resource.name);
+        let mut g = Generator::new(&self.spec().doc, self.api.seed, &key, Direction::Response);
+        // Examples are one fixed value; ids must be fresh every time.
+        g.use_examples = false;
+        if let Some(prefix) = &self.resource.id_prefix {
+            let t = self.call.now;
+            return json!(format!("{prefix}{}", ids::ksuid(g.rng(), t)));
+        }
+        let member = self
+            .resource
+            .schema
+            .as_deref()
+            .and_then(|s| self.spec().at(s))
+            .map(|s| flatten(&self.spec().doc, s))
+            .and_then(|f| f.get("properties").and_then(|p| p.get(field)).cloned());
+        match member.as_ref().map(|m| flatten(&self.spec().doc, m)) {
+            Some(m)
+                if matches!(
+                    m.get("type").and_then(Value::as_str),
+                    Some("integer" | "number")
+                ) =>
+            {
+                json!(seq)
+            }
+            Some(m) if m.get("format").is_some() || m.get("pattern").is_some() => g.value(&m),
+            _ => json!(ids::ksuid(g.rng(), self.call.now)),
+        }
+    }
+
+    fn create(&self, store: &mut Store) -> Outcome {
+        let id_value = self.mint_id(store);
+        let id = lists::id_of(
+            &Map::from_iter([(String::from("id"), id_value.clone())]),
+            "id",
+        )
+        .unwrap_or_default();
+        if store
+            .get(self.call.tenant, &self.resource.name, &id)
+            .is_some()
+        {
+            return Outcome::Problem(
+                409,
+                format!(
+                    "a {} with id '{id}' already exists",
+                    singular(&self.resource.name).replace('_', " ")
+                ),
+            );
+        }
+        let key = self.key(&id);
+        let record =
+            self.new_record(key.clone())
+                .build(self.call.body, &self.fixed(&id_value), None);
+        let tenant = store.tenant(self.call.tenant);
+        tenant.insert(&self.resource.name, id.clone(), record, self.parent.clone());
+        let Some(stored) = tenant.get_mut(&self.resource.name, &id) else {
+            return Outcome::Stateless;
+        };
+        self.respond(&mut stored.body, &key)
+    }
+
+    fn item(&self, store: &mut Store) -> Outcome {
+        let Some(id) = self
+            .binding
+            .item_param
+            .as_deref()
+            .and_then(|p| self.call.param(p))
+        else {
+            return Outcome::Stateless;
+        };
+        let key = self.key(id);
+        let name = &self.resource.name;
+        let exists = store
+            .get(self.call.tenant, name, id)
+            .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
+        let tenant = store.tenant(self.call.tenant);
+        match self.binding.kind {
+            Kind::Replace if !exists => {
+                // PUT to an id that does not exist yet creates it (an upsert).
+                let record = self.new_record(key.clone()).build(
+                    self.call.body,
+                    &self.fixed(&json!(id)),
+                    None,
+                );
+                tenant.insert(name, id.to_owned(), record, self.parent.clone());
+                let Some(stored) = tenant.get_mut(name, id) else {
+                    return Outcome::Stateless;
+                };
+                self.respond(&mut stored.body, &key)
+            }
+            _ if !exists => not_found(name, id),
+            Kind::Read => match tenant.get_mut(name, id) {
+                Some(r) => self.respond(&mut r.body, &key),
+                None => not_found(name, id),
+            },
+            Kind::Update => {
+                let validator = self.engine.validators.get(name).map(|v| v.as_ref());
+                let schema = self.resource.schema.clone();
+                let Some(r) = tenant.get_mut(name, id) else {
+                    return not_found(name, id);
+                };
+                let before = r.body.clone();
+                if let Some(Value::Object(changes)) = self.call.body {
+                    for (k, v) in changes {
+                        if *k != self.resource.id_field {
+                            r.body.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                if let Some(s) = &schema {
+                    for member in ["updated_at", "updatedAt", "updated"] {
+                        if r.body.contains_key(member) {
+                            r.body.insert(
+                                member.to_owned(),
+                                timestamp_for(self.spec(), s, member, self.call.now),
+                            );
+                        }
+                    }
+                }
+                repair(&mut r.body, Some(&before), validator, &[]);
+                self.respond(&mut r.body, &key)
+            }
+            Kind::Replace => {
+                let created = tenant.get_mut(name, id).and_then(|r| {
+                    ["created_at", "createdAt", "created"]
+                        .iter()
+                        .find_map(|m| r.body.get(*m).cloned())
+                });
+                let record = self.new_record(key.clone()).build(
+                    self.call.body,
+                    &self.fixed(&json!(id)),
+                    created.as_ref(),
+                );
+                let Some(r) = tenant.get_mut(name, id) else {
+                    return not_found(name, id);
+                };
+                r.body = record;
+                self.respond(&mut r.body, &key)
+            }
+            Kind::Delete => match tenant.remove_cascade(name, id) {
+                Some(mut removed) => self.respond(&mut removed.body, &key),
+                None => not_found(name, id),
+            },
+            _ => {
+                // An action on an existing item: answer with the item when the response is
+                // its representation, else from the spec.
+                let same = self.schema.is_some()
+                    && canonical(self.spec(), self.schema)
+                        == canonical(self.spec(), self.resource.schema.as_deref());
+                match tenant.get_mut(name, id) {
+                    Some(r) if same => self.respond(&mut r.body, &key),
+                    _ => Outcome::Stateless,
+                }
+            }
+        }
+    }
+
+    fn list(&self, store: &Store) -> Outcome {
+        let Some(schema) = self.schema else {
+            return Outcome::Stateless;
+        };
+        let records: Vec<&Map<String, Value>> = store
+            .tenants
+            .get(self.call.tenant)
+            .and_then(|t| t.resources.get(&self.resource.name))
+            .map(|recs| {
+                recs.values()
+                    .filter(|r| self.parent.is_none() || r.parent == self.parent)
+                    .map(|r| &r.body)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let limit_schema = self
+            .api
+            .spec
+            .operations
+            .iter()
+            .flat_map(|o| &o.params)
+            .find(|p| p.name == "limit")
+            .and_then(|p| p.schema.clone());
+        let limit = limit_schema
+            .as_deref()
+            .and_then(|s| self.spec().at(s))
+            .map(|s| flatten(&self.spec().doc, s));
+        let default_limit = limit
+            .as_ref()
+            .and_then(|l| l.get("default"))
+            .and_then(Value::as_u64)
+            .unwrap_or(20) as usize;
+        let max_limit = limit
+            .as_ref()
+            .and_then(|l| l.get("maximum"))
+            .and_then(Value::as_u64)
+            .unwrap_or(100) as usize;
+        let query = lists::ListQuery {
+            params: self.call.query,
+            default_limit,
+            max_limit,
+            id_field: &self.resource.id_field,
+        };
+        let page = match lists::page(records, &query) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Problem(400, e.message),
+        };
+        let item_schema = list_item_schema(self.spec(), schema);
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .map(|r| {
+                let mut copy = (*r).clone();
+                let id = lists::id_of(r, &self.resource.id_field).unwrap_or_default();
+                match &item_schema {
+                    Some(s) => project(
+                        self.spec(),
+                        self.api.seed,
+                        &self.key(&id),
+                        s,
+                        &mut copy,
+                        None,
+                    ),
+                    None => Value::Object(copy),
+                }
+            })
+            .collect();
+        let last_id = page
+            .items
+            .last()
+            .and_then(|r| lists::id_of(r, &self.resource.id_field));
+        Outcome::Body(wrap(
+            self.spec(),
+            self.api.seed,
+            schema,
+            items,
+            &page,
+            last_id,
+            self.validator,
+        ))
+    }
+
+    fn singleton(&self, store: &mut Store) -> Outcome {
+        let (Some(id), Some(sub)) = (
+            self.binding
+                .item_param
+                .as_deref()
+                .and_then(|p| self.call.param(p)),
+            &self.binding.singleton,
+        ) else {
+            return Outcome::Stateless;
+        };
+        let name = &self.resource.name;
+        if store
+            .get(self.call.tenant, name, id)
+            .is_none_or(|r| self.parent.is_some() && r.parent != self.parent)
+        {
+            return not_found(name, id);
+        }
+        let Some(schema) = self.schema else {
+            return Outcome::Body(Value::Null);
+        };
+        let key = format!("{}/{sub}", self.key(id));
+        let slot = format!("{name}/{sub}");
+        let tenant = store.tenant(self.call.tenant);
+        let doc = tenant
+            .singletons
+            .entry(slot)
+            .or_default()
+            .entry(id.to_owned())
+            .or_insert_with(|| json!({}));
+        if self.binding.kind == Kind::SingletonWrite
+            && let (Value::Object(target), Some(Value::Object(changes))) =
+                (&mut *doc, self.call.body)
+        {
+            for (k, v) in changes {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        let Value::Object(map) = doc else {
+            return Outcome::Stateless;
+        };
+        Outcome::Body(project(
+            self.spec(),
+            self.api.seed,
+            &key,
+            schema,
+            map,
+            self.validator,
+        ))
+    }
+}
+
+fn canonical(spec: &Spec, ptr: Option<&str>) -> Option<String> {
+    let ptr = ptr?;
+    let node = spec.at(ptr)?;
+    Some(
+        crate::spec::pointer::resolve(&spec.doc, node)
+            .ok()
+            .and_then(|(_, at)| at)
+            .unwrap_or_else(|| ptr.to_owned()),
+    )
+}
+
+/// Puts a page of items into the list response's own wrapper, filling its metadata members
+/// by their usual names.
+fn wrap(
+    spec: &Spec,
+    seed: u64,
+    schema_ptr: &str,
+    items: Vec<Value>,
+    page: &lists::Page,
+    last_id: Option<String>,
+    validator: Option<&Validator>,
+) -> Value {
+    let flat = spec
+        .at(schema_ptr)
+        .map(|s| flatten(&spec.doc, s))
+        .unwrap_or(Value::Null);
+    if flat.get("type").and_then(Value::as_str) == Some("array") {
+        return Value::Array(items);
+    }
+    let mut body = Generator::new(
+        &spec.doc,
+        seed,
+        &format!("list wrapper {schema_ptr}"),
+        Direction::Response,
+    )
+    .value_at(schema_ptr)
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    let array_member = property_names(spec, schema_ptr)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|n| {
+            flat.get("properties")
+                .and_then(|p| p.get(n))
+                .map(|p| flatten(&spec.doc, p))
+                .is_some_and(|p| p.get("type").and_then(Value::as_str) == Some("array"))
+        })
+        .unwrap_or_else(|| "data".to_owned());
+    body.insert(array_member.clone(), Value::Array(items));
+    fill_meta(&mut body, page, last_id.as_deref(), &array_member);
+    let value = Value::Object(body);
+    if validator.is_some_and(|v| !v.is_valid(&value)) {
+        tracing::debug!("list wrapper does not validate after filling its metadata");
+    }
+    value
+}
+
+fn fill_meta(
+    map: &mut Map<String, Value>,
+    page: &lists::Page,
+    last_id: Option<&str>,
+    array_member: &str,
+) {
+    for (k, v) in map.iter_mut() {
+        if k == array_member {
+            continue;
+        }
+        match (k.as_str(), &*v) {
+            (
+                "total_count" | "total" | "count" | "total_items" | "totalCount",
+                Value::Number(_),
+            ) => *v = json!(page.total),
+            (
+                "has_more" | "has_more_after" | "has_next" | "has_next_page" | "hasMore",
+                Value::Bool(_),
+            ) => *v = json!(page.has_more_after),
+            (
+                "has_more_before" | "has_previous" | "has_prev" | "has_previous_page",
+                Value::Bool(_),
+            ) => *v = json!(page.has_more_before),
+            ("limit" | "page_size" | "per_page", Value::Number(_)) => *v = json!(page.limit),
+            ("offset", Value::Number(_)) => *v = json!(page.offset),
+            ("page", Value::Number(_)) => *v = json!(page.offset / page.limit.max(1) + 1),
+            ("next_cursor" | "cursor" | "next" | "next_page_token", _) => {
+                *v = match (page.has_more_after, last_id) {
+                    (true, Some(id)) => json!(id),
+                    _ => Value::Null,
+                }
+            }
+            (_, Value::Object(inner)) => {
+                let mut inner = inner.clone();
+                fill_meta(&mut inner, page, last_id, array_member);
+                *v = Value::Object(inner);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Resources inferred from the spec's paths, so any API becomes stateful without code:
+//!
+//! - a literal segment is a **collection** when an item path (`/recipients/{recipient_id}`)
+//!   exists under it, or when it is both listed (GET) and created into (POST);
+//! - `POST /customers/{customer_id}/recipients` creates a child of a customer, and
+//!   `GET /recipients/{recipient_id}` reads the same resource type at the top level;
+//! - a literal after an item that is not a collection is an **action** (POST) or a
+//!   **singleton** sub-document (GET/PUT/PATCH), e.g. `/applications/{id}/edd`;
+//! - everything else stays stateless and is answered from the spec.
+//!
+//! The profile can override the kind and resource of any operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use http::Method;
+use serde_json::Value;
+
+use super::profile::Profile;
+use crate::generate::flatten;
+use crate::spec::Spec;
+use crate::spec::catalog::is_json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Create,
+    List,
+    Read,
+    Update,
+    Replace,
+    Delete,
+    DeleteAll,
+    Action,
+    SingletonRead,
+    SingletonWrite,
+    Stateless,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "create" => Self::Create,
+            "list" => Self::List,
+            "read" => Self::Read,
+            "update" => Self::Update,
+            "replace" => Self::Replace,
+            "delete" => Self::Delete,
+            "delete_all" => Self::DeleteAll,
+            "action" => Self::Action,
+            "singleton_read" => Self::SingletonRead,
+            "singleton_write" => Self::SingletonWrite,
+            "stateless" => Self::Stateless,
+            _ => return None,
+        })
+    }
+}
+
+/// How one operation acts on state.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub kind: Kind,
+    /// Resource type (the collection's path segment, e.g. `recipients`).
+    pub resource: String,
+    /// Path parameter naming the item (for item operations and actions).
+    pub item_param: Option<String>,
+    /// `(path parameter, parent resource type)` when the path sits under a parent item.
+    pub parent: Option<(String, String)>,
+    /// For singletons: the sub-document's name (`edd`).
+    pub singleton: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub name: String,
+    pub id_field: String,
+    pub id_prefix: Option<String>,
+    /// Pointer of the schema a stored item follows (item GET response, else list item, else
+    /// create response).
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub resources: BTreeMap<String, Resource>,
+    /// One per catalogue operation.
+    pub bindings: Vec<Binding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Lit(String),
+    Param(String),
+}
+
+fn segments(path: &str) -> Vec<Seg> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| match (s.strip_prefix('{'), s.ends_with('}')) {
+            (Some(inner), true) => Seg::Param(inner.trim_end_matches('}').to_owned()),
+            _ => Seg::Lit(s.to_owned()),
+        })
+        .collect()
+}
+
+/// `customers` -> `customer`, `policies` -> `policy`, `signer-groups` -> `signer_group`.
+pub fn singular(name: &str) -> String {
+    let n = name.replace('-', "_");
+    if let Some(stem) = n.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if let Some(stem) = n.strip_suffix("sses") {
+        format!("{stem}ss")
+    } else if let Some(stem) = n.strip_suffix('s') {
+        stem.to_owned()
+    } else {
+        n
+    }
+}
+
+impl Model {
+    pub fn infer(spec: &Spec, profile: &Profile) -> Self {
+        let paths: Vec<(Method, Vec<Seg>)> = spec
+            .operations
+            .iter()
+            .map(|o| (o.method.clone(), segments(&o.path)))
+            .collect();
+        // Collections: followed by a parameter somewhere, or both listed and created into.
+        let mut collections: BTreeSet<String> = BTreeSet::new();
+        let mut listed: BTreeSet<String> = BTreeSet::new();
+        let mut created: BTreeSet<String> = BTreeSet::new();
+        for (method, segs) in &paths {
+            for w in segs.windows(2) {
+                if let [Seg::Lit(l), Seg::Param(_)] = w {
+                    collections.insert(l.clone());
+                }
+            }
+            if let Some(Seg::Lit(last)) = segs.last() {
+                if *method == Method::GET {
+                    listed.insert(last.clone());
+                } else if *method == Method::POST {
+                    created.insert(last.clone());
+                }
+            }
+        }
+        collections.extend(listed.intersection(&created).cloned());
+        let parent_of = |segs: &[Seg]| -> Option<(String, String)> {
+            // The nearest `collection/{param}` pair before the end.
+            segs.windows(2).rev().find_map(|w| match w {
+                [Seg::Lit(l), Seg::Param(p)] if collections.contains(l) => {
+                    Some((p.clone(), l.clone()))
+                }
+                _ => None,
+            })
+        };
+        let mut bindings = Vec::with_capacity(paths.len());
+        for (op, (method, segs)) in spec.operations.iter().zip(&paths) {
+            let n = segs.len();
+            let stateless = Binding {
+                kind: Kind::Stateless,
+                resource: String::new(),
+                item_param: None,
+                parent: None,
+                singleton: None,
+            };
+            let binding = match (segs.get(n.wrapping_sub(2)), segs.last()) {
+                (Some(Seg::Lit(l)), Some(Seg::Param(p))) if collections.contains(l) => {
+                    let kind = match *method {
+                        Method::GET => Kind::Read,
+                        Method::PUT => Kind::Replace,
+                        Method::PATCH | Method::POST => Kind::Update,
+                        Method::DELETE => Kind::Delete,
+                        _ => Kind::Stateless,
+                    };
+                    Binding {
+                        kind,
+                        resource: l.clone(),
+                        item_param: Some(p.clone()),
+                        parent: parent_of(&segs[..n - 2]),
+                        singleton: None,
+                    }
+                }
+                (_, Some(Seg::Lit(l))) if collections.contains(l) => {
+                    let kind = match *method {
+                        Method::GET => Kind::List,
+                        Method::POST => Kind::Create,
+                        Method::DELETE => Kind::DeleteAll,
+                        _ => Kind::Stateless,
+                    };
+                    Binding {
+                        kind,
+                        resource: l.clone(),
+                        item_param: None,
+                        parent: parent_of(&segs[..n - 1]),
+                        singleton: None,
+                    }
+                }
+                (Some(Seg::Param(p)), Some(Seg::Lit(sub))) if n >= 3 => match &segs[n - 3] {
+                    Seg::Lit(owner) if collections.contains(owner) => Binding {
+                        kind: match *method {
+                            Method::GET => Kind::SingletonRead,
+                            Method::PUT | Method::PATCH => Kind::SingletonWrite,
+                            _ => Kind::Action,
+                        },
+                        resource: owner.clone(),
+                        item_param: Some(p.clone()),
+                        parent: parent_of(&segs[..n - 3]),
+                        singleton: Some(sub.clone()),
+                    },
+                    _ => stateless.clone(),
+                },
+                _ => stateless,
+            };
+            let binding = match profile.operations.get(&op.id) {
+                Some(o) => Binding {
+                    kind: o
+                        .kind
+                        .as_deref()
+                        .and_then(Kind::parse)
+                        .unwrap_or(binding.kind),
+                    resource: o.resource.clone().unwrap_or(binding.resource),
+                    ..binding
+                },
+                None => binding,
+            };
+            bindings.push(binding);
+        }
+        let mut model = Self {
+            resources: BTreeMap::new(),
+            bindings,
+        };
+        model.describe_resources(spec, profile);
+        model
+    }
+
+    /// Picks each resource's representation schema and id field.
+    fn describe_resources(&mut self, spec: &Spec, profile: &Profile) {
+        let mut schemas: BTreeMap<String, (u8, String)> = BTreeMap::new();
+        let mut item_params: BTreeMap<String, String> = BTreeMap::new();
+        for (op, b) in spec.operations.iter().zip(&self.bindings) {
+            let Some(ptr) = success_schema(op) else {
+                continue;
+            };
+            let rank = match b.kind {
+                Kind::Read => 0,
+                Kind::List => 1,
+                Kind::Create => 2,
+                _ => continue,
+            };
+            if b.kind == Kind::Read
+                && let Some(p) = &b.item_param
+            {
+                item_params
+                    .entry(b.resource.clone())
+                    .or_insert_with(|| p.clone());
+            }
+            let ptr = if b.kind == Kind::List {
+                list_item_schema(spec, &ptr)
+            } else {
+                Some(ptr)
+            };
+            let Some(ptr) = ptr else { continue };
+            let entry = schemas
+                .entry(b.resource.clone())
+                .or_insert((rank, ptr.clone()));
+            if rank < entry.0 {
+                *entry = (rank, ptr);
+            }
+        }
+        let names: BTreeSet<String> = self
+            .bindings
+            .iter()
+            .filter(|b| b.kind != Kind::Stateless)
+            .map(|b| b.resource.clone())
+            .collect();
+        for name in names {
+            let schema = schemas.get(&name).map(|(_, p)| p.clone());
+            let props: Vec<String> = schema
+                .as_deref()
+                .and_then(|p| spec.at(p))
+                .map(|s| flatten(&spec.doc, s))
+                .and_then(|s| {
+                    s.get("properties")
+                        .and_then(Value::as_object)
+                        .map(|m| m.keys().cloned().collect())
+                })
+                .unwrap_or_default();
+            let over = profile.resources.get(&name);
+            let candidates = [
+                item_params.get(&name).cloned(),
+                Some("id".to_owned()),
+                Some(format!("{}_id", singular(&name))),
+            ];
+            let id_field = over
+                .and_then(|o| o.id_field.clone())
+                .or_else(|| {
+                    candidates
+                        .iter()
+                        .flatten()
+                        .find(|c| props.contains(c))
+                        .cloned()
+                })
+                .unwrap_or_else(|| "id".to_owned());
+            let resource = Resource {
+                name: name.clone(),
+                id_field,
+                id_prefix: over.and_then(|o| o.id_prefix.clone()),
+                schema,
+            };
+            self.resources.insert(name, resource);
+        }
+    }
+}
+
+/// Pointer of the JSON schema of an operation's success response.
+pub fn success_schema(op: &crate::spec::Operation) -> Option<String> {
+    let (_, r) = op.success()?;
+    r.content
+        .iter()
+        .find(|m| is_json(&m.media_type))
+        .and_then(|m| m.schema.clone())
+}
+
+/// The item schema of a list response: the array itself, or the first array member of an
+/// object wrapper (`data`, `items`, ...). Returns a pointer usable with `Spec::at` when the
+/// array is reachable by pointer; wrappers built with `allOf` are flattened first.
+pub fn list_item_schema(spec: &Spec, list_ptr: &str) -> Option<String> {
+    let schema = flatten(&spec.doc, spec.at(list_ptr)?);
+    if schema.get("type").and_then(Value::as_str) == Some("array") {
+        return item_ref(schema.get("items")?);
+    }
+    let props = schema.get("properties")?.as_object()?;
+    props.values().find_map(|p| {
+        let p = flatten(&spec.doc, p);
+        (p.get("type").and_then(Value::as_str) == Some("array"))
+            .then(|| p.get("items").and_then(item_ref))
+            .flatten()
+    })
+}
+
+/// Items given by `$ref` are addressable; inline item schemas are not stored by pointer.
+fn item_ref(items: &Value) -> Option<String> {
+    items
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(crate::spec::pointer::fragment_to_pointer)
+}

@@ -1,0 +1,190 @@
+//! The shape of stored records and of the bodies built from them. A new record is the
+//! validated request body laid over a body generated from the resource's schema, with the
+//! id, parent link and timestamps set by the server. A response is the record projected
+//! onto the response's own schema: members the record lacks are generated once and stored,
+//! so they never change between reads. Anything that would break a schema falls back to the
+//! generated value.
+
+use jsonschema::Validator;
+use serde_json::{Map, Value, json};
+
+use crate::generate::{Generator, flatten};
+use crate::schema::{Direction, violations};
+use crate::spec::Spec;
+
+/// Member names the server owns and stamps with the current time.
+const CREATED: [&str; 3] = ["created_at", "createdAt", "created"];
+const UPDATED: [&str; 3] = ["updated_at", "updatedAt", "updated"];
+
+/// The names of a schema's properties (after `$ref`/`allOf`), or `None` for free-form.
+pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {
+    let flat = flatten(&spec.doc, spec.at(schema_ptr)?);
+    let props = flat.get("properties")?.as_object()?;
+    Some(props.keys().cloned().collect())
+}
+
+/// A time value in the format the schema gives the member: unix seconds for integers,
+/// RFC 3339 for strings.
+pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> Value {
+    let member_schema = spec
+        .at(schema_ptr)
+        .map(|s| flatten(&spec.doc, s))
+        .and_then(|f| f.get("properties").and_then(|p| p.get(member)).cloned())
+        .map(|m| flatten(&spec.doc, &m));
+    match member_schema
+        .as_ref()
+        .and_then(|m| m.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some("integer" | "number") => json!(unix),
+        _ => json!(
+            chrono::DateTime::from_timestamp(unix, 0)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
+        ),
+    }
+}
+
+pub struct NewRecord<'a> {
+    pub spec: &'a Spec,
+    pub schema: Option<&'a str>,
+    pub validator: Option<&'a Validator>,
+    pub seed: u64,
+    /// Seeds this record's generated members (tenant, resource and sequence number).
+    pub key: String,
+    pub now: i64,
+}
+
+impl NewRecord<'_> {
+    /// Builds a record body from the request body; `fixed` members (id, parent link) win.
+    pub fn build(
+        &self,
+        body: Option<&Value>,
+        fixed: &[(String, Value)],
+        keep_created: Option<&Value>,
+    ) -> Map<String, Value> {
+        let generated = self.schema.map_or(Value::Null, |s| {
+            Generator::new(&self.spec.doc, self.seed, &self.key, Direction::Response).value_at(s)
+        });
+        let mut record = generated.as_object().cloned().unwrap_or_default();
+        let names = self.schema.and_then(|s| property_names(self.spec, s));
+        // Everything the client sent is kept (filters may name it), even members the read
+        // schema does not show; responses only ever show their own schema's members.
+        if let Some(Value::Object(sent)) = body {
+            for (k, v) in sent {
+                record.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in fixed {
+            if names.as_ref().is_none_or(|n| n.contains(k)) || k == "id" {
+                record.insert(k.clone(), v.clone());
+            }
+        }
+        if let (Some(schema), Some(names)) = (self.schema, &names) {
+            for member in CREATED
+                .iter()
+                .chain(&UPDATED)
+                .filter(|m| names.iter().any(|n| n == *m))
+            {
+                let value = match (keep_created, CREATED.contains(member)) {
+                    (Some(old), true) => old.clone(),
+                    _ => timestamp_for(self.spec, schema, member, self.now),
+                };
+                record.insert((*member).to_owned(), value);
+            }
+        }
+        repair(&mut record, generated.as_object(), self.validator, fixed);
+        record
+    }
+}
+
+/// Replaces top-level members that make `record` invalid with their generated values
+/// (a request field whose write shape differs from the read shape, for instance).
+pub fn repair(
+    record: &mut Map<String, Value>,
+    generated: Option<&Map<String, Value>>,
+    validator: Option<&Validator>,
+    fixed: &[(String, Value)],
+) {
+    let Some(v) = validator else { return };
+    for _ in 0..4 {
+        let value = Value::Object(record.clone());
+        let problems = violations(v, &value);
+        if problems.is_empty() {
+            return;
+        }
+        let mut changed = false;
+        for p in problems {
+            let Some(top) = p
+                .pointer
+                .split('/')
+                .nth(1)
+                .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            else {
+                continue;
+            };
+            if fixed.iter().any(|(k, _)| *k == top) {
+                continue;
+            }
+            match generated.and_then(|g| g.get(&top)) {
+                Some(g) if record.get(&top) != Some(g) => {
+                    record.insert(top, g.clone());
+                    changed = true;
+                }
+                None if p.keyword != "required" => {
+                    record.remove(&top);
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Projects a stored record onto a response schema. Members the schema has and the record
+/// lacks are generated and written back into the record, so later reads agree.
+pub fn project(
+    spec: &Spec,
+    seed: u64,
+    key: &str,
+    schema_ptr: &str,
+    record: &mut Map<String, Value>,
+    validator: Option<&Validator>,
+) -> Value {
+    let Some(names) = property_names(spec, schema_ptr) else {
+        return Value::Object(record.clone());
+    };
+    let generate = || {
+        Generator::new(
+            &spec.doc,
+            seed,
+            &format!("{key} {schema_ptr}"),
+            Direction::Response,
+        )
+        .value_at(schema_ptr)
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    };
+    let mut generated: Option<Map<String, Value>> = None;
+    let mut out = Map::new();
+    for name in &names {
+        if let Some(v) = record.get(name) {
+            out.insert(name.clone(), v.clone());
+            continue;
+        }
+        let g = generated.get_or_insert_with(generate);
+        if let Some(v) = g.get(name) {
+            record.insert(name.clone(), v.clone());
+            out.insert(name.clone(), v.clone());
+        }
+    }
+    if validator.is_some_and(|v| !v.is_valid(&Value::Object(out.clone()))) {
+        let g = generated.get_or_insert_with(generate).clone();
+        repair(&mut out, Some(&g), validator, &[]);
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,431 @@
+//! Stateful resources on the Dakota specs (ours, and the official one from `../shared`):
+//! create and read back, 250 nested children paged both ways, filters and search, update,
+//! delete, tenancy, concurrent idempotent creates, and state kept across a restart.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::common::{Sandbox, bundled_dakota, client, vendor_dakota};
+
+static KEYS: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh idempotency key (the spec asks for a UUID).
+fn idem() -> String {
+    let n = KEYS.fetch_add(1, Ordering::Relaxed);
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+struct Api {
+    base: String,
+    key: &'static str,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        idem_key: Option<String>,
+    ) -> (u16, Value) {
+        let mut req = client()
+            .request(method, format!("{}{path}", self.base))
+            .header("x-api-key", self.key);
+        if let Some(k) = idem_key {
+            req = req.header("x-idempotency-key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("answers");
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.expect("body");
+        (
+            status,
+            if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).expect("JSON")
+            },
+        )
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body), Some(idem()))
+            .await
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn crud_pages_tenancy(spec: &str) {
+    let s = Sandbox::start(&["--spec", spec]);
+    let api = Api {
+        base: s.url().to_owned(),
+        key: "tenant-one",
+    };
+    let other = Api {
+        base: s.url().to_owned(),
+        key: "tenant-two",
+    };
+
+    // Create a customer and read it back, identically, twice.
+    let (status, created) = api
+        .post(
+            "/customers",
+            json!({"name": "Acme Robotics", "customer_type": "business", "external_id": "ext-1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let (status, first) = api.get(&format!("/customers/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            first["id"].as_str(),
+            first["name"].as_str(),
+            first["customer_type"].as_str()
+        ),
+        (Some(id.as_str()), Some("Acme Robotics"), Some("business"))
+    );
+    assert_eq!(
+        first["application_id"], created["application_id"],
+        "members the create response showed are kept"
+    );
+    assert_eq!(api.get(&format!("/customers/{id}")).await.1, first);
+
+    // 250 recipients under it, with distinct ids.
+    let mut created_ids = Vec::new();
+    for i in 0..250 {
+        let (status, r) = api
+            .post(
+                &format!("/customers/{id}/recipients"),
+                json!({"name": format!("Recipient {i:03}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        created_ids.push(r["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(created_ids.iter().collect::<BTreeSet<_>>().len(), 250);
+
+    // Forward with starting_after, then backward with ending_before: each id exactly once.
+    let mut forward = Vec::new();
+    let mut path = format!("/customers/{id}/recipients?limit=40");
+    loop {
+        let (status, page) = api.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["meta"]["total_count"], 250);
+        forward.extend(ids(&page));
+        if page["meta"]["has_more_after"] != true {
+            break;
+        }
+        path = format!(
+            "/customers/{id}/recipients?limit=40&starting_after={}",
+            forward.last().expect("an item")
+        );
+    }
+    assert_eq!(
+        forward, created_ids,
+        "forward walk yields every recipient once, in creation order"
+    );
+    let mut backward: Vec<String> = Vec::new();
+    let mut before = created_ids.last().expect("items").clone();
+    backward.push(before.clone());
+    loop {
+        let (_, page) = api
+            .get(&format!(
+                "/customers/{id}/recipients?limit=33&ending_before={before}"
+            ))
+            .await;
+        let mut chunk = ids(&page);
+        chunk.reverse();
+        backward.extend(chunk.iter().cloned());
+        if page["meta"]["has_more_before"] != true {
+            break;
+        }
+        before = chunk
+            .last()
+            .expect("a page before the start has items")
+            .clone();
+    }
+    backward.reverse();
+    assert_eq!(
+        backward, created_ids,
+        "backward walk yields every recipient once"
+    );
+
+    // Filters and search on customers.
+    api.post(
+        "/customers",
+        json!({"name": "Blue Harbor Ltd", "customer_type": "business", "external_id": "ext-2"}),
+    )
+    .await;
+    api.post(
+        "/customers",
+        json!({"name": "Jane Doe", "customer_type": "individual", "external_id": "ext-3"}),
+    )
+    .await;
+    let (_, by_ext) = api.get("/customers?external_id=ext-2").await;
+    assert_eq!(by_ext["data"].as_array().map(Vec::len), Some(1), "{by_ext}");
+    assert_eq!(by_ext["data"][0]["name"], "Blue Harbor Ltd");
+    let (_, searched) = api.get("/customers?search=harbor").await;
+    assert_eq!(searched["meta"]["total_count"], 1, "{searched}");
+    let (_, sorted) = api
+        .get("/customers?sort_by=name&sort_dir=desc&limit=2")
+        .await;
+    let names: Vec<&str> = sorted["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Jane Doe", "Blue Harbor Ltd"]);
+
+    // Update (PUT replaces), then delete and 404.
+    let rid = &created_ids[7];
+    let (status, updated) = api
+        .send(
+            reqwest::Method::PUT,
+            &format!("/recipients/{rid}"),
+            Some(json!({"name": "Renamed"})),
+            Some(idem()),
+        )
+        .await;
+    assert_eq!(
+        (status, updated["name"].as_str()),
+        (200, Some("Renamed")),
+        "{updated}"
+    );
+    assert_eq!(
+        api.get(&format!("/recipients/{rid}")).await.1["name"],
+        "Renamed"
+    );
+    let (status, _) = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/recipients/{rid}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, gone) = api.get(&format!("/recipients/{rid}")).await;
+    assert_eq!(status, 404, "{gone}");
+    assert_eq!(
+        api.get(&format!("/customers/{id}/recipients?limit=1"))
+            .await
+            .1["meta"]["total_count"],
+        249
+    );
+
+    // Another credential is another tenant: nothing of the first is visible.
+    assert_eq!(other.get(&format!("/customers/{id}")).await.0, 404);
+    assert_eq!(
+        other
+            .get(&format!("/recipients/{}", created_ids[0]))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        other.get(&format!("/customers/{id}/recipients")).await.0,
+        404,
+        "children of a parent the tenant cannot see"
+    );
+    assert_eq!(other.get("/customers").await.1["meta"]["total_count"], 0);
+    let (status, _) = other
+        .post(&format!("/customers/{id}/recipients"), json!({"name": "x"}))
+        .await;
+    assert_eq!(status, 404, "creating under a missing parent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bundled_dakota_is_stateful() {
+    crud_pages_tenancy(&bundled_dakota()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_dakota_is_stateful() {
+    let Some(spec) = vendor_dakota() else { return };
+    crud_pages_tenancy(&spec).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_with_one_idempotency_key_create_once() {
+    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    let key = idem();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let url = format!("{}/customers", s.url());
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let res = client()
+                .post(url)
+                .header("x-api-key", "k")
+                .header("x-idempotency-key", key)
+                .json(&json!({"name": "Only Once Inc", "customer_type": "business"}))
+                .send()
+                .await
+                .expect("answers");
+            (res.status().as_u16(), res.text().await.expect("body"))
+        }));
+    }
+    let mut answers = BTreeSet::new();
+    for t in tasks {
+        let (status, body) = t.await.expect("task");
+        assert_eq!(status, 201, "{body}");
+        answers.insert(body);
+    }
+    assert_eq!(answers.len(), 1, "every request got the same body");
+    let api = Api {
+        base: s.url().to_owned(),
+        key: "k",
+    };
+    assert_eq!(api.get("/customers").await.1["meta"]["total_count"], 1);
+    // The same key with a different request is a conflict.
+    let (status, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/customers",
+            Some(json!({"name": "Someone Else", "customer_type": "business"})),
+            Some(key),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("#conflict")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_survives_a_restart_and_admin_api_sees_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("state.json");
+    let file_arg = file.to_string_lossy().into_owned();
+    let spec = bundled_dakota();
+    let id = {
+        let s = Sandbox::start(&["--spec", &spec, "--state", &file_arg]);
+        let api = Api {
+            base: s.url().to_owned(),
+            key: "k",
+        };
+        let (_, c) = api
+            .post(
+                "/customers",
+                json!({"name": "Durable Co", "customer_type": "business"}),
+            )
+            .await;
+        let id = c["id"].as_str().expect("id").to_owned();
+        api.post(
+            &format!("/customers/{id}/recipients"),
+            json!({"name": "Kept"}),
+        )
+        .await;
+        // Graceful stop writes the file.
+        let pid = s.pid();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        s.wait();
+        id
+    };
+    assert!(file.exists(), "the state file was written on shutdown");
+    let s = Sandbox::start(&["--spec", &spec, "--state", &file_arg]);
+    let api = Api {
+        base: s.url().to_owned(),
+        key: "k",
+    };
+    assert_eq!(
+        api.get(&format!("/customers/{id}")).await.1["name"],
+        "Durable Co"
+    );
+    assert_eq!(
+        api.get(&format!("/customers/{id}/recipients")).await.1["meta"]["total_count"],
+        1
+    );
+
+    // Admin API: resources, journal, export/import, reset.
+    let admin = |path: &str| format!("{}/__sandbox{path}", s.url());
+    let recs: Value = client()
+        .get(admin("/resources/customers"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(recs["records"].as_array().map(Vec::len), Some(1));
+    let journal: Value = client()
+        .get(admin("/journal"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        journal["requests"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|e| e["tenant"] == "k" && e["status"] == 200)),
+        "{journal}"
+    );
+    let exported = client()
+        .get(admin("/state"))
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("body");
+    let reset = client()
+        .post(admin("/reset"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(reset.status().as_u16(), 200);
+    assert_eq!(api.get(&format!("/customers/{id}")).await.0, 404);
+    let imported = client()
+        .put(admin("/state"))
+        .body(exported)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(imported.status().as_u16(), 200);
+    assert_eq!(api.get(&format!("/customers/{id}")).await.0, 200);
+    let bad = client()
+        .put(admin("/state"))
+        .body("{\"version\": 99, \"tenants\": {}}")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(bad.status().as_u16(), 400);
+    drop(s);
+
+    // A corrupt state file is refused, not overwritten.
+    std::fs::write(&file, "not json").expect("write");
+    let (code, _, stderr) = crate::common::run_cli(
+        &[
+            "serve", "--port", "0", "--spec", &spec, "--state", &file_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not a sandbox state file"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "not json");
+}

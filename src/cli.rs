@@ -47,4 +47,8 @@ pub struct ServeArgs {
     /// nothing: a pure contract mock.
     #[arg(long)]
     pub stateless: bool,
+    /// Requests per minute each credential may make; more get 429 with `Retry-After`.
+    /// `X-RateLimit-*` headers are sent whenever the spec declares them.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
 }

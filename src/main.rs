@@ -54,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 state: args.state,
                 state_interval: args.state_interval,
                 stateless: args.stateless,
+                rate_limit: args.rate_limit,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

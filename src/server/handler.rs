@@ -29,6 +29,8 @@ struct Answer {
     prepared: Arc<Prepared>,
     tenant: String,
     verdict: String,
+    /// Rate-limit headers for this tenant, added to whatever the answer is.
+    rate_headers: Vec<(String, String)>,
 }
 
 pub async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
@@ -43,7 +45,12 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         let prepared = super::admin::handle(&api, &parts, body).await;
         return to_response(&prepared, &request_id);
     }
-    let answer = answer(&api, parts, body, &request_id).await;
+    let mut answer = answer(&api, parts, body, &request_id).await;
+    if !answer.rate_headers.is_empty() {
+        let mut p = (*answer.prepared).clone();
+        p.headers.append(&mut answer.rate_headers);
+        answer.prepared = Arc::new(p);
+    }
     let status = answer.prepared.status;
     let op_id = answer.op.map(|i| api.spec.operations[i].id.clone());
     if status >= 400 {
@@ -89,6 +96,7 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
         prepared,
         tenant: tenant.to_owned(),
         verdict: verdict.to_owned(),
+        rate_headers: Vec::new(),
     };
     let (oi, path_params) = match api.router.find(&parts.method, path) {
         Match::Found { operation, params } => (operation, params),
@@ -126,6 +134,29 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
                 "missing credentials",
             );
         }
+    };
+    let verdict = api.engine.rate_limit.check(&tenant, now());
+    if !verdict.allowed {
+        let limit = api.engine.rate_limit.limit.unwrap_or_default();
+        let mut p = (*problem(
+            Some(oi),
+            429,
+            format!(
+                "more than {limit} requests in a minute; retry in {} s",
+                verdict.retry_after
+            ),
+            &[],
+        ))
+        .clone();
+        p.headers
+            .push(("retry-after".into(), verdict.retry_after.to_string()));
+        p.headers.extend(verdict.headers);
+        return refuse(Some(oi), Arc::new(p), &tenant, "rate limited");
+    }
+    let rate_headers = verdict.headers;
+    let refuse = |op: Option<usize>, prepared: Arc<Prepared>, tenant: &str, why: &str| Answer {
+        rate_headers: rate_headers.clone(),
+        ..refuse(op, prepared, tenant, why)
     };
     let allowed = &api.engine.profile.tenancy.allowed_keys;
     if tenant != ANONYMOUS && !allowed.is_empty() && !allowed.contains(&tenant) {
@@ -201,6 +232,7 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
             prepared: execute(),
             tenant,
             verdict: "ok".into(),
+            rate_headers,
         };
     };
     let fingerprint =
@@ -214,6 +246,7 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
                 prepared: s.response.clone(),
                 tenant,
                 verdict: "replayed".into(),
+                rate_headers,
             };
         }
         let status = if !op.declares(409) && op.declares(422) {
@@ -242,6 +275,7 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
         prepared,
         tenant,
         verdict: "ok".into(),
+        rate_headers,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub state_interval: u64,
     /// Answer from the spec alone, without state.
     pub stateless: bool,
+    /// Requests per minute per tenant before 429 (`None`: unlimited).
+    pub rate_limit: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,7 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Api>>, SpecError> {
         .map(|file| {
             let mut api = Api::load(file, options.seed)?;
             api.engine.stateless = options.stateless;
+            api.engine.rate_limit.limit = options.rate_limit;
             Ok(Arc::new(api))
         })
         .collect()

@@ -8,6 +8,7 @@ pub mod lists;
 pub mod model;
 pub mod persist;
 pub mod profile;
+pub mod rate_limit;
 pub mod shape;
 pub mod store;
 
@@ -53,6 +54,7 @@ pub struct Engine {
     pub journal: Mutex<VecDeque<JournalEntry>>,
     /// `--stateless`: answer every operation from the spec alone, storing nothing.
     pub stateless: bool,
+    pub rate_limit: rate_limit::RateLimiter,
 }
 
 /// What the engine decided for a request.
@@ -93,6 +95,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Engine {
     pub fn new(spec: &Spec, schemas: &SchemaSet, profile: Profile) -> Result<Self, SpecError> {
         let model = Model::infer(spec, &profile);
+        let rate_limit = rate_limit::RateLimiter::new(spec, &profile);
         let mut validators = HashMap::new();
         for r in model.resources.values() {
             if let Some(s) = &r.schema {
@@ -124,6 +127,7 @@ impl Engine {
             idempotency_header,
             journal: Mutex::new(VecDeque::new()),
             stateless: false,
+            rate_limit,
         })
     }
 
@@ -257,9 +261,34 @@ impl Ctx<'_> {
     fn fixed(&self, id: &Value) -> Vec<(String, Value)> {
         let mut fixed = vec![(self.resource.id_field.clone(), id.clone())];
         if let (Some((param, _)), Some(p)) = (&self.binding.parent, &self.parent) {
-            fixed.push((param.clone(), json!(p.id)));
+            fixed.push((param.clone(), self.typed(param, &p.id)));
         }
         fixed
+    }
+
+    /// An id taken from the path, typed as the record's member schema wants it.
+    fn typed(&self, member: &str, raw: &str) -> Value {
+        let numeric = self
+            .resource
+            .schema
+            .as_deref()
+            .and_then(|s| self.spec().at(s))
+            .map(|s| flatten(&self.spec().doc, s))
+            .and_then(|f| {
+                f.get("properties")
+                    .and_then(|p| p.get(member))
+                    .map(|m| flatten(&self.spec().doc, m))
+            })
+            .is_some_and(|m| {
+                matches!(
+                    m.get("type").and_then(Value::as_str),
+                    Some("integer" | "number")
+                )
+            });
+        match raw.parse::<i64>() {
+            Ok(n) if numeric => json!(n),
+            _ => json!(raw),
+        }
     }
 
     fn new_record(&self, key: String) -> NewRecord<'_> {
@@ -384,7 +413,7 @@ impl Ctx<'_> {
                 // PUT to an id that does not exist yet creates it (an upsert).
                 let record = self.new_record(key.clone()).build(
                     self.call.body,
-                    &self.fixed(&json!(id)),
+                    &self.fixed(&self.typed(&self.resource.id_field, id)),
                     None,
                 );
                 tenant.insert(name, id.to_owned(), record, self.parent.clone());
@@ -433,7 +462,7 @@ impl Ctx<'_> {
                 });
                 let record = self.new_record(key.clone()).build(
                     self.call.body,
-                    &self.fixed(&json!(id)),
+                    &self.fixed(&self.typed(&self.resource.id_field, id)),
                     created.as_ref(),
                 );
                 let Some(r) = tenant.get_mut(name, id) else {

@@ -10,6 +10,8 @@
 //!   addPolicyRule: {kind: create, resource: rules}
 //! tenancy:
 //!   allowed_keys: [test-key-1, test-key-2]   # other keys get 401
+//! rate_limit:
+//!   headers: {limit: X-RateLimit-Limit, remaining: X-RateLimit-Remaining, reset: X-RateLimit-Reset}
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,6 +33,23 @@ pub struct Profile {
     pub operations: BTreeMap<String, OperationOverride>,
     #[serde(default)]
     pub tenancy: Tenancy,
+    #[serde(default)]
+    pub rate_limit: RateLimitProfile,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitProfile {
+    /// Header names for APIs that document rate-limit headers without declaring them.
+    pub headers: Option<RateLimitHeaders>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitHeaders {
+    pub limit: String,
+    pub remaining: String,
+    pub reset: String,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -429,3 +429,173 @@ async fn state_survives_a_restart_and_admin_api_sees_it() {
     assert!(stderr.contains("not a sandbox state file"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "not json");
 }
+
+/// Offset pages, plain-array lists, integer ids, a profile (allowed keys, id prefix),
+/// PATCH merging, cascade deletes and spec-declared rate-limit headers.
+#[tokio::test(flavor = "multi_thread")]
+async fn profiled_api_with_offset_pages_and_cascades() {
+    let spec = crate::common::repo_root()
+        .join("tests/specs/profiled/openapi.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let s = Sandbox::start(&["--spec", &spec]);
+    let call = |key: &'static str, method: reqwest::Method, path: String, body: Option<Value>| {
+        let url = format!("{}{path}", s.url());
+        async move {
+            let mut req = client().request(method, url).bearer_auth(key);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.expect("answers");
+            let status = res.status().as_u16();
+            let remaining = res
+                .headers()
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = res.bytes().await.expect("body");
+            (
+                status,
+                if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice::<Value>(&bytes).expect("JSON")
+                },
+                remaining,
+            )
+        }
+    };
+    use reqwest::Method as M;
+    let (status, body, _) = call("mallory", M::GET, "/projects".into(), None).await;
+    assert_eq!(
+        status, 401,
+        "a key outside the profile's allowed list: {body}"
+    );
+
+    let (status, p1, _) = call(
+        "alpha",
+        M::POST,
+        "/projects".into(),
+        Some(json!({"name": "Apollo", "status": "active"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{p1}");
+    assert_eq!(p1["id"], 1, "integer ids count up");
+    assert!(
+        p1["created_at"].as_str().is_some_and(|t| t.contains('T')),
+        "{p1}"
+    );
+    for name in ["Borealis", "Cygnus", "Draco", "Eridanus"] {
+        call(
+            "alpha",
+            M::POST,
+            "/projects".into(),
+            Some(json!({"name": name, "status": "archived"})),
+        )
+        .await;
+    }
+    let (_, page, remaining) =
+        call("alpha", M::GET, "/projects?limit=2&offset=2".into(), None).await;
+    let names: Vec<&str> = page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Cygnus", "Draco"]);
+    assert_eq!(
+        page["pagination"],
+        json!({"total": 5, "limit": 2, "offset": 2})
+    );
+    assert!(
+        remaining.is_some_and(|r| r.parse::<u32>().is_ok_and(|r| r < 1000)),
+        "rate-limit headers count requests"
+    );
+    assert_eq!(
+        call("alpha", M::GET, "/projects?status=archived".into(), None)
+            .await
+            .1["pagination"]["total"],
+        4
+    );
+    assert_eq!(
+        call("beta", M::GET, "/projects/1".into(), None).await.0,
+        404,
+        "beta is another tenant"
+    );
+
+    // PATCH merges: the name stays, the status changes, updated_at appears.
+    let (status, patched, _) = call(
+        "alpha",
+        M::PATCH,
+        "/projects/1".into(),
+        Some(json!({"status": "archived"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        (patched["name"].as_str(), patched["status"].as_str()),
+        (Some("Apollo"), Some("archived"))
+    );
+
+    // Children: ids with the profile's prefix, listed as a plain array, readable at the top.
+    let mut task_ids = Vec::new();
+    for title in ["one", "two", "three"] {
+        let (status, t, _) = call(
+            "alpha",
+            M::POST,
+            "/projects/1/tasks".into(),
+            Some(json!({"title": title, "done": false})),
+        )
+        .await;
+        assert_eq!(status, 201, "{t}");
+        assert_eq!(t["project_id"], 1, "the parent link is set by the server");
+        task_ids.push(t["id"].as_str().expect("id").to_owned());
+    }
+    assert!(
+        task_ids.iter().all(|t| t.starts_with("task_")),
+        "{task_ids:?}"
+    );
+    let (_, tasks, _) = call("alpha", M::GET, "/projects/1/tasks".into(), None).await;
+    assert_eq!(tasks.as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        call("alpha", M::GET, format!("/tasks/{}", task_ids[1]), None)
+            .await
+            .1["title"],
+        "two"
+    );
+    assert_eq!(
+        call(
+            "alpha",
+            M::POST,
+            "/projects/99/tasks".into(),
+            Some(json!({"title": "x", "done": true}))
+        )
+        .await
+        .0,
+        404
+    );
+
+    // Deleting the parent removes its children.
+    assert_eq!(
+        call("alpha", M::DELETE, "/projects/1".into(), None).await.0,
+        204
+    );
+    assert_eq!(
+        call("alpha", M::GET, "/projects/1".into(), None).await.0,
+        404
+    );
+    let (status, gone, _) = call("alpha", M::GET, format!("/tasks/{}", task_ids[0]), None).await;
+    assert_eq!(status, 404);
+    assert!(
+        gone["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no task")),
+        "errors keep the API's format: {gone}"
+    );
+    assert_eq!(
+        call("alpha", M::GET, "/projects/1/tasks".into(), None)
+            .await
+            .0,
+        404
+    );
+}

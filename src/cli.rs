@@ -51,4 +51,10 @@ pub struct ServeArgs {
     /// `X-RateLimit-*` headers are sent whenever the spec declares them.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Sandbox seconds per real second (e.g. 60: a minute of lifecycle per second).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub time_scale: f64,
+    /// Webhook signing secret as 64 hex characters (default: derived from --seed).
+    #[arg(long, value_name = "HEX", env = "SANDBOX_WEBHOOK_KEY")]
+    pub webhook_key: Option<String>,
 }

@@ -55,6 +55,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 state_interval: args.state_interval,
                 stateless: args.stateless,
                 rate_limit: args.rate_limit,
+                time_scale: args.time_scale,
+                webhook_key: match args.webhook_key.as_deref() {
+                    Some(hex) => {
+                        Some(api_sandbox::state::webhooks::parse_key(hex).ok_or_else(|| {
+                            anyhow::anyhow!("--webhook-key must be 64 hex characters")
+                        })?)
+                    }
+                    None => None,
+                },
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

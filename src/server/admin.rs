@@ -9,6 +9,13 @@
 //! | `GET /__sandbox/resources/{type}[?tenant=KEY]` | the stored records of one type |
 //! | `GET /__sandbox/operations` | how each operation acts on state |
 //! | `GET /__sandbox/journal` | recent requests: method, path, status, tenant, verdict |
+//! | `GET /__sandbox/clock` | the virtual clock |
+//! | `POST /__sandbox/clock/freeze`, `/resume`, `/advance` `{"seconds": N}` | control it |
+//! | `GET /__sandbox/events[?tenant=KEY]` | every event, in order |
+//! | `GET`/`POST /__sandbox/webhooks/targets` `{url, event_types?, tenant?}` | webhook targets |
+//! | `GET /__sandbox/webhooks/deliveries` | delivery log: status, attempts, response code |
+//! | `POST /__sandbox/webhooks/deliveries/{id}/replay` | send a delivery again |
+//! | `GET /__sandbox/webhooks/public-key` | the key that verifies signatures (hex) |
 
 use axum::body::Body;
 use serde_json::{Value, json};
@@ -117,6 +124,99 @@ pub async fn handle(api: &Api, parts: &http::request::Parts, body: Body) -> Prep
                 })
                 .collect();
             ok(&json!({"operations": ops}))
+        }
+        ("GET", "/clock") => ok(&engine.clock.describe()),
+        ("POST", "/clock/freeze") => {
+            engine.clock.freeze();
+            ok(&engine.clock.describe())
+        }
+        ("POST", "/clock/resume") => {
+            engine.clock.resume();
+            ok(&engine.clock.describe())
+        }
+        ("POST", "/clock/advance") => {
+            let bytes = axum::body::to_bytes(body, 64 * 1024)
+                .await
+                .unwrap_or_default();
+            let seconds = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("seconds").and_then(Value::as_f64));
+            let Some(seconds) = seconds.filter(|s| *s >= 0.0 && s.is_finite()) else {
+                return error(400, "send {\"seconds\": N} with N >= 0");
+            };
+            engine.clock.advance(seconds);
+            // Everything that became due happens now, not at the next scheduler step.
+            engine.tick(&api.spec);
+            ok(&engine.clock.describe())
+        }
+        ("GET", "/events") => {
+            let events = lock(&engine.events);
+            let list: Vec<&crate::state::Event> = events
+                .iter()
+                .filter(|e| tenant.is_none_or(|t| t == e.tenant))
+                .collect();
+            ok(&json!({"events": list}))
+        }
+        ("GET", "/webhooks/targets") => ok(&json!({"targets": lock(&engine.webhooks).targets})),
+        ("POST", "/webhooks/targets") => {
+            let bytes = axum::body::to_bytes(body, 64 * 1024)
+                .await
+                .unwrap_or_default();
+            let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+                return error(400, "send a JSON object with a url");
+            };
+            let Some(url) = v
+                .get("url")
+                .and_then(Value::as_str)
+                .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            else {
+                return error(400, "url must be an http(s) URL");
+            };
+            let event_types = v
+                .get("event_types")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut hooks = lock(&engine.webhooks);
+            let target = crate::state::webhooks::Target {
+                id: format!("tgt_{:06}", hooks.targets.len() + 1),
+                tenant: v.get("tenant").and_then(Value::as_str).map(str::to_owned),
+                url: url.to_owned(),
+                event_types,
+            };
+            hooks.targets.push(target.clone());
+            Prepared::json(201, "application/json", &json!(target))
+        }
+        ("GET", "/webhooks/deliveries") => {
+            ok(&json!({"deliveries": lock(&engine.webhooks).deliveries}))
+        }
+        ("POST", r) if r.starts_with("/webhooks/deliveries/") && r.ends_with("/replay") => {
+            let id = &r["/webhooks/deliveries/".len()..r.len() - "/replay".len()];
+            let mut hooks = lock(&engine.webhooks);
+            let Some(original) = hooks.deliveries.iter().find(|d| d.id == id).cloned() else {
+                return error(404, &format!("no delivery '{id}'"));
+            };
+            let n = hooks.deliveries.len() + 1;
+            let replay = crate::state::webhooks::Delivery {
+                id: format!("dlv_{n:08}"),
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: engine.clock.now(),
+                response_code: None,
+                last_error: None,
+                replay: true,
+                in_flight: false,
+                ..original
+            };
+            hooks.deliveries.push(replay.clone());
+            Prepared::json(202, "application/json", &json!(replay))
+        }
+        ("GET", "/webhooks/public-key") => {
+            ok(&json!({"scheme": engine.signer.scheme(), "public_key": engine.signer.public_hex()}))
         }
         ("GET", "/journal") => {
             ok(&json!({"requests": lock(&engine.journal).iter().collect::<Vec<_>>()}))

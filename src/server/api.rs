@@ -161,7 +161,7 @@ impl Api {
             });
         }
         let errors = ErrorStyle::learn(&spec);
-        let engine = Engine::new(&spec, schemas, Profile::for_spec(&spec.file)?)?;
+        let engine = Engine::new(&spec, schemas, Profile::for_spec(&spec.file)?, seed)?;
         let name = if spec.title.is_empty() {
             spec.file
                 .file_stem()

@@ -18,6 +18,8 @@ use super::respond::{self, Prepared};
 use super::routing::Match;
 use crate::state::{self, Call, JournalEntry, Outcome, idempotency};
 
+/// Longest latency `X-Sandbox-Latency-Ms` may add.
+const MAX_LATENCY_MS: u64 = 10_000;
 /// Largest request body read; larger ones get 413.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Tenant of requests to operations that need no credentials.
@@ -135,7 +137,10 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
             );
         }
     };
-    let verdict = api.engine.rate_limit.check(&tenant, now());
+    let verdict = api
+        .engine
+        .rate_limit
+        .check(&tenant, api.engine.clock.now_secs());
     if !verdict.allowed {
         let limit = api.engine.rate_limit.limit.unwrap_or_default();
         let mut p = (*problem(
@@ -203,13 +208,56 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
             );
         }
     };
+    // Faults on request: an injected error, a scenario preset, added latency.
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("x-sandbox-latency-ms").and_then(|v| v.parse::<u64>().ok()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(MAX_LATENCY_MS))).await;
+    }
+    let injected = header("x-sandbox-error-status")
+        .and_then(|v| v.parse::<u16>().ok())
+        .filter(|s| (400..=599).contains(s));
+    let scenario = header("x-sandbox-scenario")
+        .filter(|v| !v.is_empty() && v.len() <= 100)
+        .map(str::to_owned);
+    let preset = scenario
+        .as_deref()
+        .and_then(|s| api.engine.profile.scenarios.get(s));
+    if let Some((status, message)) = injected
+        .map(|s| {
+            (
+                s,
+                header("x-sandbox-error-message")
+                    .filter(|m| m.len() <= 500)
+                    .map_or_else(|| "injected error".to_owned(), str::to_owned),
+            )
+        })
+        .or_else(|| preset.map(|p| (p.status, p.message.clone())))
+    {
+        return refuse(
+            Some(oi),
+            problem(Some(oi), status, message, &[]),
+            &tenant,
+            "injected error",
+        );
+    }
+    let instant = header("x-sandbox-instant-completion")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+    let now = api.engine.clock.now_secs();
     let execute = || {
         let call = Call {
             tenant: &tenant,
             path_params: &path_params,
             query: &incoming.query,
             body: parsed.as_ref(),
-            now: now(),
+            now,
+            scenario: scenario.clone(),
+            instant,
         };
         match state::handle(api, oi, &call) {
             Outcome::Body(value) => Arc::new(respond::with_body(api, oi, value)),
@@ -277,13 +325,6 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
         verdict: "ok".into(),
         rate_headers,
     }
-}
-
-/// Seconds since the epoch, for timestamps the server sets.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The status the operation declares for bad input: 400, else 422; a malformed id in the

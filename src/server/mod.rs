@@ -19,6 +19,9 @@ pub use api::Api;
 
 use crate::spec::SpecError;
 
+/// Real milliseconds between scheduler steps (lifecycles and webhook deliveries).
+const SCHEDULER_MS: u64 = 50;
+
 /// What `sandbox serve` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -35,6 +38,10 @@ pub struct ServeOptions {
     pub stateless: bool,
     /// Requests per minute per tenant before 429 (`None`: unlimited).
     pub rate_limit: Option<u32>,
+    /// Sandbox seconds per real second.
+    pub time_scale: f64,
+    /// Webhook signing secret (64 hex characters); derived from the seed when absent.
+    pub webhook_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +76,11 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Api>>, SpecError> {
             let mut api = Api::load(file, options.seed)?;
             api.engine.stateless = options.stateless;
             api.engine.rate_limit.limit = options.rate_limit;
+            api.engine.clock = crate::state::clock::Clock::new(options.time_scale);
+            if let Some(key) = options.webhook_key {
+                let scheme = api.engine.profile.webhooks.signing.clone();
+                api.engine.signer = crate::state::webhooks::Signer::new(scheme.as_deref(), key);
+            }
             Ok(Arc::new(api))
         })
         .collect()
@@ -132,6 +144,21 @@ pub async fn serve(
                 .await
         }));
     }
+    // Lifecycles advance and webhooks go out in the background, on the virtual clock.
+    let background = {
+        let apis = apis.clone();
+        let client = reqwest::Client::new();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(SCHEDULER_MS));
+            loop {
+                tick.tick().await;
+                for api in &apis {
+                    api.engine.tick(&api.spec);
+                    crate::state::webhooks::deliver_due(&api.engine, &client).await;
+                }
+            }
+        })
+    };
     if let (Some(path), true) = (options.state.clone(), options.state_interval > 0) {
         let apis = apis.clone();
         let every = std::time::Duration::from_secs(options.state_interval);
@@ -152,6 +179,7 @@ pub async fn serve(
             Err(e) => tracing::error!("listener task failed: {e}"),
         }
     }
+    background.abort();
     if let Some(path) = &options.state {
         crate::state::persist::save(path, &apis)?;
         tracing::info!("state written to {}", path.display());

@@ -3,7 +3,9 @@
 //! [`model`] infers resources from the spec (and the optional [`profile`]); [`store`] holds
 //! records; [`shape`] builds and projects bodies; [`lists`] pages; [`idempotency`] replays.
 
+pub mod clock;
 pub mod idempotency;
+pub mod lifecycle;
 pub mod lists;
 pub mod model;
 pub mod persist;
@@ -11,6 +13,7 @@ pub mod profile;
 pub mod rate_limit;
 pub mod shape;
 pub mod store;
+pub mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +58,44 @@ pub struct Engine {
     /// `--stateless`: answer every operation from the spec alone, storing nothing.
     pub stateless: bool,
     pub rate_limit: rate_limit::RateLimiter,
+    pub clock: clock::Clock,
+    /// Every event, all tenants, in order.
+    pub events: Mutex<Vec<Event>>,
+    pub webhooks: Mutex<WebhookState>,
+    pub signer: webhooks::Signer,
+    pub seed: u64,
+}
+
+/// One recorded change: create, update, delete or lifecycle transition.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    pub tenant: String,
+    pub data: Value,
+}
+
+#[derive(Debug, Default)]
+pub struct WebhookState {
+    pub targets: Vec<webhooks::Target>,
+    pub deliveries: Vec<webhooks::Delivery>,
+}
+
+/// `$now` and timestamps in the format a resource's schema gives each member.
+struct SchemaTime<'a> {
+    spec: &'a Spec,
+    schema: Option<&'a str>,
+}
+
+impl lifecycle::TimeFormat for SchemaTime<'_> {
+    fn time_value(&self, member: &str, at: f64) -> Value {
+        match self.schema {
+            Some(s) => timestamp_for(self.spec, s, member, at.floor() as i64),
+            None => json!(at.floor() as i64),
+        }
+    }
 }
 
 /// What the engine decided for a request.
@@ -74,6 +115,10 @@ pub struct Call<'a> {
     pub query: &'a [(String, String)],
     pub body: Option<&'a Value>,
     pub now: i64,
+    /// `X-Sandbox-Scenario`, kept on created resources to choose lifecycle branches.
+    pub scenario: Option<String>,
+    /// `X-Sandbox-Instant-Completion`: run a new resource's lifecycle to its end at once.
+    pub instant: bool,
 }
 
 impl Call<'_> {
@@ -93,9 +138,16 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Engine {
-    pub fn new(spec: &Spec, schemas: &SchemaSet, profile: Profile) -> Result<Self, SpecError> {
+    pub fn new(
+        spec: &Spec,
+        schemas: &SchemaSet,
+        profile: Profile,
+        seed: u64,
+    ) -> Result<Self, SpecError> {
         let model = Model::infer(spec, &profile);
         let rate_limit = rate_limit::RateLimiter::new(spec, &profile);
+        let profile_signing = profile.webhooks.signing.clone();
+        let profile_signing = profile_signing.as_deref();
         let mut validators = HashMap::new();
         for r in model.resources.values() {
             if let Some(s) = &r.schema {
@@ -128,6 +180,11 @@ impl Engine {
             journal: Mutex::new(VecDeque::new()),
             stateless: false,
             rate_limit,
+            clock: clock::Clock::new(1.0),
+            events: Mutex::new(Vec::new()),
+            webhooks: Mutex::new(WebhookState::default()),
+            signer: webhooks::Signer::new(profile_signing, webhook_secret(seed)),
+            seed,
         })
     }
 
@@ -149,6 +206,205 @@ impl Engine {
             None => store.tenants.clear(),
         }
         self.idempotency.clear(tenant);
+    }
+}
+
+/// The webhook signing secret derived from the seed, so runs are reproducible.
+pub fn webhook_secret(seed: u64) -> [u8; 32] {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(
+        seed ^ crate::generate::stable_hash("webhook signing key"),
+    );
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    key
+}
+
+impl Engine {
+    /// Records an event and queues its webhook deliveries.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        action: &str,
+        object: &Map<String, Value>,
+        previous: Option<Value>,
+        at: f64,
+    ) {
+        if resource == "events" {
+            return;
+        }
+        let names = self.profile.events.get(resource);
+        let configured = names.and_then(|n| match action {
+            "created" => n.created.clone(),
+            "updated" => n.updated.clone(),
+            _ => n.deleted.clone(),
+        });
+        let kind = configured.unwrap_or_else(|| format!("{}.{action}", singular(resource)));
+        let mut events = lock(&self.events);
+        let mut g = Generator::new(
+            &Value::Null,
+            self.seed,
+            &format!("event {}", events.len()),
+            Direction::Response,
+        );
+        let id = ids::ksuid(g.rng(), at.floor() as i64);
+        let mut data = json!({"object": object});
+        if let Some(p) = previous {
+            data["previous_attributes"] = p;
+        }
+        let created = at.floor() as i64;
+        let payload = json!({"id": id, "type": kind, "created": created, "data": data});
+        // APIs with an events collection list their events there too.
+        if self.model.resources.contains_key("events")
+            && let Value::Object(body) = payload.clone()
+        {
+            store
+                .tenant(tenant)
+                .insert("events", id.clone(), body, None);
+        }
+        let urls = self.targets_for(store, tenant, &kind);
+        if !urls.is_empty() {
+            let body = bytes::Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
+            let max_attempts = self
+                .profile
+                .webhooks
+                .max_attempts
+                .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+            let mut hooks = lock(&self.webhooks);
+            for url in urls {
+                let n = hooks.deliveries.len() + 1;
+                hooks.deliveries.push(webhooks::Delivery {
+                    id: format!("dlv_{n:08}"),
+                    event_id: id.clone(),
+                    event_type: kind.clone(),
+                    tenant: tenant.to_owned(),
+                    url,
+                    status: "pending".into(),
+                    attempts: 0,
+                    max_attempts,
+                    next_attempt_at: at,
+                    response_code: None,
+                    last_error: None,
+                    replay: false,
+                    body: body.clone(),
+                    in_flight: false,
+                });
+            }
+        }
+        events.push(Event {
+            id,
+            kind,
+            created,
+            tenant: tenant.to_owned(),
+            data,
+        });
+    }
+
+    /// URLs of the targets that want events of type `kind` from `tenant`.
+    fn targets_for(&self, store: &Store, tenant: &str, kind: &str) -> Vec<String> {
+        let wants = |types: &[String]| types.is_empty() || types.iter().any(|t| t == kind);
+        let mut urls: Vec<String> = lock(&self.webhooks)
+            .targets
+            .iter()
+            .filter(|t| t.tenant.as_deref().is_none_or(|x| x == tenant) && wants(&t.event_types))
+            .map(|t| t.url.clone())
+            .collect();
+        if let Some(resource) = &self.profile.webhooks.targets_resource {
+            let records = store
+                .tenants
+                .get(tenant)
+                .and_then(|t| t.resources.get(resource));
+            for r in records.into_iter().flat_map(|m| m.values()) {
+                let Some(url) = r.body.get("url").and_then(Value::as_str) else {
+                    continue;
+                };
+                let global = r
+                    .body
+                    .get("global")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let types: Vec<String> = r
+                    .body
+                    .get("event_types")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if global
+                    || types.iter().any(|t| t == kind)
+                    || (r.body.get("global").is_none() && types.is_empty())
+                {
+                    urls.push(url.to_owned());
+                }
+            }
+        }
+        urls
+    }
+
+    /// Applies due lifecycle transitions to `resource` records (one tenant, or all).
+    fn advance_resource(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: Option<&str>,
+        resource: &str,
+        now: f64,
+        only: Option<&str>,
+    ) {
+        let Some(lc) = self.profile.lifecycles.get(resource) else {
+            return;
+        };
+        let schema = self
+            .model
+            .resources
+            .get(resource)
+            .and_then(|r| r.schema.as_deref());
+        let fmt = SchemaTime { spec, schema };
+        let mut changes = Vec::new();
+        for (t, state) in store
+            .tenants
+            .iter_mut()
+            .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
+        {
+            let Some(records) = state.resources.get_mut(resource) else {
+                continue;
+            };
+            for (id, rec) in records
+                .iter_mut()
+                .filter(|(id, _)| only.is_none_or(|o| o == id.as_str()))
+            {
+                let key = format!("{t}/{resource}/{id}");
+                for (from, _, at) in
+                    lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key, &fmt)
+                {
+                    changes.push((
+                        t.clone(),
+                        rec.body.clone(),
+                        json!({ lc.field.clone(): from }),
+                        at,
+                    ));
+                }
+            }
+        }
+        for (t, body, previous, at) in changes {
+            self.emit(store, &t, resource, "updated", &body, Some(previous), at);
+        }
+    }
+
+    /// The scheduler's step: every due transition in every tenant. Returns how many
+    /// resources were looked at.
+    pub fn tick(&self, spec: &Spec) {
+        let now = self.clock.now();
+        let mut store = lock(&self.store);
+        for resource in self.profile.lifecycles.keys() {
+            self.advance_resource(spec, &mut store, None, resource, now, None);
+        }
     }
 }
 
@@ -175,6 +431,18 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
         api.checks[oi].responses.get(&(ri, mi)).cloned()
     });
     let mut store = lock(&engine.store);
+    // A read never shows a state older than the clock allows.
+    if engine.profile.lifecycles.contains_key(&binding.resource) {
+        let only = binding.item_param.as_deref().and_then(|p| call.param(p));
+        engine.advance_resource(
+            &api.spec,
+            &mut store,
+            Some(call.tenant),
+            &binding.resource,
+            engine.clock.now(),
+            only,
+        );
+    }
     // The parent named in the path must exist, for every kind of operation under it.
     let parent = match &binding.parent {
         Some((param, ptype)) => {
@@ -200,6 +468,7 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
         schema: schema.as_deref(),
         validator: validator.as_deref(),
         parent,
+        op_id: &op.id,
     };
     match binding.kind {
         Kind::Create => ctx.create(&mut store),
@@ -246,6 +515,7 @@ struct Ctx<'a> {
     schema: Option<&'a str>,
     validator: Option<&'a Validator>,
     parent: Option<ParentRef>,
+    op_id: &'a str,
 }
 
 impl Ctx<'_> {
@@ -390,10 +660,151 @@ impl Ctx<'_> {
         let Some(stored) = tenant.get_mut(&self.resource.name, &id) else {
             return Outcome::Stateless;
         };
+        // Lifecycle: the initial state, the scenario, and (on request) the whole run at once.
+        let mut steps = Vec::new();
+        let now = self.engine.clock.now();
+        if let Some(lc) = self.engine.profile.lifecycles.get(&self.resource.name) {
+            let fmt = SchemaTime {
+                spec: self.spec(),
+                schema: self.resource.schema.as_deref(),
+            };
+            stored.meta.scenario.clone_from(&self.call.scenario);
+            lifecycle::start(lc, &mut stored.body, &mut stored.meta, now, &fmt);
+            if self.call.instant {
+                steps = lifecycle::advance(
+                    lc,
+                    &mut stored.body,
+                    &mut stored.meta,
+                    now,
+                    true,
+                    &key,
+                    &fmt,
+                )
+                .into_iter()
+                .map(|(from, _, at)| (stored.body.clone(), json!({ lc.field.clone(): from }), at))
+                .collect();
+            }
+        }
+        let created = stored.body.clone();
+        self.engine.emit(
+            store,
+            self.call.tenant,
+            &self.resource.name,
+            "created",
+            &created,
+            None,
+            now,
+        );
+        for (body, previous, at) in steps {
+            self.engine.emit(
+                store,
+                self.call.tenant,
+                &self.resource.name,
+                "updated",
+                &body,
+                Some(previous),
+                at,
+            );
+        }
+        let Some(stored) = store
+            .tenant(self.call.tenant)
+            .get_mut(&self.resource.name, &id)
+        else {
+            return Outcome::Stateless;
+        };
         self.respond(&mut stored.body, &key)
     }
 
+    /// Item operations, with lifecycle triggers before and events after.
     fn item(&self, store: &mut Store) -> Outcome {
+        let Some(id) = self
+            .binding
+            .item_param
+            .as_deref()
+            .and_then(|p| self.call.param(p))
+        else {
+            return Outcome::Stateless;
+        };
+        let name = &self.resource.name;
+        let now = self.engine.clock.now();
+        let tenant_key = self.call.tenant;
+        let exists = store
+            .get(tenant_key, name, id)
+            .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
+        if let (true, Some(lc)) = (exists, self.engine.profile.lifecycles.get(name)) {
+            let fmt = SchemaTime {
+                spec: self.spec(),
+                schema: self.resource.schema.as_deref(),
+            };
+            let Some(rec) = store.tenant(tenant_key).get_mut(name, id) else {
+                return not_found(name, id);
+            };
+            match lifecycle::trigger(lc, self.op_id, &mut rec.body, &mut rec.meta, now, &fmt) {
+                lifecycle::Triggered::Illegal(why) => {
+                    let op = self.api.spec.operations.iter().find(|o| o.id == self.op_id);
+                    let status = [409, 400, 422]
+                        .into_iter()
+                        .find(|s| op.is_some_and(|o| o.declares(*s)))
+                        .unwrap_or(409);
+                    return Outcome::Problem(
+                        status,
+                        format!(
+                            "{} '{id}': {} is {why}",
+                            singular(name).replace('_', " "),
+                            self.op_id
+                        ),
+                    );
+                }
+                lifecycle::Triggered::Applied((from, _, at)) => {
+                    let body = rec.body.clone();
+                    self.engine.emit(
+                        store,
+                        tenant_key,
+                        name,
+                        "updated",
+                        &body,
+                        Some(json!({ lc.field.clone(): from })),
+                        at,
+                    );
+                }
+                lifecycle::Triggered::NotALifecycleOperation => {}
+            }
+        }
+        let before = store.get(tenant_key, name, id).map(|r| r.body.clone());
+        let outcome = self.item_inner(store);
+        if matches!(outcome, Outcome::Problem(..)) {
+            return outcome;
+        }
+        let after = store.get(tenant_key, name, id).map(|r| r.body.clone());
+        match (self.binding.kind, before, after) {
+            (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
+                let previous: Map<String, Value> = old
+                    .iter()
+                    .filter(|(k, v)| new.get(*k) != Some(v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                self.engine.emit(
+                    store,
+                    tenant_key,
+                    name,
+                    "updated",
+                    &new,
+                    Some(Value::Object(previous)),
+                    now,
+                );
+            }
+            (Kind::Replace, None, Some(new)) => self
+                .engine
+                .emit(store, tenant_key, name, "created", &new, None, now),
+            (Kind::Delete, Some(old), None) => self
+                .engine
+                .emit(store, tenant_key, name, "deleted", &old, None, now),
+            _ => {}
+        }
+        outcome
+    }
+
+    fn item_inner(&self, store: &mut Store) -> Outcome {
         let Some(id) = self
             .binding
             .item_param

@@ -35,6 +35,101 @@ pub struct Profile {
     pub tenancy: Tenancy,
     #[serde(default)]
     pub rate_limit: RateLimitProfile,
+    /// Resource type -> its lifecycle.
+    #[serde(default)]
+    pub lifecycles: BTreeMap<String, Lifecycle>,
+    /// Resource type -> event type names.
+    #[serde(default)]
+    pub events: BTreeMap<String, EventNames>,
+    /// `X-Sandbox-Scenario` presets that answer with an error.
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, ScenarioPreset>,
+    #[serde(default)]
+    pub webhooks: WebhookProfile,
+}
+
+/// A status field that moves through states on the virtual clock and on operations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    #[serde(default = "default_status_field")]
+    pub field: String,
+    /// State of a new resource; without it, whatever the create produced.
+    pub initial: Option<String>,
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+    /// Effects applied on entering a state.
+    #[serde(default)]
+    pub on_enter: BTreeMap<String, Effects>,
+}
+
+fn default_status_field() -> String {
+    "status".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    /// One state or several.
+    pub from: OneOrMany,
+    pub to: String,
+    /// Timed: fires this many sandbox seconds after entering `from`.
+    pub after: Option<f64>,
+    /// Triggered: fires when this operation (by operationId) is called on the resource.
+    pub on: Option<String>,
+    /// Taken only by resources created with `X-Sandbox-Scenario: <name>`.
+    pub scenario: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn contains(&self, s: &str) -> bool {
+        match self {
+            Self::One(x) => x == s,
+            Self::Many(xs) => xs.iter().any(|x| x == s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Effects {
+    /// Members to set; the value `$now` is the current time in the member's own format.
+    #[serde(default)]
+    pub set: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventNames {
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    pub deleted: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioPreset {
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookProfile {
+    /// `ed25519` (default) or `hmac-sha256`.
+    pub signing: Option<String>,
+    /// A resource of the API whose records are webhook targets (`url`, `global`,
+    /// `event_types`), e.g. Dakota's `targets` under `/webhooks/targets`.
+    pub targets_resource: Option<String>,
+    /// Delivery attempts before a delivery is marked failed.
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -17,9 +17,22 @@ pub struct ParentRef {
     pub id: String,
 }
 
+/// What the sandbox knows about a record beyond its body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Meta {
+    /// Virtual time the current lifecycle state was entered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entered_at: Option<f64>,
+    /// `X-Sandbox-Scenario` given at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub body: Map<String, Value>,
+    #[serde(default)]
+    pub meta: Meta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentRef>,
     /// Creation order within the tenant, for stable default sorting.
@@ -71,7 +84,15 @@ impl Tenant {
         self.next_seq += 1;
         let seq = self.next_seq;
         let records = self.resources.entry(resource.to_owned()).or_default();
-        records.insert(id, Record { body, parent, seq });
+        records.insert(
+            id,
+            Record {
+                body,
+                meta: Meta::default(),
+                parent,
+                seq,
+            },
+        );
     }
 
     pub fn get_mut(&mut self, resource: &str, id: &str) -> Option<&mut Record> {

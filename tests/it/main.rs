@@ -16,3 +16,5 @@ mod http;
 mod robustness;
 // Resources created, read, listed, updated and deleted per tenant; idempotency; --state.
 mod stateful;
+// Lifecycles on the virtual clock, events, faults and signed webhooks.
+mod lifecycle;

@@ -1,0 +1,336 @@
+//! Lifecycles on a frozen virtual clock, events, injected faults, and signed webhooks
+//! delivered to a real receiver started by the test.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde_json::{Value, json};
+
+use crate::common::{Sandbox, client, repo_root};
+
+/// What the receiver saw: (timestamp header, signature header, replay header, raw body).
+type Seen = Arc<Mutex<Vec<(String, String, bool, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to its first request, then 200.
+async fn receiver() -> (String, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let failed_once = Arc::new(AtomicBool::new(false));
+    let state = (seen.clone(), failed_once);
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State((seen, failed)): axum::extract::State<(
+                    Seen,
+                    Arc<AtomicBool>,
+                )>,
+                 headers: http::HeaderMap,
+                 body: bytes::Bytes| async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    seen.lock().expect("lock").push((
+                        h("x-webhook-timestamp"),
+                        h("x-webhook-signature"),
+                        h("x-webhook-replay") == "true",
+                        body.to_vec(),
+                    ));
+                    if failed.swap(true, Ordering::SeqCst) {
+                        http::StatusCode::OK
+                    } else {
+                        http::StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+struct Client {
+    base: String,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = client()
+            .request(method, format!("{}{path}", self.base))
+            .header("x-api-key", "k");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("answers");
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+    async fn admin(&self, path: &str, body: Option<Value>) -> Value {
+        let req = match body {
+            Some(b) => client()
+                .post(format!("{}/__sandbox{path}", self.base))
+                .json(&b),
+            None if path.starts_with("/clock/") => {
+                client().post(format!("{}/__sandbox{path}", self.base))
+            }
+            None => client().get(format!("{}/__sandbox{path}", self.base)),
+        };
+        req.send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("json")
+    }
+    async fn status_of(&self, id: &str) -> String {
+        self.call(reqwest::Method::GET, &format!("/payments/{id}"), None, &[])
+            .await
+            .1["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    async fn create(&self, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/payments",
+            Some(json!({"amount": 1200})),
+            headers,
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
+    let spec = repo_root()
+        .join("tests/specs/payments/openapi.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let s = Sandbox::start(&["--spec", &spec]);
+    let api = Client {
+        base: s.url().to_owned(),
+    };
+    let (hook_url, seen) = receiver().await;
+    api.admin("/clock/freeze", None).await;
+    api.admin("/webhooks/targets", Some(json!({"url": hook_url})))
+        .await;
+
+    // pending -> processing -> completed, step by step on the frozen clock.
+    let (status, p) = api.create(&[]).await;
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("pending")),
+        "{p}"
+    );
+    let id = p["id"].as_str().expect("id").to_owned();
+    api.admin("/clock/advance", Some(json!({"seconds": 4})))
+        .await;
+    assert_eq!(api.status_of(&id).await, "pending");
+    api.admin("/clock/advance", Some(json!({"seconds": 1})))
+        .await;
+    assert_eq!(api.status_of(&id).await, "processing");
+    api.admin("/clock/advance", Some(json!({"seconds": 10})))
+        .await;
+    let (_, done) = api
+        .call(reqwest::Method::GET, &format!("/payments/{id}"), None, &[])
+        .await;
+    assert_eq!(done["status"], "completed");
+    assert!(
+        done["completed_at"].as_i64().is_some_and(|t| t > 0),
+        "entering completed set completed_at: {done}"
+    );
+
+    // Cancel from pending works once; from canceled it is refused and nothing changes.
+    let (_, p2) = api.create(&[]).await;
+    let id2 = p2["id"].as_str().expect("id").to_owned();
+    let (status, canceled) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/payments/{id2}/cancel"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, canceled["status"].as_str()),
+        (200, Some("canceled")),
+        "{canceled}"
+    );
+    let (status, refused) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/payments/{id2}/cancel"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("canceled")),
+        "{refused}"
+    );
+    let (status, _) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/payments/{id}/cancel"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 409, "a completed payment cannot be canceled");
+    assert_eq!(api.status_of(&id).await, "completed");
+
+    // Instant completion, a scenario branch, an injected error, a preset.
+    let (_, instant) = api
+        .create(&[("x-sandbox-instant-completion", "true")])
+        .await;
+    assert_eq!(instant["status"], "completed", "{instant}");
+    let (_, declined) = api.create(&[("x-sandbox-scenario", "decline")]).await;
+    let id4 = declined["id"].as_str().expect("id").to_owned();
+    api.admin("/clock/advance", Some(json!({"seconds": 15})))
+        .await;
+    assert_eq!(api.status_of(&id4).await, "failed");
+    let (status, injected) = api
+        .create(&[
+            ("x-sandbox-error-status", "402"),
+            ("x-sandbox-error-message", "card declined"),
+        ])
+        .await;
+    assert_eq!(
+        (
+            status,
+            injected["message"].as_str(),
+            injected["code"].as_i64()
+        ),
+        (402, Some("card declined"), Some(402))
+    );
+    let (status, preset) = api
+        .create(&[("x-sandbox-scenario", "insufficient_funds")])
+        .await;
+    assert_eq!(
+        (status, preset["message"].as_str()),
+        (422, Some("Insufficient funds"))
+    );
+    let before = api
+        .call(reqwest::Method::GET, "/payments", None, &[])
+        .await
+        .1;
+    assert_eq!(
+        before.as_array().map(Vec::len),
+        Some(4),
+        "injected errors created nothing"
+    );
+
+    // Events: every change, in order, in the sandbox's log and in the API's own collection.
+    let events = api.admin("/events", None).await;
+    let first: Vec<(String, Option<String>)> = events["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["data"]["object"]["id"] == id.as_str())
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["data"]["object"]["status"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let expected = [
+        ("payment.created", "pending"),
+        ("payment.updated", "processing"),
+        ("payment.updated", "completed"),
+    ];
+    assert_eq!(
+        first,
+        expected.map(|(t, s)| (t.to_owned(), Some(s.to_owned())))
+    );
+    let listed = api.call(reqwest::Method::GET, "/events", None, &[]).await.1;
+    let total = events["events"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        listed["data"].as_array().map(Vec::len),
+        Some(total.min(20)),
+        "{listed}"
+    );
+
+    // Webhooks: after the retry backoff, every event arrives, in order, correctly signed.
+    api.admin("/clock/advance", Some(json!({"seconds": 60})))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().expect("lock").len() < total + 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        api.admin("/clock/advance", Some(json!({"seconds": 5})))
+            .await;
+    }
+    let key_hex = api.admin("/webhooks/public-key", None).await["public_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    assert_eq!(key_hex.len(), 64);
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    let vk = VerifyingKey::from_bytes(&key).expect("a valid key");
+    let got = seen.lock().expect("lock").clone();
+    assert_eq!(
+        got.len(),
+        total + 1,
+        "every event once, plus one retry of the first"
+    );
+    let mut ids = Vec::new();
+    for (ts, sig, _, body) in &got {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(sig)
+            .expect("base64");
+        let sig = Signature::from_slice(&raw).expect("64 bytes");
+        let mut message = ts.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        assert!(vk.verify(&message, &sig).is_ok(), "signature verifies");
+        let v: Value = serde_json::from_slice(body).expect("JSON");
+        ids.push(v["id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "the first delivery was retried after the 500"
+    );
+    let sent: Vec<String> = events["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(&ids[1..], &sent[..], "events arrive in order");
+    let log = api.admin("/webhooks/deliveries", None).await;
+    assert_eq!(log["deliveries"][0]["attempts"], 2, "{log}");
+    assert!(
+        log["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.iter().all(|x| x["status"] == "delivered"))
+    );
+}

@@ -375,10 +375,16 @@ impl Engine {
             let Some(records) = state.resources.get_mut(resource) else {
                 continue;
             };
-            for (id, rec) in records
-                .iter_mut()
-                .filter(|(id, _)| only.is_none_or(|o| o == id.as_str()))
-            {
+            // One item: look it up; otherwise every record of the type.
+            let selected: Vec<(&String, &mut store::Record)> = match only {
+                Some(o) => records
+                    .get_key_value_mut(o)
+                    .into_iter()
+                    .map(|(k, v)| (k, v))
+                    .collect(),
+                None => records.iter_mut().collect(),
+            };
+            for (id, rec) in selected {
                 let key = format!("{t}/{resource}/{id}");
                 for (from, _, at) in
                     lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key, &fmt)
@@ -431,17 +437,20 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
         api.checks[oi].responses.get(&(ri, mi)).cloned()
     });
     let mut store = lock(&engine.store);
-    // A read never shows a state older than the clock allows.
-    if engine.profile.lifecycles.contains_key(&binding.resource) {
+    // A read never shows a state older than the clock allows: a list brings its records up
+    // to date, an item operation its item; a create reads nothing that exists.
+    if engine.profile.lifecycles.contains_key(&binding.resource) && binding.kind != Kind::Create {
         let only = binding.item_param.as_deref().and_then(|p| call.param(p));
-        engine.advance_resource(
-            &api.spec,
-            &mut store,
-            Some(call.tenant),
-            &binding.resource,
-            engine.clock.now(),
-            only,
-        );
+        if only.is_some() || binding.kind == Kind::List {
+            engine.advance_resource(
+                &api.spec,
+                &mut store,
+                Some(call.tenant),
+                &binding.resource,
+                engine.clock.now(),
+                only,
+            );
+        }
     }
     // The parent named in the path must exist, for every kind of operation under it.
     let parent = match &binding.parent {

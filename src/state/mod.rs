@@ -377,11 +377,7 @@ impl Engine {
             };
             // One item: look it up; otherwise every record of the type.
             let selected: Vec<(&String, &mut store::Record)> = match only {
-                Some(o) => records
-                    .get_key_value_mut(o)
-                    .into_iter()
-                    .map(|(k, v)| (k, v))
-                    .collect(),
+                Some(o) => records.get_key_value_mut(o).into_iter().collect(),
                 None => records.iter_mut().collect(),
             };
             for (id, rec) in selected {

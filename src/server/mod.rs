@@ -122,6 +122,16 @@ pub async fn serve(
             api.spec.operations.len()
         ));
     }
+    // After the table, so tools reading URLs stop at the first line without one.
+    for api in &apis {
+        let signer = &api.engine.signer;
+        table.push_str(&format!(
+            "webhooks of {} are signed with {}; verification key {}\n",
+            api.name,
+            signer.scheme(),
+            signer.public_hex()
+        ));
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(table.as_bytes())?;
     out.flush()?;

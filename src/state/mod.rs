@@ -64,6 +64,23 @@ pub struct Engine {
     pub webhooks: Mutex<WebhookState>,
     pub signer: webhooks::Signer,
     pub seed: u64,
+    /// Schema pointer -> its property names (`None`: free-form), computed once.
+    names: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
+    /// Operation -> how its list responses are shaped, computed once.
+    list_plans: Mutex<HashMap<usize, Arc<ListPlan>>>,
+}
+
+/// What a list response needs, worked out once per operation.
+struct ListPlan {
+    /// The response is a bare array.
+    bare: bool,
+    /// The wrapper generated from the schema, without its items.
+    wrapper: Map<String, Value>,
+    array_member: String,
+    item_schema: Option<String>,
+    item_names: Option<Arc<Vec<String>>>,
+    default_limit: usize,
+    max_limit: usize,
 }
 
 /// One recorded change: create, update, delete or lifecycle transition.
@@ -185,6 +202,8 @@ impl Engine {
             webhooks: Mutex::new(WebhookState::default()),
             signer: webhooks::Signer::new(profile_signing, webhook_secret(seed)),
             seed,
+            names: Mutex::new(HashMap::new()),
+            list_plans: Mutex::new(HashMap::new()),
         })
     }
 
@@ -194,6 +213,80 @@ impl Engine {
             j.pop_front();
         }
         j.push_back(entry);
+    }
+
+    /// The property names of the schema at `ptr`, cached.
+    fn names_of(&self, spec: &Spec, ptr: &str) -> Option<Arc<Vec<String>>> {
+        if let Some(n) = lock(&self.names).get(ptr) {
+            return n.clone();
+        }
+        let n = property_names(spec, ptr).map(Arc::new);
+        lock(&self.names).insert(ptr.to_owned(), n.clone());
+        n
+    }
+
+    fn list_plan(&self, spec: &Spec, oi: usize, schema_ptr: &str) -> Arc<ListPlan> {
+        if let Some(p) = lock(&self.list_plans).get(&oi) {
+            return p.clone();
+        }
+        let flat = spec
+            .at(schema_ptr)
+            .map(|s| flatten(&spec.doc, s))
+            .unwrap_or(Value::Null);
+        let bare = flat.get("type").and_then(Value::as_str) == Some("array");
+        let array_member = property_names(spec, schema_ptr)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|n| {
+                flat.get("properties")
+                    .and_then(|p| p.get(n))
+                    .map(|p| flatten(&spec.doc, p))
+                    .is_some_and(|p| p.get("type").and_then(Value::as_str) == Some("array"))
+            })
+            .unwrap_or_else(|| "data".to_owned());
+        let wrapper = if bare {
+            Map::new()
+        } else {
+            Generator::new(
+                &spec.doc,
+                self.seed,
+                &format!("list wrapper {schema_ptr}"),
+                Direction::Response,
+            )
+            .value_at(schema_ptr)
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        };
+        let item_schema = list_item_schema(spec, schema_ptr);
+        let item_names = item_schema.as_deref().and_then(|s| self.names_of(spec, s));
+        let op = &spec.operations[oi];
+        let limit = op
+            .params
+            .iter()
+            .find(|p| p.name == "limit")
+            .and_then(|p| p.schema.as_deref())
+            .and_then(|s| spec.at(s))
+            .map(|s| flatten(&spec.doc, s));
+        let plan = Arc::new(ListPlan {
+            bare,
+            wrapper,
+            array_member,
+            item_schema,
+            item_names,
+            default_limit: limit
+                .as_ref()
+                .and_then(|l| l.get("default"))
+                .and_then(Value::as_u64)
+                .unwrap_or(20) as usize,
+            max_limit: limit
+                .as_ref()
+                .and_then(|l| l.get("maximum"))
+                .and_then(Value::as_u64)
+                .unwrap_or(100) as usize,
+        });
+        lock(&self.list_plans).insert(oi, plan.clone());
+        plan
     }
 
     /// Clears all state, or one tenant's.
@@ -382,20 +475,124 @@ impl Engine {
             };
             for (id, rec) in selected {
                 let key = format!("{t}/{resource}/{id}");
-                for (from, _, at) in
+                for (from, to, at) in
                     lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key, &fmt)
                 {
-                    changes.push((
-                        t.clone(),
-                        rec.body.clone(),
-                        json!({ lc.field.clone(): from }),
-                        at,
-                    ));
+                    let previous = json!({ lc.field.clone(): from });
+                    changes.push((t.clone(), id.clone(), to, rec.body.clone(), previous, at));
                 }
             }
         }
-        for (t, body, previous, at) in changes {
+        for (t, id, to, body, previous, at) in changes {
             self.emit(store, &t, resource, "updated", &body, Some(previous), at);
+            self.store_effects(spec, store, &t, resource, &id, &to, &body, at);
+        }
+    }
+
+    /// Effects of entering `state` that reach other resources: balances credited or
+    /// debited, related resources created.
+    #[allow(clippy::too_many_arguments)]
+    fn store_effects(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        state: &str,
+        body: &Map<String, Value>,
+        at: f64,
+    ) {
+        let Some(effects) = self
+            .profile
+            .lifecycles
+            .get(resource)
+            .and_then(|lc| lc.on_enter.get(state))
+        else {
+            return;
+        };
+        for a in &effects.adjust {
+            let Some(target_id) = body
+                .get(&a.id_from)
+                .and_then(|v| lists::id_of(&Map::from_iter([("v".to_owned(), v.clone())]), "v"))
+            else {
+                continue;
+            };
+            let amount = match body.get(&a.by) {
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(Value::String(s)) => s.parse::<f64>().ok(),
+                _ => None,
+            };
+            let Some(amount) = amount else { continue };
+            let delta = if a.debit { -amount } else { amount };
+            let Some(rec) = store.tenant(tenant).get_mut(&a.resource, &target_id) else {
+                continue;
+            };
+            let before = rec.body.get(&a.field).cloned().unwrap_or(Value::Null);
+            let after = match &before {
+                // Decimal strings keep their number of decimals ("100.00").
+                Value::String(text) => {
+                    let decimals = text.split('.').nth(1).map_or(0, str::len);
+                    json!(format!(
+                        "{:.*}",
+                        decimals,
+                        text.parse::<f64>().unwrap_or(0.0) + delta
+                    ))
+                }
+                Value::Number(n) if n.is_i64() => {
+                    json!(n.as_i64().unwrap_or(0) + delta.round() as i64)
+                }
+                other => json!(other.as_f64().unwrap_or(0.0) + delta),
+            };
+            rec.body.insert(a.field.clone(), after);
+            let updated = rec.body.clone();
+            self.emit(
+                store,
+                tenant,
+                &a.resource,
+                "updated",
+                &updated,
+                Some(json!({ a.field.clone(): before })),
+                at,
+            );
+        }
+        for c in &effects.create {
+            let target = self.model.resources.get(&c.resource);
+            let target_schema = target.and_then(|r| r.schema.as_deref());
+            let mut new_body = Map::new();
+            for (k, v) in &c.body {
+                let value = match v.as_str() {
+                    Some("$id") => json!(id),
+                    Some("$now") => target_schema.map_or(json!(at.floor() as i64), |s| {
+                        timestamp_for(spec, s, k, at.floor() as i64)
+                    }),
+                    Some(r) if r.starts_with('$') => {
+                        body.get(&r[1..]).cloned().unwrap_or(Value::Null)
+                    }
+                    _ => v.clone(),
+                };
+                new_body.insert(k.clone(), value);
+            }
+            let id_field = target.map_or("id", |r| r.id_field.as_str());
+            let mut g = Generator::new(
+                &Value::Null,
+                self.seed,
+                &format!("related {tenant}/{resource}/{id}/{state}/{}", c.resource),
+                Direction::Response,
+            );
+            let minted = ids::ksuid(g.rng(), at.floor() as i64);
+            new_body
+                .entry(id_field.to_owned())
+                .or_insert_with(|| json!(minted));
+            let new_id = lists::id_of(&new_body, id_field).unwrap_or(minted);
+            let parent = c.child.then(|| ParentRef {
+                resource: resource.to_owned(),
+                id: id.to_owned(),
+            });
+            store
+                .tenant(tenant)
+                .insert(&c.resource, new_id, new_body.clone(), parent);
+            self.emit(store, tenant, &c.resource, "created", &new_body, None, at);
         }
     }
 
@@ -474,6 +671,7 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
         validator: validator.as_deref(),
         parent,
         op_id: &op.id,
+        oi,
     };
     match binding.kind {
         Kind::Create => ctx.create(&mut store),
@@ -521,6 +719,7 @@ struct Ctx<'a> {
     validator: Option<&'a Validator>,
     parent: Option<ParentRef>,
     op_id: &'a str,
+    oi: usize,
 }
 
 impl Ctx<'_> {
@@ -590,6 +789,10 @@ impl Ctx<'_> {
                 s,
                 record,
                 self.validator,
+                self.engine
+                    .names_of(self.spec(), s)
+                    .as_deref()
+                    .map(Vec::as_slice),
             )),
             None => Outcome::Body(Value::Null),
         }
@@ -686,7 +889,14 @@ impl Ctx<'_> {
                     &fmt,
                 )
                 .into_iter()
-                .map(|(from, _, at)| (stored.body.clone(), json!({ lc.field.clone(): from }), at))
+                .map(|(from, to, at)| {
+                    (
+                        to,
+                        stored.body.clone(),
+                        json!({ lc.field.clone(): from }),
+                        at,
+                    )
+                })
                 .collect();
             }
         }
@@ -700,7 +910,25 @@ impl Ctx<'_> {
             None,
             now,
         );
-        for (body, previous, at) in steps {
+        if let Some(initial) = self
+            .engine
+            .profile
+            .lifecycles
+            .get(&self.resource.name)
+            .and_then(|lc| lc.initial.clone())
+        {
+            self.engine.store_effects(
+                self.spec(),
+                store,
+                self.call.tenant,
+                &self.resource.name,
+                &id,
+                &initial,
+                &created,
+                now,
+            );
+        }
+        for (to, body, previous, at) in steps {
             self.engine.emit(
                 store,
                 self.call.tenant,
@@ -708,6 +936,16 @@ impl Ctx<'_> {
                 "updated",
                 &body,
                 Some(previous),
+                at,
+            );
+            self.engine.store_effects(
+                self.spec(),
+                store,
+                self.call.tenant,
+                &self.resource.name,
+                &id,
+                &to,
+                &body,
                 at,
             );
         }
@@ -760,8 +998,18 @@ impl Ctx<'_> {
                         ),
                     );
                 }
-                lifecycle::Triggered::Applied((from, _, at)) => {
+                lifecycle::Triggered::Applied((from, to, at)) => {
                     let body = rec.body.clone();
+                    self.engine.store_effects(
+                        self.spec(),
+                        store,
+                        tenant_key,
+                        name,
+                        id,
+                        &to,
+                        &body,
+                        at,
+                    );
                     self.engine.emit(
                         store,
                         tenant_key,
@@ -909,6 +1157,7 @@ impl Ctx<'_> {
         let Some(schema) = self.schema else {
             return Outcome::Stateless;
         };
+        let plan = self.engine.list_plan(self.spec(), self.oi, schema);
         let records: Vec<&Map<String, Value>> = store
             .tenants
             .get(self.call.tenant)
@@ -920,46 +1169,23 @@ impl Ctx<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let limit_schema = self
-            .api
-            .spec
-            .operations
-            .iter()
-            .flat_map(|o| &o.params)
-            .find(|p| p.name == "limit")
-            .and_then(|p| p.schema.clone());
-        let limit = limit_schema
-            .as_deref()
-            .and_then(|s| self.spec().at(s))
-            .map(|s| flatten(&self.spec().doc, s));
-        let default_limit = limit
-            .as_ref()
-            .and_then(|l| l.get("default"))
-            .and_then(Value::as_u64)
-            .unwrap_or(20) as usize;
-        let max_limit = limit
-            .as_ref()
-            .and_then(|l| l.get("maximum"))
-            .and_then(Value::as_u64)
-            .unwrap_or(100) as usize;
         let query = lists::ListQuery {
             params: self.call.query,
-            default_limit,
-            max_limit,
+            default_limit: plan.default_limit,
+            max_limit: plan.max_limit,
             id_field: &self.resource.id_field,
         };
         let page = match lists::page(records, &query) {
             Ok(p) => p,
             Err(e) => return Outcome::Problem(400, e.message),
         };
-        let item_schema = list_item_schema(self.spec(), schema);
         let items: Vec<Value> = page
             .items
             .iter()
             .map(|r| {
                 let mut copy = (*r).clone();
                 let id = lists::id_of(r, &self.resource.id_field).unwrap_or_default();
-                match &item_schema {
+                match &plan.item_schema {
                     Some(s) => project(
                         self.spec(),
                         self.api.seed,
@@ -967,24 +1193,23 @@ impl Ctx<'_> {
                         s,
                         &mut copy,
                         None,
+                        plan.item_names.as_deref().map(Vec::as_slice),
                     ),
                     None => Value::Object(copy),
                 }
             })
             .collect();
+        if plan.bare {
+            return Outcome::Body(Value::Array(items));
+        }
         let last_id = page
             .items
             .last()
             .and_then(|r| lists::id_of(r, &self.resource.id_field));
-        Outcome::Body(wrap(
-            self.spec(),
-            self.api.seed,
-            schema,
-            items,
-            &page,
-            last_id,
-            self.validator,
-        ))
+        let mut body = plan.wrapper.clone();
+        body.insert(plan.array_member.clone(), Value::Array(items));
+        fill_meta(&mut body, &page, last_id.as_deref(), &plan.array_member);
+        Outcome::Body(Value::Object(body))
     }
 
     fn singleton(&self, store: &mut Store) -> Outcome {
@@ -1027,6 +1252,7 @@ impl Ctx<'_> {
         let Value::Object(map) = doc else {
             return Outcome::Stateless;
         };
+        let names = self.engine.names_of(self.spec(), schema);
         Outcome::Body(project(
             self.spec(),
             self.api.seed,
@@ -1034,6 +1260,7 @@ impl Ctx<'_> {
             schema,
             map,
             self.validator,
+            names.as_deref().map(Vec::as_slice),
         ))
     }
 }
@@ -1047,53 +1274,6 @@ fn canonical(spec: &Spec, ptr: Option<&str>) -> Option<String> {
             .and_then(|(_, at)| at)
             .unwrap_or_else(|| ptr.to_owned()),
     )
-}
-
-/// Puts a page of items into the list response's own wrapper, filling its metadata members
-/// by their usual names.
-fn wrap(
-    spec: &Spec,
-    seed: u64,
-    schema_ptr: &str,
-    items: Vec<Value>,
-    page: &lists::Page,
-    last_id: Option<String>,
-    validator: Option<&Validator>,
-) -> Value {
-    let flat = spec
-        .at(schema_ptr)
-        .map(|s| flatten(&spec.doc, s))
-        .unwrap_or(Value::Null);
-    if flat.get("type").and_then(Value::as_str) == Some("array") {
-        return Value::Array(items);
-    }
-    let mut body = Generator::new(
-        &spec.doc,
-        seed,
-        &format!("list wrapper {schema_ptr}"),
-        Direction::Response,
-    )
-    .value_at(schema_ptr)
-    .as_object()
-    .cloned()
-    .unwrap_or_default();
-    let array_member = property_names(spec, schema_ptr)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|n| {
-            flat.get("properties")
-                .and_then(|p| p.get(n))
-                .map(|p| flatten(&spec.doc, p))
-                .is_some_and(|p| p.get("type").and_then(Value::as_str) == Some("array"))
-        })
-        .unwrap_or_else(|| "data".to_owned());
-    body.insert(array_member.clone(), Value::Array(items));
-    fill_meta(&mut body, page, last_id.as_deref(), &array_member);
-    let value = Value::Object(body);
-    if validator.is_some_and(|v| !v.is_valid(&value)) {
-        tracing::debug!("list wrapper does not validate after filling its metadata");
-    }
-    value
 }
 
 fn fill_meta(

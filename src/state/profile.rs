@@ -103,6 +103,41 @@ pub struct Effects {
     /// Members to set; the value `$now` is the current time in the member's own format.
     #[serde(default)]
     pub set: BTreeMap<String, serde_json::Value>,
+    /// Balances to credit or debit on another resource.
+    #[serde(default)]
+    pub adjust: Vec<Adjust>,
+    /// Related resources to create.
+    #[serde(default)]
+    pub create: Vec<CreateRelated>,
+}
+
+/// `adjust: [{resource: accounts, id_from: account_id, field: balance, by: amount, debit: true}]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adjust {
+    pub resource: String,
+    /// Member of this resource holding the other resource's id.
+    pub id_from: String,
+    /// Numeric member (number or decimal string) of the other resource to change.
+    pub field: String,
+    /// Member of this resource holding the amount.
+    pub by: String,
+    /// Subtract instead of add.
+    #[serde(default)]
+    pub debit: bool,
+}
+
+/// `create: [{resource: receipts, body: {payment_id: $id, amount: $amount}}]`: members
+/// `$id` (this resource's id), `$now` and `$<member>` (a member of this resource).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelated {
+    pub resource: String,
+    #[serde(default)]
+    pub body: BTreeMap<String, serde_json::Value>,
+    /// Create it as a child of this resource.
+    #[serde(default)]
+    pub child: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

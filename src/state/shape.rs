@@ -153,8 +153,9 @@ pub fn project(
     schema_ptr: &str,
     record: &mut Map<String, Value>,
     validator: Option<&Validator>,
+    names: Option<&[String]>,
 ) -> Value {
-    let Some(names) = property_names(spec, schema_ptr) else {
+    let Some(names) = names else {
         return Value::Object(record.clone());
     };
     let generate = || {
@@ -171,7 +172,7 @@ pub fn project(
     };
     let mut generated: Option<Map<String, Value>> = None;
     let mut out = Map::new();
-    for name in &names {
+    for name in names {
         if let Some(v) = record.get(name) {
             out.insert(name.clone(), v.clone());
             continue;

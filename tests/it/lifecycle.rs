@@ -164,6 +164,53 @@ async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
         "entering completed set completed_at: {done}"
     );
 
+    // Entering `completed` debits the payment's account and creates a receipt.
+    let (_, account) = api
+        .call(
+            reqwest::Method::POST,
+            "/accounts",
+            Some(json!({"balance": 5000})),
+            &[],
+        )
+        .await;
+    let account_id = account["id"].as_str().expect("account id").to_owned();
+    let (_, paid) = api
+        .call(
+            reqwest::Method::POST,
+            "/payments",
+            Some(json!({"amount": 1200, "account_id": account_id})),
+            &[],
+        )
+        .await;
+    let paid_id = paid["id"].as_str().expect("id").to_owned();
+    api.admin("/clock/advance", Some(json!({"seconds": 15})))
+        .await;
+    assert_eq!(api.status_of(&paid_id).await, "completed");
+    let (_, account) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/accounts/{account_id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(account["balance"], 3800, "{account}");
+    let (_, receipts) = api.call(reqwest::Method::GET, "/receipts", None, &[]).await;
+    let mine: Vec<&Value> = receipts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["payment_id"] == paid_id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{receipts}");
+    assert_eq!(mine[0]["amount"], 1200);
+    assert!(
+        mine[0]["issued_at"]
+            .as_str()
+            .is_some_and(|t| t.contains('T')),
+        "$now in the member's own format: {receipts}"
+    );
+
     // Cancel from pending works once; from canceled it is refused and nothing changes.
     let (_, p2) = api.create(&[]).await;
     let id2 = p2["id"].as_str().expect("id").to_owned();
@@ -243,7 +290,7 @@ async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
         .1;
     assert_eq!(
         before.as_array().map(Vec::len),
-        Some(4),
+        Some(5),
         "injected errors created nothing"
     );
 

@@ -118,14 +118,16 @@ impl Checker {
         &self.spec.operations[index]
     }
 
-    /// Every finding for one answer. `body` is the answer's body parsed as JSON, if it is.
+    /// Every finding for one answer. `body` is the answer's body parsed as JSON, if it is;
+    /// `compare` holds the captured values (value, name) of the recording and of this run
+    /// when the body is to be compared with the recorded one.
     pub fn check(
         &mut self,
         op_index: usize,
         step: &Step,
         answer: &Answer,
         body: Option<&Value>,
-        compare: bool,
+        compare: Option<(&[(String, String)], &[(String, String)])>,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
         let op = &self.spec.operations[op_index];
@@ -252,12 +254,14 @@ impl Checker {
                 },
             }
         }
-        if compare && let Some(recorded) = &step.response.body {
+        if let Some((recorded_vars, actual_vars)) = compare
+            && let Some(recorded) = &step.response.body
+        {
             let actual = body
                 .cloned()
                 .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&answer.body).into()));
-            let expected = normalise::normalise(recorded, &step.ignore);
-            let actual = normalise::normalise(&actual, &step.ignore);
+            let expected = normalise::normalise(recorded, &step.ignore, recorded_vars);
+            let actual = normalise::normalise(&actual, &step.ignore, actual_vars);
             for d in normalise::diff(&expected, &actual, 20) {
                 out.push(Finding::new(Kind::Compare, d.pointer, d.message));
             }

@@ -5,7 +5,10 @@
 use serde_json::Value;
 
 /// Masks volatile values and drops the `ignore` pointers (`*` matches any index or member).
-pub fn normalise(body: &Value, ignore: &[String]) -> Value {
+/// `captured` lists (value, name) pairs: each value bound by a capture is written as
+/// `{{name}}` wherever it appears in a string, so an id echoed in a message (`no recipient
+/// with id '...'`) compares equal across servers.
+pub fn normalise(body: &Value, ignore: &[String], captured: &[(String, String)]) -> Value {
     let mut out = body.clone();
     for pointer in ignore {
         let segments: Vec<String> = pointer
@@ -15,8 +18,27 @@ pub fn normalise(body: &Value, ignore: &[String]) -> Value {
             .collect();
         remove(&mut out, &segments);
     }
+    if !captured.is_empty() {
+        replace_captured(&mut out, captured);
+    }
     mask(&mut out, None);
     out
+}
+
+fn replace_captured(value: &mut Value, captured: &[(String, String)]) {
+    match value {
+        Value::String(s) => {
+            for (v, name) in captured {
+                // Very short values would replace ordinary text by coincidence.
+                if v.len() >= 4 && s.contains(v.as_str()) {
+                    *s = s.replace(v.as_str(), &format!("{{{{{name}}}}}"));
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_captured(v, captured)),
+        Value::Object(map) => map.values_mut().for_each(|v| replace_captured(v, captured)),
+        _ => {}
+    }
 }
 
 fn remove(value: &mut Value, segments: &[String]) {
@@ -99,11 +121,17 @@ fn mask_string(s: &str, key: Option<&str>) -> Option<String> {
     if is_uuid(s) {
         return Some("[uuid]".into());
     }
-    // The server's own origin appears in `instance`, `url` and link members.
+    // A local server's origin (`instance`, links) depends on its port; other origins, such
+    // as documentation URLs, are content.
     for scheme in ["http://", "https://"] {
         if let Some(rest) = s.strip_prefix(scheme) {
-            let path = rest.find('/').map_or("", |i| &rest[i..]);
-            return Some(format!("[origin]{path}"));
+            let end = rest.find('/').unwrap_or(rest.len());
+            let host = rest[..end]
+                .rsplit_once(':')
+                .map_or(&rest[..end], |(h, _)| h);
+            if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "0.0.0.0") {
+                return Some(format!("[origin]{}", &rest[end..]));
+            }
         }
     }
     None
@@ -208,12 +236,26 @@ mod tests {
             "when": "2024-01-31T10:00:00Z", "key": "123e4567-e89b-42d3-a456-426614174000",
             "instance": "http://127.0.0.1:4321/customers", "name": "Acme",
             "data": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]});
-        let n = normalise(&body, &["/data/*/y".into(), "/name".into()]);
+        let n = normalise(&body, &["/data/*/y".into(), "/name".into()], &[]);
         assert_eq!(
             n,
             json!({"id": "[id]", "customer_id": "[id]", "created_at": "[timestamp]",
                 "when": "[timestamp]", "key": "[uuid]", "instance": "[origin]/customers",
                 "data": [{"x": 1}, {"x": 3}]})
+        );
+    }
+
+    #[test]
+    fn captured_values_become_placeholders() {
+        let captured = [("2abcdef".to_owned(), "customer_id".to_owned())];
+        let n = normalise(
+            &json!({"detail": "no customer with id '2abcdef'"}),
+            &[],
+            &captured,
+        );
+        assert_eq!(
+            n,
+            json!({"detail": "no customer with id '{{customer_id}}'"})
         );
     }
 

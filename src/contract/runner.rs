@@ -165,6 +165,9 @@ pub async fn run(
     let mut results = Vec::with_capacity(scenarios.len());
     for (scenario, ops) in scenarios.iter().zip(&plan) {
         let mut vars = Vars::new();
+        // (value, name) of every capture, as recorded and as bound in this run.
+        let mut recorded_vars: Vec<(String, String)> = Vec::new();
+        let mut actual_vars: Vec<(String, String)> = Vec::new();
         let mut steps = Vec::with_capacity(ops.len());
         for (i, (step, &op)) in scenario.fixture.steps.iter().zip(ops).enumerate() {
             let index = i + 1;
@@ -212,8 +215,11 @@ pub async fn run(
                             } else {
                                 serde_json::from_slice(&answer.body).ok()
                             };
+                            let compare = options
+                                .compare
+                                .then_some((recorded_vars.as_slice(), actual_vars.as_slice()));
                             result.findings =
-                                checker.check(op, step, &answer, body.as_ref(), options.compare);
+                                checker.check(op, step, &answer, body.as_ref(), compare);
                             for (var, source) in &step.capture {
                                 let value = match source.strip_prefix("header:") {
                                     Some(h) => answer
@@ -223,8 +229,26 @@ pub async fn run(
                                         .map(|v| Value::String(v.to_owned())),
                                     None => body.as_ref().and_then(|b| b.pointer(source)).cloned(),
                                 };
+                                let recorded = match source.strip_prefix("header:") {
+                                    Some(h) => step
+                                        .response
+                                        .headers
+                                        .iter()
+                                        .find(|(k, _)| k.eq_ignore_ascii_case(h.trim()))
+                                        .map(|(_, v)| Value::String(v.clone())),
+                                    None => step
+                                        .response
+                                        .body
+                                        .as_ref()
+                                        .and_then(|b| b.pointer(source))
+                                        .cloned(),
+                                };
+                                if let Some(r) = recorded {
+                                    recorded_vars.push((scalar_text(&r), var.clone()));
+                                }
                                 match value {
                                     Some(v) => {
+                                        actual_vars.push((scalar_text(&v), var.clone()));
                                         vars.insert(var.clone(), v);
                                     }
                                     None => result.findings.push(Finding::new(
@@ -242,6 +266,7 @@ pub async fn run(
                                     &result,
                                     &answer.body,
                                     body.as_ref(),
+                                    &actual_vars,
                                 )
                                 .map(|f| result.findings.extend(f))
                                 .map_err(|e| {
@@ -316,11 +341,11 @@ fn snapshot_step(
     result: &StepResult,
     raw: &[u8],
     body: Option<&Value>,
+    captured: &[(String, String)],
 ) -> std::io::Result<Vec<Finding>> {
     let contents = match body {
-        Some(v) => {
-            serde_json::to_string_pretty(&normalise::normalise(v, &step.ignore)).unwrap_or_default()
-        }
+        Some(v) => serde_json::to_string_pretty(&normalise::normalise(v, &step.ignore, captured))
+            .unwrap_or_default(),
         None if raw.is_empty() => "(empty body)".into(),
         None => String::from_utf8_lossy(raw).into_owned(),
     };

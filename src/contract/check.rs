@@ -78,6 +78,9 @@ impl Finding {
     }
 }
 
+/// A captured value and the name it was captured under.
+pub type Captured = (String, String);
+
 /// The spec, its routes, and validators compiled on first use (a fixture set touches only a
 /// few of the spec's schemas, so compiling them all up front would waste start-up time).
 pub struct Checker {
@@ -127,7 +130,7 @@ impl Checker {
         step: &Step,
         answer: &Answer,
         body: Option<&Value>,
-        compare: Option<(&[(String, String)], &[(String, String)])>,
+        compare: Option<(&[Captured], &[Captured])>,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
         let op = &self.spec.operations[op_index];

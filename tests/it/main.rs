@@ -16,3 +16,10 @@ mod http;
 mod robustness;
 // Resources created, read, listed, updated and deleted per tenant; idempotency; --state.
 mod stateful;
+// The contract tester against our sandbox, a broken server, and through the recording proxy.
+mod contract;
+
+/// A fresh UUID v4 for idempotency keys.
+fn contract_uuid() -> String {
+    api_sandbox::contract::fixture::uuid_v4()
+}

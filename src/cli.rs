@@ -20,6 +20,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve every operation of one or more OpenAPI specs on localhost.
     Serve(ServeArgs),
+    /// Replay recorded scenarios against a server and check every answer against the spec.
+    /// Exit code 0: all pass; 1: contract violations; 2: the run could not start.
+    ContractTest(ContractTestArgs),
+    /// Run a recording proxy: every exchange through it is forwarded and written to a fixture.
+    Record(RecordArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,4 +62,70 @@ pub struct ServeArgs {
     /// Webhook signing secret as 64 hex characters (default: derived from --seed).
     #[arg(long, value_name = "HEX", env = "SANDBOX_WEBHOOK_KEY")]
     pub webhook_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContractTestArgs {
+    /// The OpenAPI 3.0 spec the server must honour.
+    #[arg(long, value_name = "PATH")]
+    pub spec: PathBuf,
+    /// The server under test, e.g. http://127.0.0.1:4010 or https://sandbox.vendor.com/v1.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// A header sent with every request, replacing the fixture's (credentials). Repeatable.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Also compare each body with the recorded one (ids, timestamps, request ids masked).
+    #[arg(long)]
+    pub compare: bool,
+    /// Write a JUnit XML report (one testcase per step).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report, timings included.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write, or compare against, insta snapshots of every normalised response body.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Fixture files, or folders searched for `*.yaml`.
+    #[arg(required = true, value_name = "FIXTURE_OR_DIR")]
+    pub fixtures: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The server to forward to, e.g. http://127.0.0.1:4010.
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// Address the proxy listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port the proxy listens on; 0 picks a free one.
+    #[arg(long, default_value_t = 4020)]
+    pub port: u16,
+    /// Folder the fixtures are written to.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Name of the first scenario (file `<name>.yaml`). `POST /__record/scenario?name=N`
+    /// on the proxy starts the next one.
+    #[arg(long, default_value = "recording")]
+    pub name: String,
+    /// Keep credentials in auth headers instead of redacting them.
+    #[arg(long)]
+    pub no_redact: bool,
+}
+
+/// `NAME: VALUE` -> (name, value).
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not 'NAME: VALUE'"))?;
+    let name = name.trim();
+    if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("'{name}' is not a header name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
 }

@@ -10,8 +10,12 @@
 //! - [`state`]: creates, reads, lists, updates and deletes resources inferred from the spec;
 //! - [`server::respond`] / [`generate`]: answers with an example or a generated, schema-valid body;
 //! - [`server::problem`]: renders every error in the API's own error format.
+//!
+//! [`contract`] is the other side: it replays recorded exchanges against any server and
+//! checks the answers against the spec.
 
 pub mod cli;
+pub mod contract;
 pub mod generate;
 pub mod schema;
 pub mod server;

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use api_sandbox::cli::{Cli, Command};
+use api_sandbox::cli::{Cli, Command, ContractTestArgs, RecordArgs};
+use api_sandbox::contract;
 use api_sandbox::server::{self, ServeOptions};
 use clap::Parser;
 
@@ -22,7 +23,22 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
+    // The contract tester has its own exit codes: 0 pass, 1 violations, 2 could not run.
+    match cli.command {
+        Command::ContractTest(args) => contract_test(args),
+        Command::Record(args) => match record(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        command => run_command(command),
+    }
+}
+
+fn run_command(command: Command) -> ExitCode {
+    match run(Cli { command }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -74,5 +90,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Command::ContractTest(_) | Command::Record(_) => unreachable!("handled in main"),
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn contract_test(args: ContractTestArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let options = contract::TestOptions {
+        spec: args.spec,
+        inputs: args.fixtures,
+        run: contract::RunOptions {
+            base_url: args.base_url,
+            headers: args.headers,
+            compare: args.compare,
+            snapshot: args.snapshot,
+            timeout: std::time::Duration::from_secs(args.timeout),
+        },
+        junit: args.junit,
+        json: args.json,
+        progress: std::io::stdout().is_terminal(),
+    };
+    let result = runtime()
+        .context("cannot start the runtime")
+        .and_then(|rt| Ok(rt.block_on(contract::contract_test(&options))?));
+    match result {
+        Ok(report) => {
+            print!("{}", contract::report::terminal::render(&report));
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let options = contract::record::RecordOptions {
+        target: args.target,
+        host: args.host,
+        port: args.port,
+        out: args.out,
+        name: args.name,
+        redact: !args.no_redact,
+    };
+    runtime()?.block_on(async {
+        let stop = server::shutdown_signal()?;
+        contract::record::record(options, stop).await?;
+        anyhow::Ok(())
+    })
 }

@@ -18,3 +18,10 @@ mod robustness;
 mod stateful;
 // Lifecycles on the virtual clock, events, faults and signed webhooks.
 mod lifecycle;
+// The contract tester against our sandbox, a broken server, and through the recording proxy.
+mod contract;
+
+/// A fresh UUID v4 for idempotency keys.
+fn contract_uuid() -> String {
+    api_sandbox::contract::fixture::uuid_v4()
+}

@@ -318,7 +318,11 @@ async fn conform(spec_path: &str) -> String {
     let line = format!(
         "{ok}/{total} operations conform ({negative} also refused an invalid request as declared)"
     );
-    println!("{}: {line}", spec.title);
+    let root = crate::common::repo_root();
+    let shown = Path::new(spec_path)
+        .strip_prefix(&root)
+        .map_or_else(|_| spec_path.to_owned(), |p| p.display().to_string());
+    println!("{shown} ({}): {line}", spec.title);
     assert!(failures.is_empty(), "{line}");
     line
 }

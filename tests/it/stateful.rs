@@ -263,7 +263,9 @@ async fn official_dakota_is_stateful() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_requests_with_one_idempotency_key_create_once() {
-    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    // The official spec when this checkout has it (CI does), else ours.
+    let spec = vendor_dakota().unwrap_or_else(bundled_dakota);
+    let s = Sandbox::start(&["--spec", &spec]);
     let key = idem();
     let mut tasks = Vec::new();
     for _ in 0..50 {
@@ -316,7 +318,7 @@ async fn state_survives_a_restart_and_admin_api_sees_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("state.json");
     let file_arg = file.to_string_lossy().into_owned();
-    let spec = bundled_dakota();
+    let spec = vendor_dakota().unwrap_or_else(bundled_dakota);
     let id = {
         let s = Sandbox::start(&["--spec", &spec, "--state", &file_arg]);
         let api = Api {

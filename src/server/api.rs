@@ -161,7 +161,13 @@ impl Api {
             });
         }
         let errors = ErrorStyle::learn(&spec);
-        let engine = Engine::new(&spec, schemas, Profile::for_spec(&spec.file)?, seed)?;
+        let engine = Engine::new(
+            &spec,
+            schemas,
+            Profile::for_spec(&spec.file)?,
+            seed,
+            &compiled,
+        )?;
         let name = if spec.title.is_empty() {
             spec.file
                 .file_stem()
@@ -184,7 +190,8 @@ impl Api {
     }
 }
 
-type Compiled = HashMap<(Direction, String), Arc<Validator>>;
+/// Validators by (direction, canonical schema pointer).
+pub type Compiled = HashMap<(Direction, String), Arc<Validator>>;
 
 /// Compiles `wanted` on every available core (start-up time is dominated by this on big specs).
 fn compile_all(
@@ -230,7 +237,7 @@ fn compile_all(
 }
 
 /// Follows `$ref`s from `ptr` to the pointer of the schema that is actually there.
-fn canonical_pointer(doc: &Value, ptr: &str) -> String {
+pub fn canonical_pointer(doc: &Value, ptr: &str) -> String {
     doc.pointer(ptr)
         .and_then(|node| pointer::resolve(doc, node).ok())
         .and_then(|(_, at)| at)

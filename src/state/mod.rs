@@ -160,6 +160,7 @@ impl Engine {
         schemas: &SchemaSet,
         profile: Profile,
         seed: u64,
+        compiled: &crate::server::api::Compiled,
     ) -> Result<Self, SpecError> {
         let model = Model::infer(spec, &profile);
         let rate_limit = rate_limit::RateLimiter::new(spec, &profile);
@@ -167,16 +168,23 @@ impl Engine {
         let profile_signing = profile_signing.as_deref();
         let mut validators = HashMap::new();
         for r in model.resources.values() {
-            if let Some(s) = &r.schema {
-                let v = schemas.compile(Direction::Response, s).map_err(|e| {
+            let Some(ptr) = &r.schema else { continue };
+            // Usually compiled already (the item GET's response schema); compile otherwise.
+            let key = (
+                Direction::Response,
+                crate::server::api::canonical_pointer(&spec.doc, ptr),
+            );
+            let v = match compiled.get(&key) {
+                Some(v) => v.clone(),
+                None => Arc::new(schemas.compile(Direction::Response, ptr).map_err(|e| {
                     SpecError::new(
                         &spec.file,
                         &e.pointer,
                         format!("schema cannot be compiled: {}", e.reason),
                     )
-                })?;
-                validators.insert(r.name.clone(), Arc::new(v));
-            }
+                })?),
+            };
+            validators.insert(r.name.clone(), v);
         }
         let idempotency_header = spec
             .operations

@@ -417,18 +417,7 @@ pub fn scalar_text(value: &Value) -> String {
 
 /// A random (version 4) UUID.
 pub fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::generate::ids::uuid_from_bytes(rand::random())
 }
 
 /// Writes a fixture as YAML (used by the recorder).

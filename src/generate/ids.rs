@@ -14,10 +14,15 @@ pub fn ksuid(rng: &mut ChaCha8Rng, unix_seconds: i64) -> String {
     svix_ksuid::Ksuid::new_raw(ts, Some(&payload)).to_string()
 }
 
-/// A version-4 UUID in its canonical hyphenated form.
+/// A version-4 UUID in its canonical hyphenated form, from the seeded stream.
 pub fn uuid(rng: &mut ChaCha8Rng) -> String {
     let mut b = [0u8; 16];
     rng.fill(&mut b);
+    uuid_from_bytes(b)
+}
+
+/// Formats 16 random bytes as a version-4 UUID.
+pub fn uuid_from_bytes(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();

@@ -968,12 +968,7 @@ impl Ctx<'_> {
 
     /// Item operations, with lifecycle triggers before and events after.
     fn item(&self, store: &mut Store) -> Outcome {
-        let Some(id) = self
-            .binding
-            .item_param
-            .as_deref()
-            .and_then(|p| self.call.param(p))
-        else {
+        let Some(id) = self.item_id() else {
             return Outcome::Stateless;
         };
         let name = &self.resource.name;
@@ -1032,7 +1027,7 @@ impl Ctx<'_> {
             }
         }
         let before = store.get(tenant_key, name, id).map(|r| r.body.clone());
-        let outcome = self.item_inner(store);
+        let outcome = self.item_inner(store, id);
         if matches!(outcome, Outcome::Problem(..)) {
             return outcome;
         }
@@ -1065,15 +1060,15 @@ impl Ctx<'_> {
         outcome
     }
 
-    fn item_inner(&self, store: &mut Store) -> Outcome {
-        let Some(id) = self
-            .binding
+    /// The id of the item named in the path.
+    fn item_id(&self) -> Option<&str> {
+        self.binding
             .item_param
             .as_deref()
             .and_then(|p| self.call.param(p))
-        else {
-            return Outcome::Stateless;
-        };
+    }
+
+    fn item_inner(&self, store: &mut Store, id: &str) -> Outcome {
         let key = self.key(id);
         let name = &self.resource.name;
         let exists = store

@@ -748,25 +748,29 @@ impl Ctx<'_> {
         fixed
     }
 
-    /// An id taken from the path, typed as the record's member schema wants it.
-    fn typed(&self, member: &str, raw: &str) -> Value {
-        let numeric = self
+    /// The flattened schema of one member of the resource's stored representation.
+    fn member_schema(&self, member: &str) -> Option<Value> {
+        let doc = &self.spec().doc;
+        let resource = self
             .resource
             .schema
             .as_deref()
             .and_then(|s| self.spec().at(s))
-            .map(|s| flatten(&self.spec().doc, s))
-            .and_then(|f| {
-                f.get("properties")
-                    .and_then(|p| p.get(member))
-                    .map(|m| flatten(&self.spec().doc, m))
-            })
-            .is_some_and(|m| {
-                matches!(
-                    m.get("type").and_then(Value::as_str),
-                    Some("integer" | "number")
-                )
-            });
+            .map(|s| flatten(doc, s))?;
+        resource
+            .get("properties")
+            .and_then(|p| p.get(member))
+            .map(|m| flatten(doc, m))
+    }
+
+    /// An id taken from the path, typed as the record's member schema wants it.
+    fn typed(&self, member: &str, raw: &str) -> Value {
+        let numeric = self.member_schema(member).is_some_and(|m| {
+            matches!(
+                m.get("type").and_then(Value::as_str),
+                Some("integer" | "number")
+            )
+        });
         match raw.parse::<i64>() {
             Ok(n) if numeric => json!(n),
             _ => json!(raw),
@@ -827,14 +831,8 @@ impl Ctx<'_> {
             let t = self.call.now;
             return json!(format!("{prefix}{}", ids::ksuid(g.rng(), t)));
         }
-        let member = self
-            .resource
-            .schema
-            .as_deref()
-            .and_then(|s| self.spec().at(s))
-            .map(|s| flatten(&self.spec().doc, s))
-            .and_then(|f| f.get("properties").and_then(|p| p.get(field)).cloned());
-        match member.as_ref().map(|m| flatten(&self.spec().doc, m)) {
+        let member = self.member_schema(field);
+        match member {
             Some(m)
                 if matches!(
                     m.get("type").and_then(Value::as_str),

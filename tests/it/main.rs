@@ -10,6 +10,8 @@ mod conformance;
 mod generation;
 // Broken specs fail fast with file, pointer and reason; nothing panics.
 mod spec_loading;
+// Our Dakota spec against the official one, operation by operation.
+mod spec_match;
 // Routing, auth, validation and leniency over HTTP.
 mod http;
 // Hostile input never gets a 5xx or stops the server.

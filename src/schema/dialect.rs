@@ -318,7 +318,12 @@ fn drop_directional_required(
 /// `if tag == X then X's schema`, so a bad payload reports the field that is wrong rather
 /// than "not valid under any of the schemas listed in oneOf".
 fn rewrite_discriminator(map: &mut Map<String, Value>) {
-    let Some(prop) = map.pointer_or("discriminator", "propertyName") else {
+    let Some(prop) = map
+        .get("discriminator")
+        .and_then(|d| d.get("propertyName"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return;
     };
     let Some(Value::Object(mapping)) = map
@@ -353,16 +358,6 @@ fn rewrite_discriminator(map: &mut Map<String, Value>) {
     all_of.push(json!({"properties": {prop.clone(): {"enum": tags}}, "required": [prop]}));
     map.insert("allOf".into(), Value::Array(all_of));
     map.entry("type").or_insert(json!("object"));
-}
-
-trait PointerOr {
-    fn pointer_or(&self, a: &str, b: &str) -> Option<String>;
-}
-
-impl PointerOr for Map<String, Value> {
-    fn pointer_or(&self, a: &str, b: &str) -> Option<String> {
-        self.get(a)?.get(b)?.as_str().map(str::to_owned)
-    }
 }
 
 #[cfg(test)]

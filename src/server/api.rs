@@ -190,6 +190,23 @@ impl Api {
     }
 }
 
+impl Api {
+    /// The compiled validator of operation `oi`'s success response, in its JSON media type.
+    pub fn success_validator(&self, oi: usize) -> Option<Arc<Validator>> {
+        let op = &self.spec.operations[oi];
+        let (_, response) = op.success()?;
+        let ri = op
+            .responses
+            .iter()
+            .position(|r| std::ptr::eq(r, response))?;
+        let mi = response
+            .content
+            .iter()
+            .position(|m| crate::spec::catalog::is_json(&m.media_type))?;
+        self.checks[oi].responses.get(&(ri, mi)).cloned()
+    }
+}
+
 /// Validators by (direction, canonical schema pointer).
 pub type Compiled = HashMap<(Direction, String), Arc<Validator>>;
 

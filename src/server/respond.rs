@@ -126,11 +126,6 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
         // No success response declared: an empty JSON object is the least surprising answer.
         return Prepared::json(200, "application/json", &serde_json::json!({}));
     };
-    let ri = op
-        .responses
-        .iter()
-        .position(|r| std::ptr::eq(r, response))
-        .unwrap_or(0);
     let mut headers = Vec::new();
     for h in &response.headers {
         let lower = h.name.to_ascii_lowercase();
@@ -164,10 +159,9 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
     let chosen = response
         .content
         .iter()
-        .enumerate()
-        .find(|(_, m)| is_json(&m.media_type))
-        .or_else(|| response.content.iter().enumerate().next());
-    let Some((mi, media)) = chosen else {
+        .find(|m| is_json(&m.media_type))
+        .or_else(|| response.content.first());
+    let Some(media) = chosen else {
         let mut p = Prepared::json(status, "application/json", &serde_json::json!({}));
         p.headers = headers;
         return p;
@@ -181,9 +175,9 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
             body: Bytes::from_static(b"api-sandbox placeholder content\n"),
         };
     }
-    let validator = api.checks[oi].responses.get(&(ri, mi));
+    let validator = api.success_validator(oi);
     let candidates = body_candidates(&api.spec, media, api.seed, &op.id, Direction::Response);
-    let body = first_valid(candidates, validator.map(|v| v.as_ref()));
+    let body = first_valid(candidates, validator.as_deref());
     let content_type = if media.media_type.contains('*') {
         "application/json".to_owned()
     } else {

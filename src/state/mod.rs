@@ -492,9 +492,26 @@ impl Engine {
             }
         }
         for (t, id, to, body, previous, at) in changes {
-            self.emit(store, &t, resource, "updated", &body, Some(previous), at);
-            self.store_effects(spec, store, &t, resource, &id, &to, &body, at);
+            self.transitioned(spec, store, &t, resource, &id, &to, &body, previous, at);
         }
+    }
+
+    /// A lifecycle transition happened: record it and apply its effects on other resources.
+    #[allow(clippy::too_many_arguments)]
+    fn transitioned(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        to: &str,
+        body: &Map<String, Value>,
+        previous: Value,
+        at: f64,
+    ) {
+        self.emit(store, tenant, resource, "updated", body, Some(previous), at);
+        self.store_effects(spec, store, tenant, resource, id, to, body, at);
     }
 
     /// Effects of entering `state` that reach other resources: balances credited or
@@ -627,16 +644,7 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
     };
     let op = &api.spec.operations[oi];
     let schema = success_schema(op);
-    let validator = schema.as_ref().and_then(|_| {
-        let (status, r) = op.success()?;
-        let _ = status;
-        let ri = op.responses.iter().position(|x| std::ptr::eq(x, r))?;
-        let mi = r
-            .content
-            .iter()
-            .position(|m| crate::spec::catalog::is_json(&m.media_type))?;
-        api.checks[oi].responses.get(&(ri, mi)).cloned()
-    });
+    let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
     let mut store = lock(&engine.store);
     // A read never shows a state older than the clock allows: a list brings its records up
     // to date, an item operation its item; a create reads nothing that exists.
@@ -935,23 +943,16 @@ impl Ctx<'_> {
             );
         }
         for (to, body, previous, at) in steps {
-            self.engine.emit(
-                store,
-                self.call.tenant,
-                &self.resource.name,
-                "updated",
-                &body,
-                Some(previous),
-                at,
-            );
-            self.engine.store_effects(
+            let (tenant, name) = (self.call.tenant, &self.resource.name);
+            self.engine.transitioned(
                 self.spec(),
                 store,
-                self.call.tenant,
-                &self.resource.name,
+                tenant,
+                name,
                 &id,
                 &to,
                 &body,
+                previous,
                 at,
             );
         }
@@ -1001,7 +1002,8 @@ impl Ctx<'_> {
                 }
                 lifecycle::Triggered::Applied((from, to, at)) => {
                     let body = rec.body.clone();
-                    self.engine.store_effects(
+                    let previous = json!({ lc.field.clone(): from });
+                    self.engine.transitioned(
                         self.spec(),
                         store,
                         tenant_key,
@@ -1009,15 +1011,7 @@ impl Ctx<'_> {
                         id,
                         &to,
                         &body,
-                        at,
-                    );
-                    self.engine.emit(
-                        store,
-                        tenant_key,
-                        name,
-                        "updated",
-                        &body,
-                        Some(json!({ lc.field.clone(): from })),
+                        previous,
                         at,
                     );
                 }

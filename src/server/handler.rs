@@ -258,6 +258,7 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
             now,
             scenario: scenario.clone(),
             instant,
+            headers: Some(&parts.headers),
         };
         match state::handle(api, oi, &call) {
             Outcome::Body(value) => Arc::new(respond::with_body(api, oi, value)),

@@ -4,6 +4,7 @@
 //! records; [`shape`] builds and projects bodies; [`lists`] pages; [`idempotency`] replays.
 
 pub mod clock;
+pub mod expr;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod lists;
@@ -100,20 +101,8 @@ pub struct WebhookState {
     pub deliveries: Vec<webhooks::Delivery>,
 }
 
-/// `$now` and timestamps in the format a resource's schema gives each member.
-struct SchemaTime<'a> {
-    spec: &'a Spec,
-    schema: Option<&'a str>,
-}
-
-impl lifecycle::TimeFormat for SchemaTime<'_> {
-    fn time_value(&self, member: &str, at: f64) -> Value {
-        match self.schema {
-            Some(s) => timestamp_for(self.spec, s, member, at.floor() as i64),
-            None => json!(at.floor() as i64),
-        }
-    }
-}
+/// How deep effects may cascade (an update whose transition updates another record...).
+const MAX_EFFECT_DEPTH: usize = 8;
 
 /// What the engine decided for a request.
 pub enum Outcome {
@@ -136,9 +125,18 @@ pub struct Call<'a> {
     pub scenario: Option<String>,
     /// `X-Sandbox-Instant-Completion`: run a new resource's lifecycle to its end at once.
     pub instant: bool,
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 impl Call<'_> {
+    /// A boolean request header (`true`, `1`, `yes`; anything else is false).
+    fn flag(&self, name: &str) -> bool {
+        self.headers
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    }
+
     fn param(&self, name: &str) -> Option<&str> {
         self.path_params
             .iter()
@@ -461,12 +459,6 @@ impl Engine {
         let Some(lc) = self.profile.lifecycles.get(resource) else {
             return;
         };
-        let schema = self
-            .model
-            .resources
-            .get(resource)
-            .and_then(|r| r.schema.as_deref());
-        let fmt = SchemaTime { spec, schema };
         let mut changes = Vec::new();
         for (t, state) in store
             .tenants
@@ -484,19 +476,18 @@ impl Engine {
             for (id, rec) in selected {
                 let key = format!("{t}/{resource}/{id}");
                 for (from, to, at) in
-                    lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key, &fmt)
+                    lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key)
                 {
-                    let previous = json!({ lc.field.clone(): from });
-                    changes.push((t.clone(), id.clone(), to, rec.body.clone(), previous, at));
+                    changes.push((t.clone(), id.clone(), from, to, at));
                 }
             }
         }
-        for (t, id, to, body, previous, at) in changes {
-            self.transitioned(spec, store, &t, resource, &id, &to, &body, previous, at);
+        for (t, id, from, to, at) in changes {
+            self.transitioned(spec, store, &t, resource, &id, &from, &to, at, 0);
         }
     }
 
-    /// A lifecycle transition happened: record it and apply its effects on other resources.
+    /// A lifecycle transition happened: apply what entering the state does, then record it.
     #[allow(clippy::too_many_arguments)]
     fn transitioned(
         &self,
@@ -505,120 +496,642 @@ impl Engine {
         tenant: &str,
         resource: &str,
         id: &str,
+        from: &str,
         to: &str,
-        body: &Map<String, Value>,
-        previous: Value,
         at: f64,
+        depth: usize,
     ) {
-        self.emit(store, tenant, resource, "updated", body, Some(previous), at);
-        self.store_effects(spec, store, tenant, resource, id, to, body, at);
+        let Some(lc) = self.profile.lifecycles.get(resource) else {
+            return;
+        };
+        let field = lc.field.clone();
+        if let Some(effects) = lc.on_enter.get(to) {
+            self.apply_effects(
+                spec,
+                store,
+                tenant,
+                resource,
+                id,
+                effects,
+                Some((from, to)),
+                at,
+                depth,
+            );
+        }
+        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+            return;
+        };
+        self.emit(
+            store,
+            tenant,
+            resource,
+            "updated",
+            &body,
+            Some(json!({ field: from })),
+            at,
+        );
     }
 
-    /// Effects of entering `state` that reach other resources: balances credited or
-    /// debited, related resources created.
+    /// The schema a resource's records follow, for time formats and generation.
+    fn record_schema(&self, resource: &str) -> Option<&str> {
+        self.model
+            .resources
+            .get(resource)
+            .and_then(|r| r.schema.as_deref())
+    }
+
+    /// The record that member `via` of `body` references, as (resource, id).
+    fn referenced(
+        &self,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        body: &Map<String, Value>,
+        via: &str,
+    ) -> Option<(String, String)> {
+        let reference = self.profile.resources.get(resource)?.references.get(via)?;
+        let value = body.get(via)?;
+        let target = reference.resource();
+        let records = store.tenants.get(tenant)?.resources.get(target)?;
+        match reference.member() {
+            None => {
+                let id = lists::id_of(&Map::from_iter([("v".to_owned(), value.clone())]), "v")?;
+                records.contains_key(&id).then(|| (target.to_owned(), id))
+            }
+            Some(member) => records
+                .iter()
+                .find(|(_, r)| r.body.get(member) == Some(value))
+                .map(|(id, _)| (target.to_owned(), id.clone())),
+        }
+    }
+
+    /// Evaluates `exprs` against record `id` of `resource` (which may not be stored yet:
+    /// `body` is its current state), member by member so later ones can read earlier ones.
     #[allow(clippy::too_many_arguments)]
-    fn store_effects(
+    fn evaluate(
+        &self,
+        spec: &Spec,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        exprs: &Map<String, Value>,
+        target_schema: Option<&str>,
+        transition: Option<(&str, &str)>,
+        at: f64,
+    ) -> Map<String, Value> {
+        let mut scratch = body.clone();
+        let mut out = Map::new();
+        let mut g = Generator::new(
+            &spec.doc,
+            self.seed,
+            &format!("expr {tenant}/{resource}/{id} {at}"),
+            Direction::Response,
+        );
+        g.use_examples = false;
+        for (member, expr) in exprs {
+            let value = {
+                let lookup = |via: &str, field: &str| {
+                    let (r, i) = self.referenced(store, tenant, resource, &scratch, via)?;
+                    store.get(tenant, &r, &i)?.body.get(field).cloned()
+                };
+                let time = |m: &str, unix: i64| match target_schema {
+                    Some(s) => timestamp_for(spec, s, m, unix),
+                    None => json!(unix),
+                };
+                let generate = |m: &str| {
+                    let s = target_schema
+                        .and_then(|s| spec.at(s))
+                        .map(|s| flatten(&spec.doc, s))?;
+                    let ms = s.get("properties")?.get(m)?.clone();
+                    Some(
+                        Generator::new(
+                            &spec.doc,
+                            self.seed,
+                            &format!("generate {tenant}/{resource}/{id}/{m}"),
+                            Direction::Response,
+                        )
+                        .value(&ms),
+                    )
+                };
+                let scope = expr::Scope {
+                    record: &scratch,
+                    id,
+                    now: at,
+                    transition,
+                    lookup: &lookup,
+                    time: &time,
+                    generate: &generate,
+                };
+                expr::eval(expr, member, &scope, g.rng())
+            };
+            scratch.insert(member.clone(), value.clone());
+            out.insert(member.clone(), value);
+        }
+        out
+    }
+
+    /// Applies effects (those whose `when` matches the record) of something that happened
+    /// to record `id`: its own members set, referenced records updated, balances adjusted,
+    /// related records created.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_effects(
         &self,
         spec: &Spec,
         store: &mut Store,
         tenant: &str,
         resource: &str,
         id: &str,
-        state: &str,
-        body: &Map<String, Value>,
+        list: &profile::EffectList,
+        transition: Option<(&str, &str)>,
         at: f64,
+        depth: usize,
     ) {
-        let Some(effects) = self
-            .profile
-            .lifecycles
-            .get(resource)
-            .and_then(|lc| lc.on_enter.get(state))
+        if depth > MAX_EFFECT_DEPTH {
+            return;
+        }
+        for effects in list.iter() {
+            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                return;
+            };
+            if !profile::matches(&effects.when, Some(&body)) {
+                continue;
+            }
+            let own = self.evaluate(
+                spec,
+                store,
+                tenant,
+                resource,
+                id,
+                &body,
+                &effects.set,
+                self.record_schema(resource),
+                transition,
+                at,
+            );
+            if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
+                for (k, v) in own {
+                    rec.body.insert(k, v);
+                }
+            }
+            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                return;
+            };
+            for u in &effects.update {
+                self.update_related(
+                    spec, store, tenant, resource, id, &body, u, transition, at, depth,
+                );
+            }
+            for a in &effects.adjust {
+                self.adjust(store, tenant, &body, a, at);
+            }
+            for c in &effects.create {
+                self.create_related(
+                    spec, store, tenant, resource, id, &body, c, transition, at, depth,
+                );
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn update_related(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        u: &profile::UpdateRelated,
+        transition: Option<(&str, &str)>,
+        at: f64,
+        depth: usize,
+    ) {
+        let Some((target, target_id)) = self.referenced(store, tenant, resource, body, &u.via)
         else {
             return;
         };
-        for a in &effects.adjust {
-            let Some(target_id) = body
-                .get(&a.id_from)
-                .and_then(|v| lists::id_of(&Map::from_iter([("v".to_owned(), v.clone())]), "v"))
-            else {
-                continue;
-            };
-            let amount = match body.get(&a.by) {
+        let values = self.evaluate(
+            spec,
+            store,
+            tenant,
+            resource,
+            id,
+            body,
+            &u.set,
+            self.record_schema(&target),
+            transition,
+            at,
+        );
+        let lifecycle = self.profile.lifecycles.get(&target);
+        let Some(rec) = store.tenant(tenant).get_mut(&target, &target_id) else {
+            return;
+        };
+        let before = rec.body.clone();
+        let mut step = None;
+        for (k, v) in values {
+            match (lifecycle, v.as_str()) {
+                (Some(lc), Some(state)) if lc.field == k => {
+                    step = lifecycle::force(lc, &mut rec.body, &mut rec.meta, state, at);
+                }
+                _ => {
+                    rec.body.insert(k, v);
+                }
+            }
+        }
+        let after = rec.body.clone();
+        let changed: Map<String, Value> = before
+            .iter()
+            .filter(|(k, v)| after.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match step {
+            // A transition records itself (and runs what entering the state does).
+            Some((from, to, at)) => self.transitioned(
+                spec,
+                store,
+                tenant,
+                &target,
+                &target_id,
+                &from,
+                &to,
+                at,
+                depth + 1,
+            ),
+            None if !changed.is_empty() => self.emit(
+                store,
+                tenant,
+                &target,
+                "updated",
+                &after,
+                Some(Value::Object(changed)),
+                at,
+            ),
+            None => {}
+        }
+    }
+
+    fn adjust(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        body: &Map<String, Value>,
+        a: &profile::Adjust,
+        at: f64,
+    ) {
+        let Some(target_id) = body
+            .get(&a.id_from)
+            .and_then(|v| lists::id_of(&Map::from_iter([("v".to_owned(), v.clone())]), "v"))
+        else {
+            return;
+        };
+        let amount = match &a.by {
+            Value::Number(n) => n.as_f64(),
+            Value::String(member) => match body.get(member) {
                 Some(Value::Number(n)) => n.as_f64(),
                 Some(Value::String(s)) => s.parse::<f64>().ok(),
                 _ => None,
-            };
-            let Some(amount) = amount else { continue };
-            let delta = if a.debit { -amount } else { amount };
-            let Some(rec) = store.tenant(tenant).get_mut(&a.resource, &target_id) else {
-                continue;
-            };
-            let before = rec.body.get(&a.field).cloned().unwrap_or(Value::Null);
-            let after = match &before {
-                // Decimal strings keep their number of decimals ("100.00").
-                Value::String(text) => {
-                    let decimals = text.split('.').nth(1).map_or(0, str::len);
-                    json!(format!(
-                        "{:.*}",
-                        decimals,
-                        text.parse::<f64>().unwrap_or(0.0) + delta
-                    ))
-                }
-                Value::Number(n) if n.is_i64() => {
-                    json!(n.as_i64().unwrap_or(0) + delta.round() as i64)
-                }
-                other => json!(other.as_f64().unwrap_or(0.0) + delta),
-            };
-            rec.body.insert(a.field.clone(), after);
-            let updated = rec.body.clone();
-            self.emit(
-                store,
-                tenant,
-                &a.resource,
-                "updated",
-                &updated,
-                Some(json!({ a.field.clone(): before })),
-                at,
-            );
-        }
-        for c in &effects.create {
-            let target = self.model.resources.get(&c.resource);
-            let target_schema = target.and_then(|r| r.schema.as_deref());
-            let mut new_body = Map::new();
-            for (k, v) in &c.body {
-                let value = match v.as_str() {
-                    Some("$id") => json!(id),
-                    Some("$now") => target_schema.map_or(json!(at.floor() as i64), |s| {
-                        timestamp_for(spec, s, k, at.floor() as i64)
-                    }),
-                    Some(r) if r.starts_with('$') => {
-                        body.get(&r[1..]).cloned().unwrap_or(Value::Null)
-                    }
-                    _ => v.clone(),
-                };
-                new_body.insert(k.clone(), value);
+            },
+            _ => None,
+        };
+        let Some(amount) = amount else { return };
+        let delta = if a.debit { -amount } else { amount };
+        let Some(rec) = store.tenant(tenant).get_mut(&a.resource, &target_id) else {
+            return;
+        };
+        let before = rec.body.get(&a.field).cloned().unwrap_or(Value::Null);
+        let after = match &before {
+            // Decimal strings keep their number of decimals ("100.00").
+            Value::String(text) => {
+                let decimals = text.split('.').nth(1).map_or(0, str::len);
+                json!(format!(
+                    "{:.*}",
+                    decimals,
+                    text.parse::<f64>().unwrap_or(0.0) + delta
+                ))
             }
-            let id_field = target.map_or("id", |r| r.id_field.as_str());
-            let mut g = Generator::new(
-                &Value::Null,
-                self.seed,
-                &format!("related {tenant}/{resource}/{id}/{state}/{}", c.resource),
-                Direction::Response,
-            );
-            let minted = ids::ksuid(g.rng(), at.floor() as i64);
-            new_body
-                .entry(id_field.to_owned())
-                .or_insert_with(|| json!(minted));
-            let new_id = lists::id_of(&new_body, id_field).unwrap_or(minted);
-            let parent = c.child.then(|| ParentRef {
+            Value::Number(n) if n.is_i64() => {
+                json!(n.as_i64().unwrap_or(0) + delta.round() as i64)
+            }
+            Value::Null => json!(delta),
+            other => json!(other.as_f64().unwrap_or(0.0) + delta),
+        };
+        rec.body.insert(a.field.clone(), after);
+        let updated = rec.body.clone();
+        self.emit(
+            store,
+            tenant,
+            &a.resource,
+            "updated",
+            &updated,
+            Some(json!({ a.field.clone(): before })),
+            at,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_related(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        c: &profile::CreateRelated,
+        transition: Option<(&str, &str)>,
+        at: f64,
+        depth: usize,
+    ) {
+        let target = self.model.resources.get(&c.resource);
+        let target_schema = target.and_then(|r| r.schema.as_deref());
+        // `$id` in a related create is the creating record's id.
+        let exprs: Map<String, Value> =
+            c.body.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut new_body = self.evaluate(
+            spec,
+            store,
+            tenant,
+            resource,
+            id,
+            body,
+            &exprs,
+            target_schema,
+            transition,
+            at,
+        );
+        let id_field = target.map_or("id", |r| r.id_field.as_str());
+        let mut g = Generator::new(
+            &spec.doc,
+            self.seed,
+            &format!("related {tenant}/{resource}/{id}/{at}/{}", c.resource),
+            Direction::Response,
+        );
+        let minted = match target.and_then(|r| r.id_prefix.as_deref()) {
+            Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
+            None => ids::ksuid(g.rng(), at.floor() as i64),
+        };
+        new_body
+            .entry(id_field.to_owned())
+            .or_insert_with(|| json!(minted));
+        let new_id = lists::id_of(&new_body, id_field).unwrap_or(minted);
+        let parent = if c.child {
+            Some(ParentRef {
                 resource: resource.to_owned(),
                 id: id.to_owned(),
-            });
-            store
-                .tenant(tenant)
-                .insert(&c.resource, new_id, new_body.clone(), parent);
-            self.emit(store, tenant, &c.resource, "created", &new_body, None, at);
+            })
+        } else {
+            c.parent_from.as_deref().and_then(|via| {
+                self.referenced(store, tenant, resource, body, via)
+                    .map(|(r, i)| ParentRef { resource: r, id: i })
+            })
+        };
+        // The parent's path parameter is a member of the child too (`customer_id`).
+        if let Some(p) = &parent
+            && let Some(param) = self.model.bindings.iter().find_map(|b| {
+                b.parent
+                    .as_ref()
+                    .filter(|(_, pt)| *pt == p.resource && b.resource == c.resource)
+                    .map(|(param, _)| param.clone())
+            })
+        {
+            new_body.entry(param).or_insert_with(|| json!(p.id));
         }
+        if let Some(schema) = target_schema {
+            let key = format!("{tenant}/{}/{new_id}", c.resource);
+            let record = NewRecord {
+                spec,
+                schema: Some(schema),
+                validator: self.validators.get(&c.resource).map(|v| v.as_ref()),
+                seed: self.seed,
+                key,
+                now: at.floor() as i64,
+                generate_optional: self.profile.generate_optional,
+            }
+            .build(
+                Some(&Value::Object(new_body.clone())),
+                &[(id_field.to_owned(), json!(new_id))],
+                None,
+            );
+            new_body = record;
+        }
+        store
+            .tenant(tenant)
+            .insert(&c.resource, new_id.clone(), new_body.clone(), parent);
+        self.created(
+            spec,
+            store,
+            tenant,
+            &c.resource,
+            &new_id,
+            None,
+            false,
+            at,
+            depth + 1,
+        );
+    }
+
+    /// A record was just stored: its derived members, its lifecycle's start (and, when
+    /// due or asked for, its run), the created event, and its effects.
+    #[allow(clippy::too_many_arguments)]
+    fn created(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        call: Option<&Call>,
+        instant: bool,
+        now: f64,
+        depth: usize,
+    ) {
+        let schema = self.record_schema(resource);
+        if let Some(over) = self.profile.resources.get(resource) {
+            for d in &over.derive {
+                let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                    return;
+                };
+                if !profile::matches(&d.when, Some(&body)) {
+                    continue;
+                }
+                let values = self.evaluate(
+                    spec, store, tenant, resource, id, &body, &d.set, schema, None, now,
+                );
+                if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
+                    rec.body.extend(values);
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        if let Some(lc) = self.profile.lifecycles.get(resource)
+            && let Some(rec) = store.tenant(tenant).get_mut(resource, id)
+        {
+            if let Some(call) = call {
+                rec.meta.scenario.clone_from(&call.scenario);
+                rec.meta.held = lc.hold_header.as_deref().is_some_and(|h| call.flag(h));
+            }
+            lifecycle::start(lc, &mut rec.body, &mut rec.meta, now);
+            let key = format!("{tenant}/{resource}/{id}");
+            steps = lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, instant, &key);
+        }
+        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+            return;
+        };
+        self.emit(store, tenant, resource, "created", &body, None, now);
+        if let Some(effects) = self
+            .profile
+            .resources
+            .get(resource)
+            .and_then(|o| o.on_create.as_ref())
+        {
+            self.apply_effects(spec, store, tenant, resource, id, effects, None, now, depth);
+        }
+        if let Some(lc) = self.profile.lifecycles.get(resource)
+            && let Some(initial) = &lc.initial
+            && let Some(effects) = lc.on_enter.get(initial)
+        {
+            self.apply_effects(spec, store, tenant, resource, id, effects, None, now, depth);
+        }
+        for (from, to, at) in steps {
+            self.transitioned(spec, store, tenant, resource, id, &from, &to, at, depth);
+        }
+    }
+
+    /// Writes each embedded member of record `id`: its current children, as the member's
+    /// item schema shows them.
+    fn refresh_embeds(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+    ) {
+        let values = self.embeds(spec, store, tenant, resource, id);
+        if values.is_empty() {
+            return;
+        }
+        if let Some(r) = store.tenant(tenant).get_mut(resource, id) {
+            r.body.extend(values);
+        }
+    }
+
+    /// The embedded members of record `id` as they are now.
+    fn embeds(
+        &self,
+        spec: &Spec,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+    ) -> Vec<(String, Value)> {
+        let Some(over) = self.profile.resources.get(resource) else {
+            return Vec::new();
+        };
+        let schema = self.record_schema(resource);
+        let mut values = Vec::new();
+        for (member, child) in &over.embed {
+            let item_schema = schema.and_then(|s| {
+                let flat = flatten(&spec.doc, spec.at(s)?);
+                let items = flat.get("properties")?.get(member)?.get("items")?;
+                items
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(crate::spec::pointer::fragment_to_pointer)
+            });
+            let children: Vec<(String, Map<String, Value>)> = store
+                .tenants
+                .get(tenant)
+                .and_then(|t| t.resources.get(child))
+                .map(|recs| {
+                    recs.iter()
+                        .filter(|(_, r)| {
+                            r.parent
+                                .as_ref()
+                                .is_some_and(|p| p.resource == resource && p.id == id)
+                        })
+                        .map(|(i, r)| (i.clone(), r.body.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let items: Vec<Value> = children
+                .into_iter()
+                .map(|(cid, mut body)| match &item_schema {
+                    Some(s) => project(
+                        spec,
+                        self.seed,
+                        &format!("{tenant}/{child}/{cid}"),
+                        s,
+                        &mut body,
+                        None,
+                        self.names_of(spec, s).as_deref().map(Vec::as_slice),
+                        self.profile.generate_optional,
+                    ),
+                    None => Value::Object(body),
+                })
+                .collect();
+            values.push((member.clone(), Value::Array(items)));
+        }
+        values
+    }
+
+    /// Why record `id` (with everything its delete cascades to) cannot be deleted: a live
+    /// record references it through a reference declared `blocks_delete`.
+    fn delete_blocked(
+        &self,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+    ) -> Option<String> {
+        let t = store.tenants.get(tenant)?;
+        // The record and its descendants.
+        let mut doomed: Vec<(String, String)> = vec![(resource.to_owned(), id.to_owned())];
+        let mut i = 0;
+        while i < doomed.len() {
+            let (r, rid) = doomed[i].clone();
+            for (cr, recs) in &t.resources {
+                for (cid, rec) in recs {
+                    if rec
+                        .parent
+                        .as_ref()
+                        .is_some_and(|p| p.resource == r && p.id == rid)
+                    {
+                        doomed.push((cr.clone(), cid.clone()));
+                    }
+                }
+            }
+            i += 1;
+        }
+        for (holder, over) in &self.profile.resources {
+            for (member, reference) in &over.references {
+                let profile::Reference::Full(spec) = reference else {
+                    continue;
+                };
+                if !spec.blocks_delete {
+                    continue;
+                }
+                for (hid, rec) in t.resources.get(holder).into_iter().flatten() {
+                    if !spec.unless.is_empty() && profile::matches(&spec.unless, Some(&rec.body)) {
+                        continue;
+                    }
+                    let Some((r, rid)) = self.referenced(store, tenant, holder, &rec.body, member)
+                    else {
+                        continue;
+                    };
+                    if doomed.iter().any(|(d, did)| *d == r && *did == rid) {
+                        return Some(format!(
+                            "{} '{id}' is still in use by {} '{hid}'",
+                            singular(resource).replace('_', " "),
+                            singular(holder).replace('_', " ")
+                        ));
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// The scheduler's step: every due transition in every tenant. Returns how many
@@ -797,24 +1310,45 @@ impl Ctx<'_> {
             seed: self.api.seed,
             key,
             now: self.call.now,
+            generate_optional: self.engine.profile.generate_optional,
         }
     }
 
     fn respond(&self, record: &mut Map<String, Value>, key: &str) -> Outcome {
         match self.schema {
-            Some(s) => Outcome::Body(project(
-                self.spec(),
-                self.api.seed,
-                key,
-                s,
-                record,
-                self.validator,
-                self.engine
-                    .names_of(self.spec(), s)
-                    .as_deref()
-                    .map(Vec::as_slice),
-            )),
+            Some(s) => {
+                let names = self.engine.names_of(self.spec(), s);
+                // A schema asking for `id` gets the record's id, whatever its member's name.
+                if self.resource.id_field != "id"
+                    && !record.contains_key("id")
+                    && names.as_ref().is_some_and(|n| n.iter().any(|x| x == "id"))
+                    && let Some(v) = record.get(&self.resource.id_field).cloned()
+                {
+                    record.insert("id".to_owned(), v);
+                }
+                Outcome::Body(project(
+                    self.spec(),
+                    self.api.seed,
+                    key,
+                    s,
+                    record,
+                    self.validator,
+                    names.as_deref().map(Vec::as_slice),
+                    self.engine.profile.generate_optional,
+                ))
+            }
             None => Outcome::Body(Value::Null),
+        }
+    }
+
+    /// Answers with stored record `id` of `resource`, its embedded children refreshed.
+    fn respond_stored(&self, store: &mut Store, resource: &str, id: &str) -> Outcome {
+        self.engine
+            .refresh_embeds(self.spec(), store, self.call.tenant, resource, id);
+        let key = format!("{}/{resource}/{id}", self.call.tenant);
+        match store.tenant(self.call.tenant).get_mut(resource, id) {
+            Some(r) => self.respond(&mut r.body, &key),
+            None => not_found(resource, id),
         }
     }
 
@@ -855,114 +1389,88 @@ impl Ctx<'_> {
     }
 
     fn create(&self, store: &mut Store) -> Outcome {
+        let name = &self.resource.name;
+        let tenant = self.call.tenant;
+        let over = self.engine.profile.resources.get(name);
         let id_value = self.mint_id(store);
         let id = lists::id_of(
             &Map::from_iter([(String::from("id"), id_value.clone())]),
             "id",
         )
         .unwrap_or_default();
-        if store
-            .get(self.call.tenant, &self.resource.name, &id)
-            .is_some()
-        {
+        let fingerprint = self
+            .call
+            .body
+            .map(|b| crate::generate::stable_hash(&b.to_string()));
+        if let Some(existing) = store.get(tenant, name, &id) {
+            // A client-chosen id repeated with the same request is a retry.
+            if over.is_some_and(|o| o.idempotent_id) && existing.meta.fingerprint == fingerprint {
+                return self.respond_stored(store, name, &id);
+            }
             return Outcome::Problem(
                 409,
                 format!(
-                    "a {} with id '{id}' already exists",
-                    singular(&self.resource.name).replace('_', " ")
+                    "a {} with id '{id}' already exists{}",
+                    singular(name).replace('_', " "),
+                    if over.is_some_and(|o| o.idempotent_id) {
+                        " with different parameters"
+                    } else {
+                        ""
+                    }
                 ),
             );
+        }
+        // Members naming other records must name existing ones.
+        if let (Some(o), Some(Value::Object(sent))) = (over, self.call.body) {
+            for (member, reference) in &o.references {
+                let Some(v) = sent.get(member).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                if self
+                    .engine
+                    .referenced(store, tenant, name, sent, member)
+                    .is_none()
+                {
+                    let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    return not_found(reference.resource(), &shown);
+                }
+            }
         }
         let key = self.key(&id);
         let record =
             self.new_record(key.clone())
                 .build(self.call.body, &self.fixed(&id_value), None);
-        let tenant = store.tenant(self.call.tenant);
-        tenant.insert(&self.resource.name, id.clone(), record, self.parent.clone());
-        let Some(stored) = tenant.get_mut(&self.resource.name, &id) else {
-            return Outcome::Stateless;
-        };
-        // Lifecycle: the initial state, the scenario, and (on request) the whole run at once.
-        let mut steps = Vec::new();
+        let t = store.tenant(tenant);
+        t.insert(name, id.clone(), record, self.parent.clone());
+        if let Some(r) = t.get_mut(name, &id) {
+            r.meta.fingerprint = fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id));
+        }
         let now = self.engine.clock.now();
-        if let Some(lc) = self.engine.profile.lifecycles.get(&self.resource.name) {
-            let fmt = SchemaTime {
-                spec: self.spec(),
-                schema: self.resource.schema.as_deref(),
-            };
-            stored.meta.scenario.clone_from(&self.call.scenario);
-            lifecycle::start(lc, &mut stored.body, &mut stored.meta, now, &fmt);
-            if self.call.instant {
-                steps = lifecycle::advance(
-                    lc,
-                    &mut stored.body,
-                    &mut stored.meta,
-                    now,
-                    true,
-                    &key,
-                    &fmt,
-                )
-                .into_iter()
-                .map(|(from, to, at)| {
-                    (
-                        to,
-                        stored.body.clone(),
-                        json!({ lc.field.clone(): from }),
-                        at,
-                    )
-                })
-                .collect();
+        self.engine.created(
+            self.spec(),
+            store,
+            tenant,
+            name,
+            &id,
+            Some(self.call),
+            self.call.instant,
+            now,
+            0,
+        );
+        if self.binding.respond_parent {
+            if let Some(p) = &self.parent {
+                let (r, i) = (p.resource.clone(), p.id.clone());
+                return self.respond_stored(store, &r, &i);
             }
         }
-        let created = stored.body.clone();
-        self.engine.emit(
-            store,
-            self.call.tenant,
-            &self.resource.name,
-            "created",
-            &created,
-            None,
-            now,
-        );
-        if let Some(initial) = self
-            .engine
-            .profile
-            .lifecycles
-            .get(&self.resource.name)
-            .and_then(|lc| lc.initial.clone())
-        {
-            self.engine.store_effects(
-                self.spec(),
-                store,
-                self.call.tenant,
-                &self.resource.name,
-                &id,
-                &initial,
-                &created,
-                now,
-            );
+        let outcome = self.respond_stored(store, name, &id);
+        // Secrets are shown once.
+        if let (Some(o), Some(r)) = (over, store.tenant(tenant).get_mut(name, &id)) {
+            for m in &o.once {
+                r.body.remove(m);
+            }
         }
-        for (to, body, previous, at) in steps {
-            let (tenant, name) = (self.call.tenant, &self.resource.name);
-            self.engine.transitioned(
-                self.spec(),
-                store,
-                tenant,
-                name,
-                &id,
-                &to,
-                &body,
-                previous,
-                at,
-            );
-        }
-        let Some(stored) = store
-            .tenant(self.call.tenant)
-            .get_mut(&self.resource.name, &id)
-        else {
-            return Outcome::Stateless;
-        };
-        self.respond(&mut stored.body, &key)
+        outcome
     }
 
     /// Item operations, with lifecycle triggers before and events after.
@@ -976,15 +1484,26 @@ impl Ctx<'_> {
         let exists = store
             .get(tenant_key, name, id)
             .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
+        if exists && self.binding.kind == Kind::Delete {
+            if let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id) {
+                return Outcome::Problem(409, why);
+            }
+        }
         if let (true, Some(lc)) = (exists, self.engine.profile.lifecycles.get(name)) {
-            let fmt = SchemaTime {
-                spec: self.spec(),
-                schema: self.resource.schema.as_deref(),
-            };
             let Some(rec) = store.tenant(tenant_key).get_mut(name, id) else {
                 return not_found(name, id);
             };
-            match lifecycle::trigger(lc, self.op_id, &mut rec.body, &mut rec.meta, now, &fmt) {
+            match lifecycle::trigger(
+                lc,
+                self.op_id,
+                self.call.body,
+                &mut rec.body,
+                &mut rec.meta,
+                now,
+            ) {
+                lifecycle::Triggered::Unknown(why) => {
+                    return Outcome::Problem(400, why);
+                }
                 lifecycle::Triggered::Illegal(why) => {
                     let op = self.api.spec.operations.iter().find(|o| o.id == self.op_id);
                     let status = [409, 400, 422]
@@ -1001,18 +1520,16 @@ impl Ctx<'_> {
                     );
                 }
                 lifecycle::Triggered::Applied((from, to, at)) => {
-                    let body = rec.body.clone();
-                    let previous = json!({ lc.field.clone(): from });
                     self.engine.transitioned(
                         self.spec(),
                         store,
                         tenant_key,
                         name,
                         id,
+                        &from,
                         &to,
-                        &body,
-                        previous,
                         at,
+                        0,
                     );
                 }
                 lifecycle::Triggered::NotALifecycleOperation => {}
@@ -1024,6 +1541,45 @@ impl Ctx<'_> {
             return outcome;
         }
         let after = store.get(tenant_key, name, id).map(|r| r.body.clone());
+        let over = self.engine.profile.resources.get(name);
+        match (self.binding.kind, &before, &after) {
+            (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
+                if let Some(effects) = over.and_then(|o| o.on_update.as_ref()) {
+                    self.engine.apply_effects(
+                        self.spec(),
+                        store,
+                        tenant_key,
+                        name,
+                        id,
+                        effects,
+                        None,
+                        now,
+                        0,
+                    );
+                }
+            }
+            (Kind::Delete, Some(old), None) => {
+                if let Some(effects) = over.and_then(|o| o.on_delete.as_ref()) {
+                    // The record is gone: its effects read the last state, put back briefly.
+                    store
+                        .tenant(tenant_key)
+                        .insert(name, id.to_owned(), old.clone(), None);
+                    self.engine.apply_effects(
+                        self.spec(),
+                        store,
+                        tenant_key,
+                        name,
+                        id,
+                        effects,
+                        None,
+                        now,
+                        0,
+                    );
+                    store.tenant(tenant_key).remove_cascade(name, id);
+                }
+            }
+            _ => {}
+        }
         match (self.binding.kind, before, after) {
             (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
                 let previous: Map<String, Value> = old
@@ -1082,10 +1638,7 @@ impl Ctx<'_> {
                 self.respond(&mut stored.body, &key)
             }
             _ if !exists => not_found(name, id),
-            Kind::Read => match tenant.get_mut(name, id) {
-                Some(r) => self.respond(&mut r.body, &key),
-                None => not_found(name, id),
-            },
+            Kind::Read => self.respond_stored(store, name, id),
             Kind::Update => {
                 let validator = self.engine.validators.get(name).map(|v| v.as_ref());
                 let schema = self.resource.schema.clone();
@@ -1137,11 +1690,19 @@ impl Ctx<'_> {
             _ => {
                 // An action on an existing item: answer with the item when the response is
                 // its representation, else from the spec.
-                let same = self.schema.is_some()
-                    && canonical(self.spec(), self.schema)
-                        == canonical(self.spec(), self.resource.schema.as_deref());
+                // A different response schema is filled from the record's members by name
+                // (`simulation_id`, `previous_state`...), the rest generated.
                 match tenant.get_mut(name, id) {
-                    Some(r) if same => self.respond(&mut r.body, &key),
+                    Some(r) if self.schema.is_some() => {
+                        let mut copy = r.body.clone();
+                        let same = canonical(self.spec(), self.schema)
+                            == canonical(self.spec(), self.resource.schema.as_deref());
+                        if same {
+                            self.respond(&mut r.body, &key)
+                        } else {
+                            self.respond(&mut copy, &key)
+                        }
+                    }
                     _ => Outcome::Stateless,
                 }
             }
@@ -1180,6 +1741,13 @@ impl Ctx<'_> {
             .map(|r| {
                 let mut copy = (*r).clone();
                 let id = lists::id_of(r, &self.resource.id_field).unwrap_or_default();
+                copy.extend(self.engine.embeds(
+                    self.spec(),
+                    store,
+                    self.call.tenant,
+                    &self.resource.name,
+                    &id,
+                ));
                 match &plan.item_schema {
                     Some(s) => project(
                         self.spec(),
@@ -1189,6 +1757,7 @@ impl Ctx<'_> {
                         &mut copy,
                         None,
                         plan.item_names.as_deref().map(Vec::as_slice),
+                        self.engine.profile.generate_optional,
                     ),
                     None => Value::Object(copy),
                 }
@@ -1256,6 +1825,7 @@ impl Ctx<'_> {
             map,
             self.validator,
             names.as_deref().map(Vec::as_slice),
+            self.engine.profile.generate_optional,
         ))
     }
 }

@@ -66,6 +66,8 @@ pub struct Binding {
     pub parent: Option<(String, String)>,
     /// For singletons: the sub-document's name (`edd`).
     pub singleton: Option<String>,
+    /// Answer with the parent record rather than the one acted on (profile `respond: parent`).
+    pub respond_parent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +161,7 @@ impl Model {
                 item_param: None,
                 parent: None,
                 singleton: None,
+                respond_parent: false,
             };
             let binding = match (segs.get(n.wrapping_sub(2)), segs.last()) {
                 (Some(Seg::Lit(l)), Some(Seg::Param(p))) if collections.contains(l) => {
@@ -175,6 +178,7 @@ impl Model {
                         item_param: Some(p.clone()),
                         parent: parent_of(&segs[..n - 2]),
                         singleton: None,
+                        respond_parent: false,
                     }
                 }
                 (_, Some(Seg::Lit(l))) if collections.contains(l) => {
@@ -190,6 +194,7 @@ impl Model {
                         item_param: None,
                         parent: parent_of(&segs[..n - 1]),
                         singleton: None,
+                        respond_parent: false,
                     }
                 }
                 (Some(Seg::Param(p)), Some(Seg::Lit(sub))) if n >= 3 => match &segs[n - 3] {
@@ -203,6 +208,7 @@ impl Model {
                         item_param: Some(p.clone()),
                         parent: parent_of(&segs[..n - 3]),
                         singleton: Some(sub.clone()),
+                        respond_parent: false,
                     },
                     _ => stateless.clone(),
                 },
@@ -216,6 +222,7 @@ impl Model {
                         .and_then(Kind::parse)
                         .unwrap_or(binding.kind),
                     resource: o.resource.clone().unwrap_or(binding.resource),
+                    respond_parent: o.respond.as_deref() == Some("parent"),
                     ..binding
                 },
                 None => binding,
@@ -271,7 +278,17 @@ impl Model {
             .map(|b| b.resource.clone())
             .collect();
         for name in names {
-            let schema = schemas.get(&name).map(|(_, p)| p.clone());
+            let over = profile.resources.get(&name);
+            // The profile may name the stored representation: a component or a pointer.
+            let schema = match over.and_then(|o| o.schema.as_deref()) {
+                Some(s) if s.starts_with('/') => Some(s.to_owned()),
+                Some(s) if s.starts_with("#/") => Some(s[1..].to_owned()),
+                Some(s) => Some(format!(
+                    "/components/schemas/{}",
+                    crate::spec::pointer::escape(s)
+                )),
+                None => schemas.get(&name).map(|(_, p)| p.clone()),
+            };
             let props: Vec<String> = schema
                 .as_deref()
                 .and_then(|p| spec.at(p))
@@ -282,7 +299,6 @@ impl Model {
                         .map(|m| m.keys().cloned().collect())
                 })
                 .unwrap_or_default();
-            let over = profile.resources.get(&name);
             let candidates = [
                 item_params.get(&name).cloned(),
                 Some("id".to_owned()),

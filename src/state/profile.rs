@@ -46,6 +46,14 @@ pub struct Profile {
     pub scenarios: BTreeMap<String, ScenarioPreset>,
     #[serde(default)]
     pub webhooks: WebhookProfile,
+    /// Whether stored records get generated values for optional members nobody sent
+    /// (`true`, the default) or only for required ones, as a real server would.
+    #[serde(default = "yes")]
+    pub generate_optional: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A status field that moves through states on the virtual clock and on operations.
@@ -58,9 +66,14 @@ pub struct Lifecycle {
     pub initial: Option<String>,
     #[serde(default)]
     pub transitions: Vec<Transition>,
-    /// Effects applied on entering a state.
+    /// Effects applied on entering a state: one set, or several each with its `when`.
     #[serde(default)]
-    pub on_enter: BTreeMap<String, Effects>,
+    pub on_enter: BTreeMap<String, EffectList>,
+    /// A member of the record naming its scenario (instead of `X-Sandbox-Scenario`).
+    pub scenario_from: Option<String>,
+    /// A request header that, when true on the create, holds every timed transition
+    /// (Dakota's `X-Sandbox-Skip-Auto-Approval`).
+    pub hold_header: Option<String>,
 }
 
 fn default_status_field() -> String {
@@ -74,11 +87,59 @@ pub struct Transition {
     pub from: OneOrMany,
     pub to: String,
     /// Timed: fires this many sandbox seconds after entering `from`.
-    pub after: Option<f64>,
+    pub after: Option<After>,
     /// Triggered: fires when this operation (by operationId) is called on the resource.
     pub on: Option<String>,
-    /// Taken only by resources created with `X-Sandbox-Scenario: <name>`.
-    pub scenario: Option<String>,
+    /// Taken only by resources created with `X-Sandbox-Scenario: <name>` (one or several).
+    pub scenario: Option<OneOrMany>,
+    /// Triggered only when the request body matches (`{action: release}`).
+    #[serde(default)]
+    pub when: Conditions,
+}
+
+/// Seconds, or a member of the record holding them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum After {
+    Seconds(f64),
+    Member {
+        member: String,
+        #[serde(default)]
+        default: f64,
+    },
+}
+
+impl After {
+    pub fn seconds(&self, body: &serde_json::Map<String, serde_json::Value>) -> f64 {
+        match self {
+            Self::Seconds(s) => *s,
+            Self::Member { member, default } => body
+                .get(member)
+                .and_then(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(*default),
+        }
+    }
+}
+
+/// Member -> the values it must have (any of them).
+pub type Conditions = BTreeMap<String, OneOrMany>;
+
+/// Whether `body` satisfies every condition; numbers and booleans compare as text.
+pub fn matches(
+    conditions: &Conditions,
+    body: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> bool {
+    conditions.iter().all(|(member, wanted)| {
+        let text = match body.and_then(|b| b.get(member)) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => "null".to_owned(),
+            Some(v) => v.to_string(),
+        };
+        wanted.contains(&text)
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +150,17 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::One(x) => format!("'{x}'"),
+            Self::Many(xs) => xs
+                .iter()
+                .map(|x| format!("'{x}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
     pub fn contains(&self, s: &str) -> bool {
         match self {
             Self::One(x) => x == s,
@@ -97,12 +169,35 @@ impl OneOrMany {
     }
 }
 
+/// One set of effects, or several (each usually with its own `when`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EffectList {
+    One(Effects),
+    Many(Vec<Effects>),
+}
+
+impl EffectList {
+    pub fn iter(&self) -> std::slice::Iter<'_, Effects> {
+        match self {
+            Self::One(e) => std::slice::from_ref(e).iter(),
+            Self::Many(v) => v.iter(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Effects {
-    /// Members to set; the value `$now` is the current time in the member's own format.
+    /// Applied only when the record matches.
     #[serde(default)]
-    pub set: BTreeMap<String, serde_json::Value>,
+    pub when: Conditions,
+    /// Members of this record to set, in order; values are expressions (see `expr`).
+    #[serde(default)]
+    pub set: serde_json::Map<String, serde_json::Value>,
+    /// Records this one references (through `references`) to change.
+    #[serde(default)]
+    pub update: Vec<UpdateRelated>,
     /// Balances to credit or debit on another resource.
     #[serde(default)]
     pub adjust: Vec<Adjust>,
@@ -120,8 +215,8 @@ pub struct Adjust {
     pub id_from: String,
     /// Numeric member (number or decimal string) of the other resource to change.
     pub field: String,
-    /// Member of this resource holding the amount.
-    pub by: String,
+    /// Member of this resource holding the amount, or a number.
+    pub by: serde_json::Value,
     /// Subtract instead of add.
     #[serde(default)]
     pub debit: bool,
@@ -138,6 +233,18 @@ pub struct CreateRelated {
     /// Create it as a child of this resource.
     #[serde(default)]
     pub child: bool,
+    /// Create it as a child of the record this one references through that member.
+    pub parent_from: Option<String>,
+}
+
+/// `update: [{via: applicant_id, set: {kyb_status: active}}]`: the record referenced by
+/// member `via` gets these members (expressions evaluated against this record); setting its
+/// lifecycle field is a transition, with its effects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRelated {
+    pub via: String,
+    pub set: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -189,6 +296,75 @@ pub struct ResourceOverride {
     pub id_field: Option<String>,
     /// Prefix for minted ids (`pol_`), followed by a KSUID.
     pub id_prefix: Option<String>,
+    /// The schema of the stored representation (a component name or a JSON pointer), when
+    /// the inferred one (the item GET's, else the create's response) is not it.
+    pub schema: Option<String>,
+    /// Server-set members of a new record, in order: `[{when: {...}, set: {...}}]`.
+    #[serde(default)]
+    pub derive: Vec<Derive>,
+    /// Members holding another record's id (or another member of it): checked on create
+    /// (404 when it does not exist) and readable in expressions as `$member.field`.
+    #[serde(default)]
+    pub references: BTreeMap<String, Reference>,
+    /// Array members listing the record's children of a resource: `{destinations: destinations}`.
+    #[serde(default)]
+    pub embed: BTreeMap<String, String>,
+    /// Members shown in the create response only, then forgotten (secrets).
+    #[serde(default)]
+    pub once: Vec<String>,
+    /// A create repeating an existing client-chosen id answers like the first one when the
+    /// request is the same, 409 when it differs.
+    #[serde(default)]
+    pub idempotent_id: bool,
+    /// Effects of creating, updating and deleting a record of this resource.
+    pub on_create: Option<EffectList>,
+    pub on_update: Option<EffectList>,
+    pub on_delete: Option<EffectList>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Derive {
+    #[serde(default)]
+    pub when: Conditions,
+    pub set: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `account_id: accounts`, or in full with the member matched and delete protection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Reference {
+    Resource(String),
+    Full(ReferenceSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    pub resource: String,
+    /// The member of the referenced record to match (its id by default).
+    pub member: Option<String>,
+    /// The referenced record (or an ancestor) cannot be deleted while this one points at
+    /// it, unless this one matches `unless` (a finished state, say).
+    #[serde(default)]
+    pub blocks_delete: bool,
+    #[serde(default)]
+    pub unless: Conditions,
+}
+
+impl Reference {
+    pub fn resource(&self) -> &str {
+        match self {
+            Self::Resource(r) => r,
+            Self::Full(f) => &f.resource,
+        }
+    }
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Self::Resource(_) => None,
+            Self::Full(f) => f.member.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -198,6 +374,8 @@ pub struct OperationOverride {
     /// `singleton_read`, `singleton_write` or `stateless`.
     pub kind: Option<String>,
     pub resource: Option<String>,
+    /// `parent`: answer with the parent record (Dakota's rule operations answer with the policy).
+    pub respond: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

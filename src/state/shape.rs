@@ -23,6 +23,40 @@ pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {
     Some(props.keys().cloned().collect())
 }
 
+/// The names of a schema's required properties.
+pub fn required_names(spec: &Spec, schema_ptr: &str) -> Vec<String> {
+    spec.at(schema_ptr)
+        .map(|s| flatten(&spec.doc, s))
+        .and_then(|f| f.get("required").and_then(Value::as_array).cloned())
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// For a discriminated union, the branch a body belongs to (by its discriminator value);
+/// otherwise the schema itself.
+pub fn branch(spec: &Spec, schema_ptr: &str, body: Option<&Map<String, Value>>) -> String {
+    let Some(flat) = spec.at(schema_ptr).map(|s| flatten(&spec.doc, s)) else {
+        return schema_ptr.to_owned();
+    };
+    let Some(d) = flat.get("discriminator") else {
+        return schema_ptr.to_owned();
+    };
+    let value = d
+        .get("propertyName")
+        .and_then(Value::as_str)
+        .and_then(|p| body?.get(p))
+        .and_then(Value::as_str);
+    value
+        .and_then(|v| d.get("mapping")?.get(v)?.as_str())
+        .and_then(crate::spec::pointer::fragment_to_pointer)
+        .unwrap_or_else(|| schema_ptr.to_owned())
+}
+
 /// A time value in the format the schema gives the member: unix seconds for integers,
 /// RFC 3339 for strings.
 pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> Value {
@@ -53,6 +87,8 @@ pub struct NewRecord<'a> {
     /// Seeds this record's generated members (tenant, resource and sequence number).
     pub key: String,
     pub now: i64,
+    /// Generate optional members nobody sent (else only required ones).
+    pub generate_optional: bool,
 }
 
 impl NewRecord<'_> {
@@ -63,11 +99,21 @@ impl NewRecord<'_> {
         fixed: &[(String, Value)],
         keep_created: Option<&Value>,
     ) -> Map<String, Value> {
-        let generated = self.schema.map_or(Value::Null, |s| {
+        let schema = self
+            .schema
+            .map(|s| branch(self.spec, s, body.and_then(Value::as_object)));
+        let schema = schema.as_deref();
+        let generated = schema.map_or(Value::Null, |s| {
             Generator::new(&self.spec.doc, self.seed, &self.key, Direction::Response).value_at(s)
         });
         let mut record = generated.as_object().cloned().unwrap_or_default();
-        let names = self.schema.and_then(|s| property_names(self.spec, s));
+        if !self.generate_optional
+            && let Some(s) = schema
+        {
+            let required = required_names(self.spec, s);
+            record.retain(|k, _| required.contains(k));
+        }
+        let names = schema.and_then(|s| property_names(self.spec, s));
         // Everything the client sent is kept (filters may name it), even members the read
         // schema does not show; responses only ever show their own schema's members.
         if let Some(Value::Object(sent)) = body {
@@ -80,7 +126,7 @@ impl NewRecord<'_> {
                 record.insert(k.clone(), v.clone());
             }
         }
-        if let (Some(schema), Some(names)) = (self.schema, &names) {
+        if let (Some(schema), Some(names)) = (schema, &names) {
             for member in CREATED
                 .iter()
                 .chain(&UPDATED)
@@ -154,9 +200,31 @@ pub fn project(
     record: &mut Map<String, Value>,
     validator: Option<&Validator>,
     names: Option<&[String]>,
+    generate_optional: bool,
 ) -> Value {
-    let Some(names) = names else {
-        return Value::Object(record.clone());
+    // A union has no names of its own: its branch, chosen by the discriminator, does.
+    let branch_names;
+    let (schema_ptr, names) = match names {
+        Some(n) => (schema_ptr.to_owned(), n),
+        None => {
+            let b = branch(spec, schema_ptr, Some(record));
+            if b == schema_ptr {
+                return Value::Object(record.clone());
+            }
+            match property_names(spec, &b) {
+                Some(n) => {
+                    branch_names = n;
+                    (b, branch_names.as_slice())
+                }
+                None => return Value::Object(record.clone()),
+            }
+        }
+    };
+    let schema_ptr = schema_ptr.as_str();
+    let required = if generate_optional {
+        None
+    } else {
+        Some(required_names(spec, schema_ptr))
     };
     let generate = || {
         Generator::new(
@@ -175,6 +243,9 @@ pub fn project(
     for name in names {
         if let Some(v) = record.get(name) {
             out.insert(name.clone(), v.clone());
+            continue;
+        }
+        if required.as_ref().is_some_and(|r| !r.contains(name)) {
             continue;
         }
         let g = generated.get_or_insert_with(generate);

@@ -26,6 +26,12 @@ pub struct Meta {
     /// `X-Sandbox-Scenario` given at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// Timed transitions are held (the create asked for it with the lifecycle's header).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+    /// For resources with client-chosen idempotent ids: a hash of the creating request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -341,6 +341,9 @@ impl Engine {
             "updated" => n.updated.clone(),
             _ => n.deleted.clone(),
         });
+        if configured.is_none() && !self.profile.undeclared_events {
+            return;
+        }
         let kind = configured.unwrap_or_else(|| format!("{}.{action}", singular(resource)));
         let mut events = lock(&self.events);
         let mut g = Generator::new(
@@ -1457,11 +1460,11 @@ impl Ctx<'_> {
             now,
             0,
         );
-        if self.binding.respond_parent {
-            if let Some(p) = &self.parent {
-                let (r, i) = (p.resource.clone(), p.id.clone());
-                return self.respond_stored(store, &r, &i);
-            }
+        if self.binding.respond_parent
+            && let Some(p) = &self.parent
+        {
+            let (r, i) = (p.resource.clone(), p.id.clone());
+            return self.respond_stored(store, &r, &i);
         }
         let outcome = self.respond_stored(store, name, &id);
         // Secrets are shown once.
@@ -1484,10 +1487,11 @@ impl Ctx<'_> {
         let exists = store
             .get(tenant_key, name, id)
             .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
-        if exists && self.binding.kind == Kind::Delete {
-            if let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id) {
-                return Outcome::Problem(409, why);
-            }
+        if exists
+            && self.binding.kind == Kind::Delete
+            && let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id)
+        {
+            return Outcome::Problem(409, why);
         }
         if let (true, Some(lc)) = (exists, self.engine.profile.lifecycles.get(name)) {
             let Some(rec) = store.tenant(tenant_key).get_mut(name, id) else {
@@ -1580,6 +1584,27 @@ impl Ctx<'_> {
             }
             _ => {}
         }
+        if self.binding.respond_parent
+            && let Some(p) = &self.parent
+            && !matches!(outcome, Outcome::Problem(..))
+        {
+            let (r, i) = (p.resource.clone(), p.id.clone());
+            let parent_outcome = self.respond_stored(store, &r, &i);
+            self.emit_item_change(store, before, after, now);
+            return parent_outcome;
+        }
+        self.emit_item_change(store, before, after, now);
+        outcome
+    }
+
+    fn emit_item_change(
+        &self,
+        store: &mut Store,
+        before: Option<Map<String, Value>>,
+        after: Option<Map<String, Value>>,
+        now: f64,
+    ) {
+        let (tenant_key, name) = (self.call.tenant, &self.resource.name);
         match (self.binding.kind, before, after) {
             (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
                 let previous: Map<String, Value> = old
@@ -1605,7 +1630,6 @@ impl Ctx<'_> {
                 .emit(store, tenant_key, name, "deleted", &old, None, now),
             _ => {}
         }
-        outcome
     }
 
     /// The id of the item named in the path.

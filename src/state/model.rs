@@ -342,13 +342,26 @@ pub fn list_item_schema(spec: &Spec, list_ptr: &str) -> Option<String> {
     if schema.get("type").and_then(Value::as_str) == Some("array") {
         return item_ref(schema.get("items")?);
     }
-    let props = schema.get("properties")?.as_object()?;
-    props.values().find_map(|p| {
-        let p = flatten(&spec.doc, p);
-        (p.get("type").and_then(Value::as_str) == Some("array"))
-            .then(|| p.get("items").and_then(item_ref))
-            .flatten()
-    })
+    let from_props = |schema: &Value| -> Option<String> {
+        let props = schema.get("properties")?.as_object()?;
+        props.values().find_map(|p| {
+            let p = flatten(&spec.doc, p);
+            (p.get("type").and_then(Value::as_str) == Some("array"))
+                .then(|| p.get("items").and_then(item_ref))
+                .flatten()
+        })
+    };
+    // A page built with `allOf` (a generic page plus typed `data`): the typed part names the
+    // items even where the merge kept the generic one.
+    let parts = crate::spec::pointer::resolve(&spec.doc, spec.at(list_ptr)?)
+        .ok()
+        .and_then(|(v, _)| v.get("allOf").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    parts
+        .iter()
+        .rev()
+        .find_map(|part| from_props(&flatten(&spec.doc, part)))
+        .or_else(|| from_props(&schema))
 }
 
 /// Items given by `$ref` are addressable; inline item schemas are not stored by pointer.

@@ -50,6 +50,10 @@ pub struct Profile {
     /// (`true`, the default) or only for required ones, as a real server would.
     #[serde(default = "yes")]
     pub generate_optional: bool,
+    /// Whether resources without names under `events` emit `<resource>.created` and so on
+    /// (`true`, the default); `false` keeps an API to the event types it documents.
+    #[serde(default = "yes")]
+    pub undeclared_events: bool,
 }
 
 fn yes() -> bool {
@@ -411,5 +415,29 @@ impl Profile {
             }
             SpecError::new(&path, at, e.inner().to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_missing_member_matches_null_and_lists_match_any() {
+        let p = super::Profile::for_spec(std::path::Path::new("specs/dakota/openapi.yaml"))
+            .expect("the bundled profile loads");
+        let defaults = &p.resources["simulations"].derive[0].when;
+        assert!(super::matches(defaults, Some(&serde_json::Map::new())));
+        let sent = json!({"scenario": "compliance_hold"});
+        assert!(!super::matches(defaults, sent.as_object()));
+        let fiat = &p.resources["simulations"].derive[2].when;
+        assert!(super::matches(
+            fiat,
+            json!({"type": "ach_reversal"}).as_object()
+        ));
+        assert!(!super::matches(
+            fiat,
+            json!({"type": "crypto_inbound"}).as_object()
+        ));
     }
 }

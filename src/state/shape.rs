@@ -106,13 +106,13 @@ impl NewRecord<'_> {
         let generated = schema.map_or(Value::Null, |s| {
             Generator::new(&self.spec.doc, self.seed, &self.key, Direction::Response).value_at(s)
         });
-        let mut record = generated.as_object().cloned().unwrap_or_default();
-        if !self.generate_optional
-            && let Some(s) = schema
-        {
-            let required = required_names(self.spec, s);
-            record.retain(|k, _| required.contains(k));
-        }
+        // Without optional generation, required members are filled when first shown, so
+        // the server's own rules (`derive`) see only what the client sent.
+        let mut record = if self.generate_optional {
+            generated.as_object().cloned().unwrap_or_default()
+        } else {
+            Map::new()
+        };
         let names = schema.and_then(|s| property_names(self.spec, s));
         // Everything the client sent is kept (filters may name it), even members the read
         // schema does not show; responses only ever show their own schema's members.
@@ -139,7 +139,21 @@ impl NewRecord<'_> {
                 record.insert((*member).to_owned(), value);
             }
         }
-        repair(&mut record, generated.as_object(), self.validator, fixed);
+        if self.generate_optional {
+            repair(&mut record, generated.as_object(), self.validator, fixed);
+        } else {
+            // Fix what is there; what is missing is filled when first shown.
+            let present: Map<String, Value> = generated
+                .as_object()
+                .map(|g| {
+                    g.iter()
+                        .filter(|(k, _)| record.contains_key(*k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            repair(&mut record, Some(&present), self.validator, fixed);
+        }
         record
     }
 }
@@ -190,6 +204,7 @@ pub fn repair(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Projects a stored record onto a response schema. Members the schema has and the record
 /// lacks are generated and written back into the record, so later reads agree.
 pub fn project(

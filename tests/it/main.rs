@@ -20,6 +20,8 @@ mod robustness;
 mod stateful;
 // Lifecycles on the virtual clock, events, faults and signed webhooks.
 mod lifecycle;
+// The Dakota sandbox driven the way an SDK user drives it, snapshot by snapshot.
+mod dakota_flow;
 // The contract tester against our sandbox, a broken server, and through the recording proxy.
 mod contract;
 

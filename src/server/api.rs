@@ -15,6 +15,7 @@ use super::problem::ErrorStyle;
 use super::respond::Prepared;
 use super::routing::Router;
 use crate::schema::{CompileError, Direction, SchemaSet};
+use crate::spec::catalog::{Credential, scheme_credential};
 use crate::spec::{Spec, SpecError, pointer};
 use crate::state::Engine;
 use crate::state::profile::Profile;
@@ -44,6 +45,9 @@ pub struct Api {
     pub requests: AtomicU64,
     /// Stateful behaviour: resources, store, idempotency, journal.
     pub engine: Engine,
+    /// Credentials the profile accepts on every operation that requires one
+    /// (`auth.also_accept`).
+    pub also_accept: Vec<Credential>,
 }
 
 impl Api {
@@ -168,6 +172,7 @@ impl Api {
             seed,
             &compiled,
         )?;
+        let also_accept = accepted_credentials(&spec, &engine.profile)?;
         let name = if spec.title.is_empty() {
             spec.file
                 .file_stem()
@@ -186,6 +191,7 @@ impl Api {
             error_templates: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             engine,
+            also_accept,
         })
     }
 }
@@ -205,6 +211,26 @@ impl Api {
             .position(|m| crate::spec::catalog::is_json(&m.media_type))?;
         self.checks[oi].responses.get(&(ri, mi)).cloned()
     }
+}
+
+/// The credentials of the schemes the profile names in `auth.also_accept`; a name the
+/// spec does not define is refused at start-up, with the profile's file and pointer.
+fn accepted_credentials(spec: &Spec, profile: &Profile) -> Result<Vec<Credential>, SpecError> {
+    profile
+        .auth
+        .also_accept
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            scheme_credential(&spec.doc, name).ok_or_else(|| {
+                SpecError::new(
+                    crate::state::profile::file_for(&spec.file),
+                    format!("/auth/also_accept/{i}"),
+                    format!("'{name}' is not a security scheme in components.securitySchemes"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Validators by (direction, canonical schema pointer).

@@ -1,7 +1,9 @@
 //! Credential presence per the operation's `security` alternatives (apiKey in header, query
 //! or cookie; HTTP bearer/basic; OAuth2 and OpenID Connect as bearer tokens). The sandbox
 //! checks that a credential is there, not that it is "real": every key is accepted, and the
-//! credential found is returned so later layers can treat it as the tenant.
+//! credential found is returned so later layers can treat it as the tenant. The profile can
+//! name schemes that are also accepted wherever any credential is required
+//! (`auth.also_accept`), for clients that send one key everywhere.
 
 use http::HeaderMap;
 
@@ -9,9 +11,11 @@ use crate::spec::Operation;
 use crate::spec::catalog::Credential;
 
 /// The credential that satisfied the operation's security, `Ok(None)` when none is required,
-/// `Err` with a description of what was expected when nothing fits.
+/// `Err` with a description of what was expected when nothing fits. `also_accept` are
+/// credentials accepted in place of the declared ones, tried after them.
 pub fn authenticate(
     op: &Operation,
+    also_accept: &[Credential],
     headers: &HeaderMap,
     query: &[(String, String)],
     cookies: &[(String, String)],
@@ -29,7 +33,13 @@ pub fn authenticate(
             return Ok(values.into_iter().next());
         }
     }
-    let expected: Vec<String> = op
+    if let Some(value) = also_accept
+        .iter()
+        .find_map(|c| find(c, headers, query, cookies))
+    {
+        return Ok(Some(value));
+    }
+    let mut expected: Vec<String> = op
         .security
         .iter()
         .map(|alt| {
@@ -40,6 +50,11 @@ pub fn authenticate(
                 .join(" and ")
         })
         .collect();
+    for c in also_accept.iter().map(describe) {
+        if !expected.contains(&c) {
+            expected.push(c);
+        }
+    }
     Err(format!(
         "missing credentials: send {}",
         expected.join(", or ")
@@ -93,4 +108,69 @@ fn capitalise(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::catalog::SecurityAlternative;
+
+    fn op_requiring(c: Credential) -> Operation {
+        Operation {
+            id: "getThing".into(),
+            method: http::Method::GET,
+            path: "/things/{id}".into(),
+            pointer: "/paths/~1things~1{id}/get".into(),
+            params: Vec::new(),
+            body: None,
+            responses: Vec::new(),
+            security: vec![SecurityAlternative { all: vec![c] }],
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("a header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn also_accepted_credentials_stand_in_for_the_declared_ones() {
+        let op = op_requiring(Credential::Header("x-application-token".into()));
+        let also = [Credential::Header("x-api-key".into())];
+        let key = headers(&[("x-api-key", "k1")]);
+        assert_eq!(
+            authenticate(&op, &also, &key, &[], &[]),
+            Ok(Some("k1".into()))
+        );
+        // The declared scheme wins when both are sent.
+        let both = headers(&[("x-api-key", "k1"), ("x-application-token", "t1")]);
+        assert_eq!(
+            authenticate(&op, &also, &both, &[], &[]),
+            Ok(Some("t1".into()))
+        );
+        // Without the profile setting, the key is not enough.
+        assert!(authenticate(&op, &[], &key, &[], &[]).is_err());
+        let missing = authenticate(&op, &also, &HeaderMap::new(), &[], &[]);
+        assert_eq!(
+            missing,
+            Err(
+                "missing credentials: send header 'x-application-token', or header 'x-api-key'"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn operations_without_security_ignore_also_accepted_schemes() {
+        let mut op = op_requiring(Credential::Header("x-application-token".into()));
+        op.security.clear();
+        let also = [Credential::Header("x-api-key".into())];
+        assert_eq!(
+            authenticate(&op, &also, &HeaderMap::new(), &[], &[]),
+            Ok(None)
+        );
+    }
 }

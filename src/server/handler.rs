@@ -126,7 +126,7 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
     let op = &api.spec.operations[oi];
     let query = request::parse_query(parts.uri.query());
     let cookies = request::cookies(&parts.headers);
-    let tenant = match auth::authenticate(op, &parts.headers, &query, &cookies) {
+    let tenant = match auth::authenticate(op, &api.also_accept, &parts.headers, &query, &cookies) {
         Ok(credential) => credential.unwrap_or_else(|| ANONYMOUS.to_owned()),
         Err(detail) => {
             return refuse(

@@ -428,22 +428,36 @@ impl Ctx<'_> {
             })?;
             let scheme_ptr = pointer::join("/components/securitySchemes", name);
             let (scheme, _) = self.item_or_ref(scheme, &scheme_ptr)?;
-            all.push(match &*scheme {
-                SecurityScheme::APIKey { location, name, .. } => match location {
-                    APIKeyLocation::Header => Credential::Header(name.to_ascii_lowercase()),
-                    APIKeyLocation::Query => Credential::Query(name.clone()),
-                    APIKeyLocation::Cookie => Credential::Cookie(name.clone()),
-                },
-                SecurityScheme::HTTP { scheme, .. } => {
-                    Credential::Authorization(scheme.to_ascii_lowercase())
-                }
-                SecurityScheme::OAuth2 { .. } | SecurityScheme::OpenIDConnect { .. } => {
-                    Credential::Authorization("bearer".into())
-                }
-            });
+            all.push(credential(&scheme));
         }
         Ok(SecurityAlternative { all })
     }
+}
+
+/// Where a security scheme's credential is carried.
+fn credential(scheme: &SecurityScheme) -> Credential {
+    match scheme {
+        SecurityScheme::APIKey { location, name, .. } => match location {
+            APIKeyLocation::Header => Credential::Header(name.to_ascii_lowercase()),
+            APIKeyLocation::Query => Credential::Query(name.clone()),
+            APIKeyLocation::Cookie => Credential::Cookie(name.clone()),
+        },
+        SecurityScheme::HTTP { scheme, .. } => {
+            Credential::Authorization(scheme.to_ascii_lowercase())
+        }
+        SecurityScheme::OAuth2 { .. } | SecurityScheme::OpenIDConnect { .. } => {
+            Credential::Authorization("bearer".into())
+        }
+    }
+}
+
+/// The credential of the security scheme `name` in `components.securitySchemes`, or `None`
+/// when the spec has no such scheme (or it is not a valid one).
+pub fn scheme_credential(doc: &Value, name: &str) -> Option<Credential> {
+    let node = doc.pointer(&pointer::join("/components/securitySchemes", name))?;
+    let (node, _) = pointer::resolve(doc, node).ok()?;
+    let scheme: SecurityScheme = serde_json::from_value(node.clone()).ok()?;
+    Some(credential(&scheme))
 }
 
 /// `application/json`, `application/problem+json`, `application/vnd.x+json; charset=utf-8`...

@@ -54,6 +54,9 @@ pub struct Profile {
     /// (`true`, the default); `false` keeps an API to the event types it documents.
     #[serde(default = "yes")]
     pub undeclared_events: bool,
+    /// Credentials accepted beyond those each operation declares.
+    #[serde(default)]
+    pub auth: AuthProfile,
 }
 
 fn yes() -> bool {
@@ -393,7 +396,7 @@ pub struct Tenancy {
 impl Profile {
     /// Loads `sandbox.yaml` from the spec's folder, if there is one.
     pub fn for_spec(spec_file: &Path) -> Result<Self, SpecError> {
-        let path: PathBuf = spec_file.parent().unwrap_or(Path::new(".")).join(FILE_NAME);
+        let path = file_for(spec_file);
         if !path.exists() {
             return Ok(Self::default());
         }
@@ -416,6 +419,21 @@ impl Profile {
             SpecError::new(&path, at, e.inner().to_string())
         })
     }
+}
+
+/// `auth: {also_accept: [ApiKeyAuth]}`: security schemes, by their names in
+/// `components.securitySchemes`, accepted on every operation that requires any credential.
+/// Some SDKs send one key everywhere, even where the spec declares another scheme.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthProfile {
+    #[serde(default)]
+    pub also_accept: Vec<String>,
+}
+
+/// Where the profile of `spec_file` lives (whether or not it exists).
+pub fn file_for(spec_file: &Path) -> PathBuf {
+    spec_file.parent().unwrap_or(Path::new(".")).join(FILE_NAME)
 }
 
 #[cfg(test)]

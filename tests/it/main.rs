@@ -24,6 +24,8 @@ mod lifecycle;
 mod dakota_flow;
 // The contract tester against our sandbox, a broken server, and through the recording proxy.
 mod contract;
+// The Dakota profile: auth fallback, webhook history and replay, event envelope, scenarios.
+mod dakota_hooks;
 
 /// A fresh UUID v4 for idempotency keys.
 fn contract_uuid() -> String {

@@ -11,7 +11,7 @@ use crate::common::run_cli;
 
 /// Writes `files` into a temp dir and runs `sandbox serve --spec <first file>`; the process
 /// must exit (a valid spec would keep serving, so these are all expected to fail).
-fn serve_fails(files: &[(&str, &str)]) -> String {
+pub fn serve_fails(files: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("a temp dir");
     for (name, text) in files {
         let path = dir.path().join(name);

@@ -111,23 +111,40 @@ fn examples_of<'a>(spec: &'a Spec, media: &Media) -> Vec<&'a Value> {
     out
 }
 
-fn slug(status: u16) -> &'static str {
-    match status {
+/// The name of an error of `status`, as APIs write it in `type` URIs and codes: the usual
+/// names for the common statuses, else the reason phrase in kebab case (`504` ->
+/// `gateway-timeout`), so a status no example shows still gets a telling name.
+fn slug(status: u16) -> String {
+    let usual = match status {
         400 => "invalid-request",
         401 => "authentication-error",
-        403 => "forbidden",
         404 => "not-found",
-        405 => "method-not-allowed",
-        406 => "not-acceptable",
-        409 => "conflict",
-        413 => "payload-too-large",
-        415 => "unsupported-media-type",
         422 => "validation-error",
         429 => "rate-limit-exceeded",
         500 => "internal-error",
-        501 => "not-implemented",
-        503 => "service-unavailable",
-        _ => "error",
+        _ => "",
+    };
+    if !usual.is_empty() {
+        return usual.to_owned();
+    }
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let words: Vec<String> = reason
+        .split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        "error".to_owned()
+    } else {
+        words.join("-")
     }
 }
 
@@ -339,4 +356,33 @@ fn default_problem(p: &Problem, status: StatusCode, api: &Api) -> Value {
         );
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_gets_a_telling_type_fragment() {
+        for (status, name) in [
+            (400, "invalid-request"),
+            (401, "authentication-error"),
+            (403, "forbidden"),
+            (404, "not-found"),
+            (405, "method-not-allowed"),
+            (409, "conflict"),
+            (413, "payload-too-large"),
+            (415, "unsupported-media-type"),
+            (422, "validation-error"),
+            (429, "rate-limit-exceeded"),
+            (500, "internal-error"),
+            (502, "bad-gateway"),
+            (503, "service-unavailable"),
+            (504, "gateway-timeout"),
+            (418, "im-a-teapot"),
+            (599, "error"),
+        ] {
+            assert_eq!(slug(status), name, "status {status}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! `api_version`, and the `X-Sandbox-Scenario` error presets.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::{Sandbox, bundled_dakota, client};
 
@@ -141,4 +141,66 @@ fn an_unknown_scheme_in_auth_also_accept_is_refused_at_start() {
         stderr.contains("sandbox.yaml: /auth/also_accept/0") && stderr.contains("NoSuchScheme"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scenario_presets_answer_with_their_error_and_store_nothing() {
+    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    let api = dakota(&s, "key-scenarios");
+    let customer = json!({"name": "Acme Robotics", "customer_type": "business"});
+    // Declared by createCustomer (403), borrowed from the API's usual error (503, 504), and
+    // the two client errors.
+    for (scenario, status, fragment) in [
+        ("compliance_block", 403, "forbidden"),
+        ("account_frozen", 403, "forbidden"),
+        ("provider_maintenance", 503, "service-unavailable"),
+        ("network_timeout", 504, "gateway-timeout"),
+        ("insufficient_funds", 422, "validation-error"),
+        ("invalid_swift", 400, "invalid-request"),
+    ] {
+        let r = api
+            .send(
+                Method::POST,
+                "/customers",
+                Some(customer.clone()),
+                &[("x-sandbox-scenario", scenario)],
+            )
+            .await;
+        assert_eq!(r.status, status, "{scenario}: {}", r.body);
+        assert!(
+            r.content_type.starts_with("application/problem+json"),
+            "{scenario}: {}",
+            r.content_type
+        );
+        let t = r.body["type"].as_str().unwrap_or_default();
+        assert_eq!(
+            t,
+            format!("https://docs.dakota.xyz/api-reference/errors#{fragment}"),
+            "{scenario}: {}",
+            r.body
+        );
+        assert_eq!(r.body["status"], status, "{scenario}: {}", r.body);
+        assert!(
+            r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{scenario}: {}",
+            r.body
+        );
+    }
+    let listed = api.get("/customers").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body["meta"]["total_count"], 0,
+        "a preset stores nothing: {}",
+        listed.body
+    );
+    // A scenario without a preset lets the request through.
+    let created = api
+        .send(
+            Method::POST,
+            "/customers",
+            Some(customer),
+            &[("x-sandbox-scenario", "happy_path")],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
 }

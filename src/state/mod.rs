@@ -358,7 +358,8 @@ impl Engine {
             data["previous_attributes"] = p;
         }
         let created = at.floor() as i64;
-        let payload = json!({"id": id, "type": kind, "created": created, "data": data});
+        let payload =
+            webhooks::event_payload(&id, &kind, created, &data, &self.profile.events_envelope);
         // APIs with an events collection list their events there too.
         if self.model.resources.contains_key("events")
             && let Value::Object(body) = payload.clone()

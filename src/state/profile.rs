@@ -57,6 +57,11 @@ pub struct Profile {
     /// Credentials accepted beyond those each operation declares.
     #[serde(default)]
     pub auth: AuthProfile,
+    /// Members added to every event payload (webhook bodies and the API's events list), after
+    /// `id`, `type` and `created` and before `data`, e.g. `{api_version: 1.0.0}`. The members
+    /// the engine writes are never replaced.
+    #[serde(default)]
+    pub events_envelope: BTreeMap<String, serde_json::Value>,
 }
 
 fn yes() -> bool {

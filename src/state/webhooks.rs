@@ -7,10 +7,13 @@
 //! message. The key comes from the seed (or `--webhook-key`), is printed at start, and is
 //! served at `GET /__sandbox/webhooks/public-key`.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 /// Delivery attempts before giving up, unless the profile says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -99,6 +102,29 @@ impl Signer {
             },
         }
     }
+}
+
+/// The body of an event, as delivered to webhook targets and listed by the API's events
+/// operation: `id`, `type`, `created`, then the profile's envelope members (which never
+/// replace these), then `data`.
+pub fn event_payload(
+    id: &str,
+    kind: &str,
+    created: i64,
+    data: &Value,
+    envelope: &BTreeMap<String, Value>,
+) -> Value {
+    let mut payload = Map::new();
+    payload.insert("id".into(), json!(id));
+    payload.insert("type".into(), json!(kind));
+    payload.insert("created".into(), json!(created));
+    for (k, v) in envelope {
+        if !matches!(k.as_str(), "id" | "type" | "created" | "data") {
+            payload.insert(k.clone(), v.clone());
+        }
+    }
+    payload.insert("data".into(), data.clone());
+    Value::Object(payload)
 }
 
 /// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, ... (sandbox time).
@@ -198,6 +224,19 @@ pub async fn deliver_due(engine: &super::Engine, client: &reqwest::Client) {
 mod tests {
     use super::*;
     use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+
+    #[test]
+    fn envelope_members_sit_before_data_and_never_replace_the_engines() {
+        let envelope = BTreeMap::from([
+            ("api_version".to_owned(), json!("1.0.0")),
+            ("id".to_owned(), json!("not-the-id")),
+        ]);
+        let p = event_payload("ev1", "thing.created", 7, &json!({"object": {}}), &envelope);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"id":"ev1","type":"thing.created","created":7,"api_version":"1.0.0","data":{"object":{}}}"#
+        );
+    }
 
     #[test]
     fn ed25519_signatures_verify_with_the_published_key() {

@@ -1,6 +1,5 @@
-//! The bundled Dakota profile over HTTP: `x-api-key` on application-token routes, webhook
-//! delivery history and replay through Dakota's own operations, the event envelope's
-//! `api_version`, and the `X-Sandbox-Scenario` error presets.
+//! The bundled Dakota profile over HTTP: `x-api-key` on application-token routes, the event
+//! envelope's `api_version`, and the `X-Sandbox-Scenario` error presets.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -203,4 +202,35 @@ async fn scenario_presets_answer_with_their_error_and_store_nothing() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dakota_events_name_the_api_version() {
+    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    let api = dakota(&s, "key-events");
+    let customer = api
+        .send(
+            Method::POST,
+            "/customers",
+            Some(json!({"name": "Acme Robotics", "customer_type": "business"})),
+            &[],
+        )
+        .await;
+    assert_eq!(customer.status, 201, "{}", customer.body);
+    // Stored with the event, not generated for the response: the stored record has it.
+    let stored = api
+        .admin(Method::GET, "/resources/events?tenant=key-events", None)
+        .await;
+    let records = stored["records"].as_array().cloned().unwrap_or_default();
+    assert!(!records.is_empty(), "{stored}");
+    for r in &records {
+        assert_eq!(r["body"]["api_version"], "1.0.0", "{r}");
+    }
+    let events = api.get("/events").await;
+    let data = events.body["data"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !data.is_empty() && data.iter().all(|e| e["api_version"] == "1.0.0"),
+        "{}",
+        events.body
+    );
 }

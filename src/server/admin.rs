@@ -209,6 +209,8 @@ pub async fn handle(api: &Api, parts: &http::request::Parts, body: Body) -> Prep
                 response_code: None,
                 last_error: None,
                 replay: true,
+                created_at: engine.clock.now(),
+                delivered_at: None,
                 in_flight: false,
                 ..original
             };

@@ -4,6 +4,7 @@
 //! records; [`shape`] builds and projects bodies; [`lists`] pages; [`idempotency`] replays.
 
 pub mod clock;
+pub mod delivery_log;
 pub mod expr;
 pub mod idempotency;
 pub mod lifecycle;
@@ -99,6 +100,8 @@ pub struct Event {
 pub struct WebhookState {
     pub targets: Vec<webhooks::Target>,
     pub deliveries: Vec<webhooks::Delivery>,
+    /// Event id -> replays made through the API's own replay operation.
+    pub replays: HashMap<String, u32>,
 }
 
 /// How deep effects may cascade (an update whose transition updates another record...).
@@ -392,6 +395,8 @@ impl Engine {
                     response_code: None,
                     last_error: None,
                     replay: false,
+                    created_at: at,
+                    delivered_at: None,
                     body: body.clone(),
                     in_flight: false,
                 });
@@ -1156,6 +1161,9 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
     if binding.kind == Kind::Stateless || engine.stateless {
         return Outcome::Stateless;
     }
+    if let Kind::Webhooks(what) = binding.kind {
+        return delivery_log::handle(api, oi, what, call);
+    }
     let Some(resource) = engine.model.resources.get(&binding.resource) else {
         return Outcome::Stateless;
     };
@@ -1230,7 +1238,7 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
             Outcome::Body(Value::Null)
         }
         Kind::SingletonRead | Kind::SingletonWrite => ctx.singleton(&mut store),
-        Kind::Stateless => Outcome::Stateless,
+        Kind::Stateless | Kind::Webhooks(_) => Outcome::Stateless,
     }
 }
 

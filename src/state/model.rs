@@ -8,7 +8,8 @@
 //!   **singleton** sub-document (GET/PUT/PATCH), e.g. `/applications/{id}/edd`;
 //! - everything else stays stateless and is answered from the spec.
 //!
-//! The profile can override the kind and resource of any operation.
+//! The profile can override the kind and resource of any operation, and can bind operations
+//! to the webhook delivery log instead of a resource (see [`super::delivery_log`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +34,19 @@ pub enum Kind {
     SingletonRead,
     SingletonWrite,
     Stateless,
+    /// Served from the engine's webhook delivery log rather than a resource.
+    Webhooks(WebhookOp),
+}
+
+/// What an operation of kind [`Kind::Webhooks`] does with the delivery log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOp {
+    /// `webhook_deliveries`: the tenant's deliveries, newest event first.
+    List,
+    /// `webhook_delivery`: one event's delivery record, by event id.
+    Read,
+    /// `webhook_replay`: send an event again to every current target.
+    Replay,
 }
 
 impl Kind {
@@ -49,6 +63,9 @@ impl Kind {
             "singleton_read" => Self::SingletonRead,
             "singleton_write" => Self::SingletonWrite,
             "stateless" => Self::Stateless,
+            "webhook_deliveries" => Self::Webhooks(WebhookOp::List),
+            "webhook_delivery" => Self::Webhooks(WebhookOp::Read),
+            "webhook_replay" => Self::Webhooks(WebhookOp::Replay),
             _ => return None,
         })
     }
@@ -215,16 +232,24 @@ impl Model {
                 _ => stateless,
             };
             let binding = match profile.operations.get(&op.id) {
-                Some(o) => Binding {
-                    kind: o
+                Some(o) => {
+                    let kind = o
                         .kind
                         .as_deref()
                         .and_then(Kind::parse)
-                        .unwrap_or(binding.kind),
-                    resource: o.resource.clone().unwrap_or(binding.resource),
-                    respond_parent: o.respond.as_deref() == Some("parent"),
-                    ..binding
-                },
+                        .unwrap_or(binding.kind);
+                    // The delivery log is not a resource: such an operation names none.
+                    let resource = match kind {
+                        Kind::Webhooks(_) => String::new(),
+                        _ => o.resource.clone().unwrap_or(binding.resource),
+                    };
+                    Binding {
+                        kind,
+                        resource,
+                        respond_parent: o.respond.as_deref() == Some("parent"),
+                        ..binding
+                    }
+                }
                 None => binding,
             };
             bindings.push(binding);
@@ -274,7 +299,7 @@ impl Model {
         let names: BTreeSet<String> = self
             .bindings
             .iter()
-            .filter(|b| b.kind != Kind::Stateless)
+            .filter(|b| !matches!(b.kind, Kind::Stateless | Kind::Webhooks(_)))
             .map(|b| b.resource.clone())
             .collect();
         for name in names {

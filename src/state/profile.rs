@@ -284,6 +284,9 @@ pub struct WebhookProfile {
     pub targets_resource: Option<String>,
     /// Delivery attempts before a delivery is marked failed.
     pub max_attempts: Option<u32>,
+    /// Replays of one event allowed through the API's own replay operation (kind
+    /// `webhook_replay`); the next one is refused with 409. Unlimited when absent.
+    pub replay_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -383,7 +386,8 @@ impl Reference {
 #[serde(deny_unknown_fields)]
 pub struct OperationOverride {
     /// `create`, `list`, `read`, `update`, `replace`, `delete`, `delete_all`, `action`,
-    /// `singleton_read`, `singleton_write` or `stateless`.
+    /// `singleton_read`, `singleton_write` or `stateless`; or, served from the webhook
+    /// delivery log, `webhook_deliveries`, `webhook_delivery` or `webhook_replay`.
     pub kind: Option<String>,
     pub resource: Option<String>,
     /// `parent`: answer with the parent record (Dakota's rule operations answer with the policy).

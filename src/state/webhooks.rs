@@ -5,7 +5,8 @@
 //! raw body, sent as base64 in `X-Webhook-Signature` with unix seconds in
 //! `X-Webhook-Timestamp` (Dakota's scheme); `hmac-sha256` sends the hex HMAC of the same
 //! message. The key comes from the seed (or `--webhook-key`), is printed at start, and is
-//! served at `GET /__sandbox/webhooks/public-key`.
+//! served at `GET /__sandbox/webhooks/public-key`. The delivery log can also be served
+//! through an API's own operations ([`super::delivery_log`]).
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,10 @@ pub struct Delivery {
     pub response_code: Option<u16>,
     pub last_error: Option<String>,
     pub replay: bool,
+    /// Virtual time the delivery was queued.
+    pub created_at: f64,
+    /// Virtual time of the successful attempt.
+    pub delivered_at: Option<f64>,
     #[serde(skip)]
     pub body: bytes::Bytes,
     #[serde(skip)]
@@ -199,6 +204,7 @@ pub async fn deliver_due(engine: &super::Engine, client: &reqwest::Client) {
         match result {
             Ok(res) if res.status().is_success() => {
                 d.status = "delivered".into();
+                d.delivered_at = Some(engine.clock.now());
                 d.response_code = Some(res.status().as_u16());
                 d.last_error = None;
             }

@@ -1,10 +1,81 @@
-//! The bundled Dakota profile over HTTP: `x-api-key` on application-token routes, the event
-//! envelope's `api_version`, and the `X-Sandbox-Scenario` error presets.
+//! The bundled Dakota profile over HTTP: `x-api-key` on application-token routes, webhook
+//! delivery history and replay through Dakota's own operations, the event envelope's
+//! `api_version`, and the `X-Sandbox-Scenario` error presets.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Sandbox, bundled_dakota, client};
+
+/// One webhook as the receiver got it.
+#[derive(Clone)]
+struct Hook {
+    timestamp: String,
+    signature: String,
+    replay: bool,
+    body: Vec<u8>,
+}
+
+impl Hook {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+type Hooks = Arc<Mutex<Vec<Hook>>>;
+
+/// A webhook receiver on 127.0.0.1 that keeps every request and answers 200.
+async fn receiver() -> (String, Hooks) {
+    let seen: Hooks = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State(seen): axum::extract::State<Hooks>,
+                 headers: http::HeaderMap,
+                 body: bytes::Bytes| async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    seen.lock().expect("lock").push(Hook {
+                        timestamp: h("x-webhook-timestamp"),
+                        signature: h("x-webhook-signature"),
+                        replay: h("x-webhook-replay") == "true",
+                        body: body.to_vec(),
+                    });
+                    http::StatusCode::OK
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// Waits (up to 20 s) until the receiver holds `n` webhooks, and returns them.
+async fn wait_for(seen: &Hooks, n: usize) -> Vec<Hook> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = seen.lock().expect("lock").clone();
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Speaks to one sandbox as one tenant.
 struct Dakota {
@@ -202,6 +273,258 @@ async fn scenario_presets_answer_with_their_error_and_store_nothing() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_history_and_replay_through_dakotas_own_operations() {
+    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    let api = dakota(&s, "key-hooks");
+    let (hook_url, seen) = receiver().await;
+    // A frozen clock keeps the KYB lifecycle still, so the only events are ours; deliveries
+    // due now still go out.
+    api.admin(Method::POST, "/clock/freeze", None).await;
+
+    let target = api
+        .send(
+            Method::POST,
+            "/webhooks/targets",
+            Some(json!({"url": hook_url, "global": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(target.status, 201, "{}", target.body);
+    let customer = api
+        .send(
+            Method::POST,
+            "/customers",
+            Some(json!({"name": "Acme Robotics", "customer_type": "business"})),
+            &[],
+        )
+        .await;
+    assert_eq!(customer.status, 201, "{}", customer.body);
+    // target.created (the new target is global, so it gets its own creation) and
+    // customer.created.
+    let got = wait_for(&seen, 2).await;
+    assert_eq!(got.len(), 2, "two webhooks arrive");
+    let created = got
+        .iter()
+        .find(|h| h.json()["type"] == "customer.created")
+        .cloned()
+        .expect("customer.created arrives");
+    let event = created.json();
+    let event_id = event["id"].as_str().expect("an event id").to_owned();
+    assert!(
+        !created.replay,
+        "an original delivery is not marked as a replay"
+    );
+
+    // The envelope: Dakota's events name their API version, before `data`.
+    assert_eq!(event["api_version"], "1.0.0", "{event}");
+    let keys: Vec<&str> = event
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["id", "type", "created", "api_version", "data"],
+        "{event}"
+    );
+
+    // History, newest first, in Dakota's {data, has_more, cursor} shape.
+    let history = api.get("/webhooks").await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    let data = history.body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(data.len(), 2, "{}", history.body);
+    assert_eq!(history.body["has_more"], false);
+    assert_eq!(history.body["cursor"], Value::Null);
+    let row = &data[0];
+    assert_eq!(
+        row["id"],
+        event_id.as_str(),
+        "newest first: {}",
+        history.body
+    );
+    assert_eq!(row["event_type"], "customer.created");
+    assert_eq!(row["endpoint_url"], hook_url.as_str());
+    assert_eq!(row["status"], "delivered", "{row}");
+    assert_eq!(row["attempts"], 1);
+    assert_eq!(row["is_replay"], false);
+    assert_eq!(row["replay_count"], 0);
+    assert_eq!(row["simulation_id"], Value::Null, "{row}");
+    assert_eq!(row["payload"], event, "the payload is the body sent");
+    for member in ["created_at", "delivered_at"] {
+        assert!(
+            row[member]
+                .as_str()
+                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+            "{member} is RFC 3339: {row}"
+        );
+    }
+    assert_eq!(data[1]["event_type"], "target.created");
+
+    // Pages: the cursor is the event id of the last item.
+    let first = api.get("/webhooks?limit=1").await;
+    assert_eq!(first.body["has_more"], true, "{}", first.body);
+    assert_eq!(first.body["cursor"], event_id.as_str());
+    let second = api
+        .get(&format!("/webhooks?limit=1&cursor={event_id}"))
+        .await;
+    assert_eq!(
+        second.body["data"][0]["event_type"], "target.created",
+        "{}",
+        second.body
+    );
+    assert_eq!(second.body["has_more"], false);
+    // Filters.
+    let only = api.get("/webhooks?event_type=customer.created").await;
+    assert_eq!(
+        only.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        only.body
+    );
+    let failed = api.get("/webhooks?status=failed").await;
+    assert_eq!(
+        failed.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        failed.body
+    );
+
+    // One event's record, and an unknown one.
+    let one = api.get(&format!("/webhooks/{event_id}")).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body, *row, "the same record as in the list");
+    let unknown = api.get("/webhooks/2Nf5xCw4k3G8m9PqR7sTuVwXyZa").await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(unknown.content_type.starts_with("application/problem+json"));
+
+    // Replay: queued to the one current target, delivered again with the replay header and
+    // the same signed bytes.
+    let replay_path = format!("/webhooks/events/{event_id}/replay");
+    let replayed = api.send(Method::POST, &replay_path, None, &[]).await;
+    assert_eq!(replayed.status, 200, "{}", replayed.body);
+    assert_eq!(
+        replayed.body,
+        json!({"webhook_id": event_id, "status": "queued", "replayed_to_count": 1})
+    );
+    let got = wait_for(&seen, 3).await;
+    assert_eq!(got.len(), 3);
+    let again = &got[2];
+    assert!(again.replay, "X-Webhook-Replay: true");
+    assert_eq!(again.body, created.body, "the same event");
+    let key_hex = api.admin(Method::GET, "/webhooks/public-key", None).await["public_key"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    let vk = VerifyingKey::from_bytes(&key).expect("a valid key");
+    for hook in &got {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&hook.signature)
+            .expect("base64");
+        let sig = Signature::from_slice(&raw).expect("64 bytes");
+        let mut message = hook.timestamp.as_bytes().to_vec();
+        message.extend_from_slice(&hook.body);
+        assert!(vk.verify(&message, &sig).is_ok(), "every webhook is signed");
+    }
+    let history = api.get("/webhooks").await;
+    let rows = history.body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 3, "{}", history.body);
+    assert_eq!(
+        (
+            rows[0]["id"].as_str(),
+            &rows[0]["is_replay"],
+            &rows[0]["replay_count"]
+        ),
+        (Some(event_id.as_str()), &json!(true), &json!(1)),
+        "the replay is listed with its event: {}",
+        history.body
+    );
+    assert_eq!(rows[1]["is_replay"], false);
+    // Both deliveries of the event stay on one page, so the cursor skips nothing.
+    let page = api.get("/webhooks?limit=1").await;
+    assert_eq!(
+        page.body["data"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        page.body
+    );
+    let rest = api
+        .get(&format!(
+            "/webhooks?limit=1&cursor={}",
+            page.body["cursor"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(
+        rest.body["data"][0]["event_type"], "target.created",
+        "{}",
+        rest.body
+    );
+    let one = api.get(&format!("/webhooks/{event_id}")).await;
+    assert_eq!(
+        (&one.body["is_replay"], &one.body["replay_count"]),
+        (&json!(false), &json!(1)),
+        "the record of the original delivery: {}",
+        one.body
+    );
+
+    // Ten replays per event, then 409.
+    for n in 2..=10 {
+        let r = api.send(Method::POST, &replay_path, None, &[]).await;
+        assert_eq!(r.status, 200, "replay {n}: {}", r.body);
+    }
+    let refused = api.send(Method::POST, &replay_path, None, &[]).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.content_type.starts_with("application/problem+json"));
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Replay limit exceeded")),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("#conflict")),
+        "{}",
+        refused.body
+    );
+    let got = wait_for(&seen, 12).await;
+    assert_eq!(
+        got.iter().filter(|h| h.replay).count(),
+        10,
+        "ten replays went out"
+    );
+
+    // Unknown events, and another tenant's, are not found.
+    let unknown = api
+        .send(
+            Method::POST,
+            "/webhooks/events/2Nf5xCw4k3G8m9PqR7sTuVwXyZa/replay",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let other = dakota(&s, "key-other");
+    let theirs = other.send(Method::POST, &replay_path, None, &[]).await;
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    let empty = other.get("/webhooks").await;
+    assert_eq!(
+        empty.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        empty.body
+    );
+    assert_eq!(
+        other.get(&format!("/webhooks/{event_id}")).await.status,
+        404
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

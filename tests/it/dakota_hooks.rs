@@ -156,28 +156,48 @@ fn dakota(s: &Sandbox, key: &'static str) -> Dakota {
 async fn the_api_key_is_accepted_on_application_token_routes() {
     let s = Sandbox::start(&["--spec", &bundled_dakota()]);
     let api = dakota(&s, "key-apps");
-    let path = "/applications/2hCjxJzUAW6JVRkZqaF9E0KpM3a";
+    let customer = api
+        .send(
+            Method::POST,
+            "/customers",
+            Some(json!({"name": "Acme Robotics", "customer_type": "business"})),
+            &[],
+        )
+        .await;
+    assert_eq!(customer.status, 201, "{}", customer.body);
+    let application_id = customer.body["application_id"]
+        .as_str()
+        .expect("the customer's application")
+        .to_owned();
+    let path = format!("/applications/{application_id}");
 
-    // Only the application token is declared here; the SDK sends its API key instead.
-    let with_key = api.get(path).await;
-    assert_ne!(with_key.status, 401, "{}", with_key.body);
+    // Only the application token is declared here; the SDK sends its API key instead, and
+    // the key is the tenant: the customer's own application is found.
+    let with_key = api.get(&path).await;
+    assert_eq!(with_key.status, 200, "{}", with_key.body);
+    assert_eq!(with_key.body["application_id"], application_id.as_str());
     let journal = api.admin(Method::GET, "/journal", None).await;
     let last = journal["requests"]
         .as_array()
         .and_then(|r| r.last())
         .cloned()
         .unwrap_or(Value::Null);
-    assert_eq!(last["path"], path, "{journal}");
+    assert_eq!(last["path"], path.as_str(), "{journal}");
     assert_eq!(last["tenant"], "key-apps", "the key is the tenant: {last}");
 
-    // The declared token still works, and is its own tenant.
+    // The declared token is still accepted (and is the one used when both are sent).
     let with_token = api
-        .send(Method::GET, path, None, &[("x-application-token", "tok-1")])
+        .send(
+            Method::GET,
+            &path,
+            None,
+            &[("x-application-token", "tok-1")],
+        )
         .await;
     assert_ne!(with_token.status, 401, "{}", with_token.body);
 
     // Nothing at all is still refused, in Dakota's problem format.
-    let anonymous = dakota(&s, "").get(path).await;
+    let anonymous = dakota(&s, "").get(&path).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
     assert!(
         anonymous

@@ -27,8 +27,12 @@ use crate::generate::flatten;
 use crate::server::api::Api;
 use crate::spec::Spec;
 
-/// Query parameters that choose the page rather than filter the deliveries.
-const PAGING: [&str; 8] = [
+/// Query parameters that choose the page rather than filter the deliveries. The order is
+/// fixed (newest first), since pages rely on one event's deliveries sitting together.
+const PAGING: [&str; 11] = [
+    "sort_by",
+    "sort_dir",
+    "sort",
     "limit",
     "cursor",
     "starting_after",

@@ -476,6 +476,7 @@ async fn an_sdk_user_onboards_pays_and_receives_signed_webhooks() {
         message.extend_from_slice(body);
         vk.verify(&message, &sig).expect("a valid signature");
         let event: Value = serde_json::from_slice(body).expect("JSON");
+        assert_eq!(event["api_version"], "1.0.0", "Dakota's envelope");
         types.push(event["type"].as_str().expect("type").to_owned());
     }
     for wanted in [

@@ -141,7 +141,7 @@ fn list(api: &Api, oi: usize, schema: &str, call: &Call) -> Outcome {
                     s,
                     &mut copy,
                     None,
-                    plan.item_names.as_deref().map(Vec::as_slice),
+                    plan.item_members.as_deref(),
                     engine.profile.generate_optional,
                 ),
                 None => Value::Object(copy),
@@ -353,7 +353,7 @@ fn respond(
         schema,
         record,
         validator.as_deref(),
-        names.as_deref().map(Vec::as_slice),
+        names.as_deref(),
         api.engine.profile.generate_optional,
     ))
 }

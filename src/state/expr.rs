@@ -144,20 +144,6 @@ fn duration(s: &str) -> f64 {
     }
 }
 
-/// Whether an expression reads other records (and so must be evaluated with the store).
-pub fn reads_references(expr: &Value) -> bool {
-    match expr {
-        Value::String(s) => {
-            (s.starts_with('$') && s.contains('.') && !s.starts_with("$now"))
-                || (s.contains('{')
-                    && s.split('{')
-                        .skip(1)
-                        .any(|p| p.split('}').next().is_some_and(|e| e.contains('.'))))
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,8 +185,5 @@ mod tests {
         assert_eq!(scope_eval(json!(3), &record), json!(3));
         let hex = scope_eval(json!("0x{$hex:40}"), &record);
         assert_eq!(hex.as_str().map(str::len), Some(42));
-        assert!(reads_references(&json!("$applicant_id.kyb_status")));
-        assert!(reads_references(&json!("{customer.name} recipient")));
-        assert!(!reads_references(&json!("$now+30d")));
     }
 }

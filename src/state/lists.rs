@@ -148,13 +148,11 @@ pub fn page<'a>(
 }
 
 pub fn id_of(record: &Map<String, Value>, id_field: &str) -> Option<String> {
-    match record.get(id_field)? {
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+    record.get(id_field).map(text)
 }
 
-fn text(v: &Value) -> String {
+/// A value as text: strings as they are, anything else as JSON (ids that are numbers).
+pub fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),

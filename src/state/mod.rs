@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use self::model::{Binding, Kind, Model, Resource, list_item_schema, singular, success_schema};
 use self::profile::Profile;
-use self::shape::{NewRecord, project, property_names, repair, timestamp_for};
+use self::shape::{Members, NewRecord, project, property_names, repair, timestamp_for};
 use self::store::{ParentRef, Store};
 use crate::generate::{Generator, flatten, ids};
 use crate::schema::{Direction, SchemaSet};
@@ -66,8 +66,8 @@ pub struct Engine {
     pub webhooks: Mutex<WebhookState>,
     pub signer: webhooks::Signer,
     pub seed: u64,
-    /// Schema pointer -> its property names (`None`: free-form), computed once.
-    names: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
+    /// Schema pointer -> its members (`None`: free-form), computed once.
+    names: Mutex<HashMap<String, Option<Arc<Members>>>>,
     /// Operation -> how its list responses are shaped, computed once.
     list_plans: Mutex<HashMap<usize, Arc<ListPlan>>>,
 }
@@ -80,7 +80,7 @@ struct ListPlan {
     wrapper: Map<String, Value>,
     array_member: String,
     item_schema: Option<String>,
-    item_names: Option<Arc<Vec<String>>>,
+    item_members: Option<Arc<Members>>,
     default_limit: usize,
     max_limit: usize,
 }
@@ -224,12 +224,12 @@ impl Engine {
         j.push_back(entry);
     }
 
-    /// The property names of the schema at `ptr`, cached.
-    fn names_of(&self, spec: &Spec, ptr: &str) -> Option<Arc<Vec<String>>> {
+    /// The property names (and required ones) of the schema at `ptr`, cached.
+    pub(crate) fn names_of(&self, spec: &Spec, ptr: &str) -> Option<Arc<Members>> {
         if let Some(n) = lock(&self.names).get(ptr) {
             return n.clone();
         }
-        let n = property_names(spec, ptr).map(Arc::new);
+        let n = Members::of(spec, ptr).map(Arc::new);
         lock(&self.names).insert(ptr.to_owned(), n.clone());
         n
     }
@@ -268,7 +268,7 @@ impl Engine {
             .unwrap_or_default()
         };
         let item_schema = list_item_schema(spec, schema_ptr);
-        let item_names = item_schema.as_deref().and_then(|s| self.names_of(spec, s));
+        let item_members = item_schema.as_deref().and_then(|s| self.names_of(spec, s));
         let op = &spec.operations[oi];
         let limit = op
             .params
@@ -282,7 +282,7 @@ impl Engine {
             wrapper,
             array_member,
             item_schema,
-            item_names,
+            item_members,
             default_limit: limit
                 .as_ref()
                 .and_then(|l| l.get("default"))
@@ -564,7 +564,7 @@ impl Engine {
         let records = store.tenants.get(tenant)?.resources.get(target)?;
         match reference.member() {
             None => {
-                let id = lists::id_of(&Map::from_iter([("v".to_owned(), value.clone())]), "v")?;
+                let id = lists::text(value);
                 records.contains_key(&id).then(|| (target.to_owned(), id))
             }
             Some(member) => records
@@ -789,10 +789,7 @@ impl Engine {
         a: &profile::Adjust,
         at: f64,
     ) {
-        let Some(target_id) = body
-            .get(&a.id_from)
-            .and_then(|v| lists::id_of(&Map::from_iter([("v".to_owned(), v.clone())]), "v"))
-        else {
+        let Some(target_id) = body.get(&a.id_from).map(lists::text) else {
             return;
         };
         let amount = match &a.by {
@@ -1075,7 +1072,7 @@ impl Engine {
                         s,
                         &mut body,
                         None,
-                        self.names_of(spec, s).as_deref().map(Vec::as_slice),
+                        self.names_of(spec, s).as_deref(),
                         self.profile.generate_optional,
                     ),
                     None => Value::Object(body),
@@ -1333,7 +1330,9 @@ impl Ctx<'_> {
                 // A schema asking for `id` gets the record's id, whatever its member's name.
                 if self.resource.id_field != "id"
                     && !record.contains_key("id")
-                    && names.as_ref().is_some_and(|n| n.iter().any(|x| x == "id"))
+                    && names
+                        .as_ref()
+                        .is_some_and(|n| n.names.iter().any(|x| x == "id"))
                     && let Some(v) = record.get(&self.resource.id_field).cloned()
                 {
                     record.insert("id".to_owned(), v);
@@ -1345,7 +1344,7 @@ impl Ctx<'_> {
                     s,
                     record,
                     self.validator,
-                    names.as_deref().map(Vec::as_slice),
+                    names.as_deref(),
                     self.engine.profile.generate_optional,
                 ))
             }
@@ -1405,11 +1404,7 @@ impl Ctx<'_> {
         let tenant = self.call.tenant;
         let over = self.engine.profile.resources.get(name);
         let id_value = self.mint_id(store);
-        let id = lists::id_of(
-            &Map::from_iter([(String::from("id"), id_value.clone())]),
-            "id",
-        )
-        .unwrap_or_default();
+        let id = lists::text(&id_value);
         let fingerprint = self
             .call
             .body
@@ -1496,11 +1491,25 @@ impl Ctx<'_> {
         let exists = store
             .get(tenant_key, name, id)
             .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
-        if exists
-            && self.binding.kind == Kind::Delete
-            && let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id)
-        {
-            return Outcome::Problem(409, why);
+        let over = self.engine.profile.resources.get(name);
+        if exists && self.binding.kind == Kind::Delete {
+            if let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id) {
+                return Outcome::Problem(409, why);
+            }
+            // A delete's effects read the record as it was, so they run before it goes.
+            if let Some(effects) = over.and_then(|o| o.on_delete.as_ref()) {
+                self.engine.apply_effects(
+                    self.spec(),
+                    store,
+                    tenant_key,
+                    name,
+                    id,
+                    effects,
+                    None,
+                    now,
+                    0,
+                );
+            }
         }
         if let (true, Some(lc)) = (exists, self.engine.profile.lifecycles.get(name)) {
             let Some(rec) = store.tenant(tenant_key).get_mut(name, id) else {
@@ -1554,48 +1563,25 @@ impl Ctx<'_> {
             return outcome;
         }
         let after = store.get(tenant_key, name, id).map(|r| r.body.clone());
-        let over = self.engine.profile.resources.get(name);
-        match (self.binding.kind, &before, &after) {
-            (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
-                if let Some(effects) = over.and_then(|o| o.on_update.as_ref()) {
-                    self.engine.apply_effects(
-                        self.spec(),
-                        store,
-                        tenant_key,
-                        name,
-                        id,
-                        effects,
-                        None,
-                        now,
-                        0,
-                    );
-                }
-            }
-            (Kind::Delete, Some(old), None) => {
-                if let Some(effects) = over.and_then(|o| o.on_delete.as_ref()) {
-                    // The record is gone: its effects read the last state, put back briefly.
-                    store
-                        .tenant(tenant_key)
-                        .insert(name, id.to_owned(), old.clone(), None);
-                    self.engine.apply_effects(
-                        self.spec(),
-                        store,
-                        tenant_key,
-                        name,
-                        id,
-                        effects,
-                        None,
-                        now,
-                        0,
-                    );
-                    store.tenant(tenant_key).remove_cascade(name, id);
-                }
-            }
-            _ => {}
+        let updated = matches!(self.binding.kind, Kind::Update | Kind::Replace)
+            && before.is_some()
+            && after.is_some()
+            && before != after;
+        if updated && let Some(effects) = over.and_then(|o| o.on_update.as_ref()) {
+            self.engine.apply_effects(
+                self.spec(),
+                store,
+                tenant_key,
+                name,
+                id,
+                effects,
+                None,
+                now,
+                0,
+            );
         }
         if self.binding.respond_parent
             && let Some(p) = &self.parent
-            && !matches!(outcome, Outcome::Problem(..))
         {
             let (r, i) = (p.resource.clone(), p.id.clone());
             let parent_outcome = self.respond_stored(store, &r, &i);
@@ -1727,13 +1713,13 @@ impl Ctx<'_> {
                 // (`simulation_id`, `previous_state`...), the rest generated.
                 match tenant.get_mut(name, id) {
                     Some(r) if self.schema.is_some() => {
-                        let mut copy = r.body.clone();
                         let same = canonical(self.spec(), self.schema)
                             == canonical(self.spec(), self.resource.schema.as_deref());
                         if same {
                             self.respond(&mut r.body, &key)
                         } else {
-                            self.respond(&mut copy, &key)
+                            // Members generated for another schema are not the record's.
+                            self.respond(&mut r.body.clone(), &key)
                         }
                     }
                     _ => Outcome::Stateless,
@@ -1789,7 +1775,7 @@ impl Ctx<'_> {
                         s,
                         &mut copy,
                         None,
-                        plan.item_names.as_deref().map(Vec::as_slice),
+                        plan.item_members.as_deref(),
                         self.engine.profile.generate_optional,
                     ),
                     None => Value::Object(copy),
@@ -1857,7 +1843,7 @@ impl Ctx<'_> {
             schema,
             map,
             self.validator,
-            names.as_deref().map(Vec::as_slice),
+            names.as_deref(),
             self.engine.profile.generate_optional,
         ))
     }

@@ -23,6 +23,23 @@ pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {
     Some(props.keys().cloned().collect())
 }
 
+/// A schema's property names and which of them are required, worked out once per schema.
+#[derive(Debug, Clone)]
+pub struct Members {
+    pub names: Vec<String>,
+    pub required: Vec<String>,
+}
+
+impl Members {
+    /// `None` for a free-form schema (or a union, whose branches have the members).
+    pub fn of(spec: &Spec, schema_ptr: &str) -> Option<Self> {
+        Some(Self {
+            names: property_names(spec, schema_ptr)?,
+            required: required_names(spec, schema_ptr),
+        })
+    }
+}
+
 /// The names of a schema's required properties.
 pub fn required_names(spec: &Spec, schema_ptr: &str) -> Vec<String> {
     spec.at(schema_ptr)
@@ -214,33 +231,28 @@ pub fn project(
     schema_ptr: &str,
     record: &mut Map<String, Value>,
     validator: Option<&Validator>,
-    names: Option<&[String]>,
+    members: Option<&Members>,
     generate_optional: bool,
 ) -> Value {
-    // A union has no names of its own: its branch, chosen by the discriminator, does.
-    let branch_names;
-    let (schema_ptr, names) = match names {
-        Some(n) => (schema_ptr.to_owned(), n),
+    // A union has no members of its own: its branch, chosen by the discriminator, does.
+    let branch_members;
+    let (schema_ptr, members) = match members {
+        Some(m) => (schema_ptr.to_owned(), m),
         None => {
             let b = branch(spec, schema_ptr, Some(record));
             if b == schema_ptr {
                 return Value::Object(record.clone());
             }
-            match property_names(spec, &b) {
-                Some(n) => {
-                    branch_names = n;
-                    (b, branch_names.as_slice())
+            match Members::of(spec, &b) {
+                Some(m) => {
+                    branch_members = m;
+                    (b, &branch_members)
                 }
                 None => return Value::Object(record.clone()),
             }
         }
     };
     let schema_ptr = schema_ptr.as_str();
-    let required = if generate_optional {
-        None
-    } else {
-        Some(required_names(spec, schema_ptr))
-    };
     let generate = || {
         Generator::new(
             &spec.doc,
@@ -255,12 +267,12 @@ pub fn project(
     };
     let mut generated: Option<Map<String, Value>> = None;
     let mut out = Map::new();
-    for name in names {
+    for name in &members.names {
         if let Some(v) = record.get(name) {
             out.insert(name.clone(), v.clone());
             continue;
         }
-        if required.as_ref().is_some_and(|r| !r.contains(name)) {
+        if !generate_optional && !members.required.contains(name) {
             continue;
         }
         let g = generated.get_or_insert_with(generate);

@@ -6,13 +6,10 @@
 //! the snapshots still show which record points at which).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{Value, json};
 
+use crate::common::webhooks::{public_key, receiver, wait_for};
 use crate::common::{Sandbox, bundled_dakota, client};
 
 /// Members whose values change from run to run.
@@ -131,46 +128,6 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_owned()
 }
 
-/// (timestamp header, signature header, raw body) of every delivery.
-type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
-
-async fn receiver() -> (String, Seen) {
-    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .route(
-            "/dakota-hooks",
-            axum::routing::post(
-                |axum::extract::State(seen): axum::extract::State<Seen>,
-                 headers: http::HeaderMap,
-                 body: bytes::Bytes| async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    seen.lock().expect("lock").push((
-                        h("x-webhook-timestamp"),
-                        h("x-webhook-signature"),
-                        body.to_vec(),
-                    ));
-                    http::StatusCode::OK
-                },
-            ),
-        )
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://{}/dakota-hooks",
-        listener.local_addr().expect("addr")
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_sdk_user_onboards_pays_and_receives_signed_webhooks() {
     use reqwest::Method as M;
@@ -181,7 +138,7 @@ async fn an_sdk_user_onboards_pays_and_receives_signed_webhooks() {
         redactor: Redactor::default(),
     };
     f.admin("/clock/freeze", json!({})).await;
-    let (hook_url, seen) = receiver().await;
+    let (hook_url, seen) = receiver(false).await;
     f.step(
         "webhook_target",
         M::POST,
@@ -444,38 +401,13 @@ async fn an_sdk_user_onboards_pays_and_receives_signed_webhooks() {
     // Webhooks: every event arrives, each signed with the published key.
     let (_, events) = f.call(M::GET, "/events?limit=100", None).await;
     let total = events["meta"]["total_count"].as_u64().expect("count") as usize;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while seen.lock().expect("lock").len() < total && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let key_hex = client()
-        .get(format!("{}/__sandbox/webhooks/public-key", f.base))
-        .send()
-        .await
-        .expect("answers")
-        .json::<Value>()
-        .await
-        .expect("json")["public_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).expect("hex");
-    }
-    let vk = VerifyingKey::from_bytes(&key).expect("a valid key");
-    let got = seen.lock().expect("lock").clone();
+    let got = wait_for(&seen, total).await;
+    let vk = public_key(&f.base).await;
     assert_eq!(got.len(), total, "one delivery per event");
     let mut types = Vec::new();
-    for (ts, sig, body) in &got {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(sig)
-            .expect("base64");
-        let sig = Signature::from_slice(&raw).expect("64 bytes");
-        let mut message = ts.as_bytes().to_vec();
-        message.extend_from_slice(body);
-        vk.verify(&message, &sig).expect("a valid signature");
-        let event: Value = serde_json::from_slice(body).expect("JSON");
+    for hook in &got {
+        assert!(hook.verifies(&vk), "a valid signature");
+        let event = hook.json();
         assert_eq!(event["api_version"], "1.0.0", "Dakota's envelope");
         types.push(event["type"].as_str().expect("type").to_owned());
     }

@@ -2,80 +2,11 @@
 //! delivery history and replay through Dakota's own operations, the event envelope's
 //! `api_version`, and the `X-Sandbox-Scenario` error presets.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use base64::Engine as _;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::common::webhooks::{public_key, receiver, wait_for};
 use crate::common::{Sandbox, bundled_dakota, client};
-
-/// One webhook as the receiver got it.
-#[derive(Clone)]
-struct Hook {
-    timestamp: String,
-    signature: String,
-    replay: bool,
-    body: Vec<u8>,
-}
-
-impl Hook {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-type Hooks = Arc<Mutex<Vec<Hook>>>;
-
-/// A webhook receiver on 127.0.0.1 that keeps every request and answers 200.
-async fn receiver() -> (String, Hooks) {
-    let seen: Hooks = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |axum::extract::State(seen): axum::extract::State<Hooks>,
-                 headers: http::HeaderMap,
-                 body: bytes::Bytes| async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    seen.lock().expect("lock").push(Hook {
-                        timestamp: h("x-webhook-timestamp"),
-                        signature: h("x-webhook-signature"),
-                        replay: h("x-webhook-replay") == "true",
-                        body: body.to_vec(),
-                    });
-                    http::StatusCode::OK
-                },
-            ),
-        )
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
-/// Waits (up to 20 s) until the receiver holds `n` webhooks, and returns them.
-async fn wait_for(seen: &Hooks, n: usize) -> Vec<Hook> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = seen.lock().expect("lock").clone();
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Speaks to one sandbox as one tenant.
 struct Dakota {
@@ -299,7 +230,7 @@ async fn scenario_presets_answer_with_their_error_and_store_nothing() {
 async fn webhook_history_and_replay_through_dakotas_own_operations() {
     let s = Sandbox::start(&["--spec", &bundled_dakota()]);
     let api = dakota(&s, "key-hooks");
-    let (hook_url, seen) = receiver().await;
+    let (hook_url, seen) = receiver(false).await;
     // A frozen clock keeps the KYB lifecycle still, so the only events are ours; deliveries
     // due now still go out.
     api.admin(Method::POST, "/clock/freeze", None).await;
@@ -433,23 +364,9 @@ async fn webhook_history_and_replay_through_dakotas_own_operations() {
     let again = &got[2];
     assert!(again.replay, "X-Webhook-Replay: true");
     assert_eq!(again.body, created.body, "the same event");
-    let key_hex = api.admin(Method::GET, "/webhooks/public-key", None).await["public_key"]
-        .as_str()
-        .expect("a key")
-        .to_owned();
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).expect("hex");
-    }
-    let vk = VerifyingKey::from_bytes(&key).expect("a valid key");
+    let vk = public_key(&api.base).await;
     for hook in &got {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&hook.signature)
-            .expect("base64");
-        let sig = Signature::from_slice(&raw).expect("64 bytes");
-        let mut message = hook.timestamp.as_bytes().to_vec();
-        message.extend_from_slice(&hook.body);
-        assert!(vk.verify(&message, &sig).is_ok(), "every webhook is signed");
+        assert!(hook.verifies(&vk), "every webhook is signed");
     }
     let history = api.get("/webhooks").await;
     let rows = history.body["data"].as_array().cloned().unwrap_or_default();

@@ -1,63 +1,12 @@
 //! Lifecycles on a frozen virtual clock, events, injected faults, and signed webhooks
 //! delivered to a real receiver started by the test.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{Value, json};
 
+use crate::common::webhooks::{public_key, receiver};
 use crate::common::{Sandbox, client, repo_root};
-
-/// What the receiver saw: (timestamp header, signature header, replay header, raw body).
-type Seen = Arc<Mutex<Vec<(String, String, bool, Vec<u8>)>>>;
-
-/// A webhook receiver on 127.0.0.1 that answers 500 to its first request, then 200.
-async fn receiver() -> (String, Seen) {
-    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let failed_once = Arc::new(AtomicBool::new(false));
-    let state = (seen.clone(), failed_once);
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |axum::extract::State((seen, failed)): axum::extract::State<(
-                    Seen,
-                    Arc<AtomicBool>,
-                )>,
-                 headers: http::HeaderMap,
-                 body: bytes::Bytes| async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    seen.lock().expect("lock").push((
-                        h("x-webhook-timestamp"),
-                        h("x-webhook-signature"),
-                        h("x-webhook-replay") == "true",
-                        body.to_vec(),
-                    ));
-                    if failed.swap(true, Ordering::SeqCst) {
-                        http::StatusCode::OK
-                    } else {
-                        http::StatusCode::INTERNAL_SERVER_ERROR
-                    }
-                },
-            ),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
 
 struct Client {
     base: String,
@@ -134,7 +83,7 @@ async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
     let api = Client {
         base: s.url().to_owned(),
     };
-    let (hook_url, seen) = receiver().await;
+    let (hook_url, seen) = receiver(true).await;
     api.admin("/clock/freeze", None).await;
     api.admin("/webhooks/targets", Some(json!({"url": hook_url})))
         .await;
@@ -334,16 +283,7 @@ async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
         api.admin("/clock/advance", Some(json!({"seconds": 5})))
             .await;
     }
-    let key_hex = api.admin("/webhooks/public-key", None).await["public_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    assert_eq!(key_hex.len(), 64);
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).expect("hex");
-    }
-    let vk = VerifyingKey::from_bytes(&key).expect("a valid key");
+    let vk = public_key(&api.base).await;
     let got = seen.lock().expect("lock").clone();
     assert_eq!(
         got.len(),
@@ -351,16 +291,9 @@ async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
         "every event once, plus one retry of the first"
     );
     let mut ids = Vec::new();
-    for (ts, sig, _, body) in &got {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(sig)
-            .expect("base64");
-        let sig = Signature::from_slice(&raw).expect("64 bytes");
-        let mut message = ts.as_bytes().to_vec();
-        message.extend_from_slice(body);
-        assert!(vk.verify(&message, &sig).is_ok(), "signature verifies");
-        let v: Value = serde_json::from_slice(body).expect("JSON");
-        ids.push(v["id"].as_str().unwrap_or_default().to_owned());
+    for hook in &got {
+        assert!(hook.verifies(&vk), "signature verifies");
+        ids.push(hook.json()["id"].as_str().unwrap_or_default().to_owned());
     }
     assert_eq!(
         ids[0], ids[1],

@@ -1213,7 +1213,7 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
     };
     match binding.kind {
         Kind::Create => ctx.create(&mut store),
-        Kind::List => ctx.list(&store),
+        Kind::List => ctx.list(&mut store),
         Kind::Read | Kind::Update | Kind::Replace | Kind::Delete | Kind::Action => {
             ctx.item(&mut store)
         }
@@ -1728,10 +1728,40 @@ impl Ctx<'_> {
         }
     }
 
-    fn list(&self, store: &Store) -> Outcome {
+    /// A page of the collection. Members generated for its items are kept on the records,
+    /// as item reads keep them, so a list is not regenerated on every request.
+    fn list(&self, store: &mut Store) -> Outcome {
         let Some(schema) = self.schema else {
             return Outcome::Stateless;
         };
+        let mut generated = Vec::new();
+        let outcome = self.list_page(store, schema, &mut generated);
+        let embedded = self
+            .engine
+            .profile
+            .resources
+            .get(&self.resource.name)
+            .map(|o| &o.embed);
+        let tenant = store.tenant(self.call.tenant);
+        for (id, copy) in generated {
+            let Some(r) = tenant.get_mut(&self.resource.name, &id) else {
+                continue;
+            };
+            for (k, v) in copy {
+                if !r.body.contains_key(&k) && embedded.is_none_or(|e| !e.contains_key(&k)) {
+                    r.body.insert(k, v);
+                }
+            }
+        }
+        outcome
+    }
+
+    fn list_page(
+        &self,
+        store: &Store,
+        schema: &str,
+        generated: &mut Vec<(String, Map<String, Value>)>,
+    ) -> Outcome {
         let plan = self.engine.list_plan(self.spec(), self.oi, schema);
         let records: Vec<&Map<String, Value>> = store
             .tenants
@@ -1768,16 +1798,23 @@ impl Ctx<'_> {
                     &id,
                 ));
                 match &plan.item_schema {
-                    Some(s) => project(
-                        self.spec(),
-                        self.api.seed,
-                        &self.key(&id),
-                        s,
-                        &mut copy,
-                        None,
-                        plan.item_members.as_deref(),
-                        self.engine.profile.generate_optional,
-                    ),
+                    Some(s) => {
+                        let before = copy.len();
+                        let shown = project(
+                            self.spec(),
+                            self.api.seed,
+                            &self.key(&id),
+                            s,
+                            &mut copy,
+                            None,
+                            plan.item_members.as_deref(),
+                            self.engine.profile.generate_optional,
+                        );
+                        if copy.len() > before {
+                            generated.push((id, copy));
+                        }
+                        shown
+                    }
                     None => Value::Object(copy),
                 }
             })

@@ -20,9 +20,10 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use super::model::{WebhookOp, success_schema};
+use super::operations::fill_meta;
 use super::shape::{project, timestamp_for};
 use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery, event_payload};
-use super::{Call, Outcome, fill_meta, lists, lock};
+use super::{Call, Outcome, lists, lock};
 use crate::generate::flatten;
 use crate::server::api::Api;
 use crate::spec::Spec;

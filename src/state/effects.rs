@@ -1,0 +1,541 @@
+//! What happens when records change: lifecycle transitions on the clock and on operations,
+//! derived members of new records, and the profile's effects (set, update a referenced
+//! record, adjust a balance, create a related record), cascading to a bounded depth.
+
+use serde_json::{Map, Value, json};
+
+use super::shape::{NewRecord, timestamp_for};
+use super::store::{self, ParentRef, Store};
+use super::{Call, Engine, MAX_EFFECT_DEPTH, expr, lifecycle, lists, lock, profile};
+use crate::generate::{Generator, flatten, ids};
+use crate::schema::Direction;
+use crate::spec::Spec;
+
+impl Engine {
+    /// Applies due lifecycle transitions to `resource` records (one tenant, or all).
+    pub(super) fn advance_resource(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: Option<&str>,
+        resource: &str,
+        now: f64,
+        only: Option<&str>,
+    ) {
+        let Some(lc) = self.profile.lifecycles.get(resource) else {
+            return;
+        };
+        let mut changes = Vec::new();
+        for (t, state) in store
+            .tenants
+            .iter_mut()
+            .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
+        {
+            let Some(records) = state.resources.get_mut(resource) else {
+                continue;
+            };
+            // One item: look it up; otherwise every record of the type.
+            let selected: Vec<(&String, &mut store::Record)> = match only {
+                Some(o) => records.get_key_value_mut(o).into_iter().collect(),
+                None => records.iter_mut().collect(),
+            };
+            for (id, rec) in selected {
+                let key = format!("{t}/{resource}/{id}");
+                for (from, to, at) in
+                    lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key)
+                {
+                    changes.push((t.clone(), id.clone(), from, to, at));
+                }
+            }
+        }
+        for (t, id, from, to, at) in changes {
+            self.transitioned(spec, store, &t, resource, &id, &from, &to, at, 0);
+        }
+    }
+
+    /// A lifecycle transition happened: apply what entering the state does, then record it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn transitioned(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        from: &str,
+        to: &str,
+        at: f64,
+        depth: usize,
+    ) {
+        let Some(lc) = self.profile.lifecycles.get(resource) else {
+            return;
+        };
+        let field = lc.field.clone();
+        if let Some(effects) = lc.on_enter.get(to) {
+            self.apply_effects(
+                spec,
+                store,
+                tenant,
+                resource,
+                id,
+                effects,
+                Some((from, to)),
+                at,
+                depth,
+            );
+        }
+        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+            return;
+        };
+        self.emit(
+            store,
+            tenant,
+            resource,
+            "updated",
+            &body,
+            Some(json!({ field: from })),
+            at,
+        );
+    }
+
+    /// Evaluates `exprs` against record `id` of `resource` (which may not be stored yet:
+    /// `body` is its current state), member by member so later ones can read earlier ones.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn evaluate(
+        &self,
+        spec: &Spec,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        exprs: &Map<String, Value>,
+        target_schema: Option<&str>,
+        transition: Option<(&str, &str)>,
+        at: f64,
+    ) -> Map<String, Value> {
+        let mut scratch = body.clone();
+        let mut out = Map::new();
+        let mut g = Generator::new(
+            &spec.doc,
+            self.seed,
+            &format!("expr {tenant}/{resource}/{id} {at}"),
+            Direction::Response,
+        );
+        g.use_examples = false;
+        for (member, expr) in exprs {
+            let value = {
+                let lookup = |via: &str, field: &str| {
+                    let (r, i) = self.referenced(store, tenant, resource, &scratch, via)?;
+                    store.get(tenant, &r, &i)?.body.get(field).cloned()
+                };
+                let time = |m: &str, unix: i64| match target_schema {
+                    Some(s) => timestamp_for(spec, s, m, unix),
+                    None => json!(unix),
+                };
+                let generate = |m: &str| {
+                    let s = target_schema
+                        .and_then(|s| spec.at(s))
+                        .map(|s| flatten(&spec.doc, s))?;
+                    let ms = s.get("properties")?.get(m)?.clone();
+                    Some(
+                        Generator::new(
+                            &spec.doc,
+                            self.seed,
+                            &format!("generate {tenant}/{resource}/{id}/{m}"),
+                            Direction::Response,
+                        )
+                        .value(&ms),
+                    )
+                };
+                let scope = expr::Scope {
+                    record: &scratch,
+                    id,
+                    now: at,
+                    transition,
+                    lookup: &lookup,
+                    time: &time,
+                    generate: &generate,
+                };
+                expr::eval(expr, member, &scope, g.rng())
+            };
+            scratch.insert(member.clone(), value.clone());
+            out.insert(member.clone(), value);
+        }
+        out
+    }
+
+    /// Applies effects (those whose `when` matches the record) of something that happened
+    /// to record `id`: its own members set, referenced records updated, balances adjusted,
+    /// related records created.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_effects(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        list: &profile::EffectList,
+        transition: Option<(&str, &str)>,
+        at: f64,
+        depth: usize,
+    ) {
+        if depth > MAX_EFFECT_DEPTH {
+            return;
+        }
+        for effects in list.iter() {
+            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                return;
+            };
+            if !profile::matches(&effects.when, Some(&body)) {
+                continue;
+            }
+            let own = self.evaluate(
+                spec,
+                store,
+                tenant,
+                resource,
+                id,
+                &body,
+                &effects.set,
+                self.record_schema(resource),
+                transition,
+                at,
+            );
+            if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
+                for (k, v) in own {
+                    rec.body.insert(k, v);
+                }
+            }
+            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                return;
+            };
+            for u in &effects.update {
+                self.update_related(
+                    spec, store, tenant, resource, id, &body, u, transition, at, depth,
+                );
+            }
+            for a in &effects.adjust {
+                self.adjust(store, tenant, &body, a, at);
+            }
+            for c in &effects.create {
+                self.create_related(
+                    spec, store, tenant, resource, id, &body, c, transition, at, depth,
+                );
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn update_related(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        u: &profile::UpdateRelated,
+        transition: Option<(&str, &str)>,
+        at: f64,
+        depth: usize,
+    ) {
+        let Some((target, target_id)) = self.referenced(store, tenant, resource, body, &u.via)
+        else {
+            return;
+        };
+        let values = self.evaluate(
+            spec,
+            store,
+            tenant,
+            resource,
+            id,
+            body,
+            &u.set,
+            self.record_schema(&target),
+            transition,
+            at,
+        );
+        let lifecycle = self.profile.lifecycles.get(&target);
+        let Some(rec) = store.tenant(tenant).get_mut(&target, &target_id) else {
+            return;
+        };
+        let before = rec.body.clone();
+        let mut step = None;
+        for (k, v) in values {
+            match (lifecycle, v.as_str()) {
+                (Some(lc), Some(state)) if lc.field == k => {
+                    step = lifecycle::force(lc, &mut rec.body, &mut rec.meta, state, at);
+                }
+                _ => {
+                    rec.body.insert(k, v);
+                }
+            }
+        }
+        let after = rec.body.clone();
+        let changed: Map<String, Value> = before
+            .iter()
+            .filter(|(k, v)| after.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match step {
+            // A transition records itself (and runs what entering the state does).
+            Some((from, to, at)) => self.transitioned(
+                spec,
+                store,
+                tenant,
+                &target,
+                &target_id,
+                &from,
+                &to,
+                at,
+                depth + 1,
+            ),
+            None if !changed.is_empty() => self.emit(
+                store,
+                tenant,
+                &target,
+                "updated",
+                &after,
+                Some(Value::Object(changed)),
+                at,
+            ),
+            None => {}
+        }
+    }
+
+    pub(super) fn adjust(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        body: &Map<String, Value>,
+        a: &profile::Adjust,
+        at: f64,
+    ) {
+        let Some(target_id) = body.get(&a.id_from).map(lists::text) else {
+            return;
+        };
+        let amount = match &a.by {
+            Value::Number(n) => n.as_f64(),
+            Value::String(member) => match body.get(member) {
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(Value::String(s)) => s.parse::<f64>().ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(amount) = amount else { return };
+        let delta = if a.debit { -amount } else { amount };
+        let Some(rec) = store.tenant(tenant).get_mut(&a.resource, &target_id) else {
+            return;
+        };
+        let before = rec.body.get(&a.field).cloned().unwrap_or(Value::Null);
+        let after = match &before {
+            // Decimal strings keep their number of decimals ("100.00").
+            Value::String(text) => {
+                let decimals = text.split('.').nth(1).map_or(0, str::len);
+                json!(format!(
+                    "{:.*}",
+                    decimals,
+                    text.parse::<f64>().unwrap_or(0.0) + delta
+                ))
+            }
+            Value::Number(n) if n.is_i64() => {
+                json!(n.as_i64().unwrap_or(0) + delta.round() as i64)
+            }
+            Value::Null => json!(delta),
+            other => json!(other.as_f64().unwrap_or(0.0) + delta),
+        };
+        rec.body.insert(a.field.clone(), after);
+        let updated = rec.body.clone();
+        self.emit(
+            store,
+            tenant,
+            &a.resource,
+            "updated",
+            &updated,
+            Some(json!({ a.field.clone(): before })),
+            at,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn create_related(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        c: &profile::CreateRelated,
+        transition: Option<(&str, &str)>,
+        at: f64,
+        depth: usize,
+    ) {
+        let target = self.model.resources.get(&c.resource);
+        let target_schema = target.and_then(|r| r.schema.as_deref());
+        // `$id` in a related create is the creating record's id.
+        let exprs: Map<String, Value> =
+            c.body.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut new_body = self.evaluate(
+            spec,
+            store,
+            tenant,
+            resource,
+            id,
+            body,
+            &exprs,
+            target_schema,
+            transition,
+            at,
+        );
+        let id_field = target.map_or("id", |r| r.id_field.as_str());
+        let mut g = Generator::new(
+            &spec.doc,
+            self.seed,
+            &format!("related {tenant}/{resource}/{id}/{at}/{}", c.resource),
+            Direction::Response,
+        );
+        let minted = match target.and_then(|r| r.id_prefix.as_deref()) {
+            Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
+            None => ids::ksuid(g.rng(), at.floor() as i64),
+        };
+        new_body
+            .entry(id_field.to_owned())
+            .or_insert_with(|| json!(minted));
+        let new_id = lists::id_of(&new_body, id_field).unwrap_or(minted);
+        let parent = if c.child {
+            Some(ParentRef {
+                resource: resource.to_owned(),
+                id: id.to_owned(),
+            })
+        } else {
+            c.parent_from.as_deref().and_then(|via| {
+                self.referenced(store, tenant, resource, body, via)
+                    .map(|(r, i)| ParentRef { resource: r, id: i })
+            })
+        };
+        // The parent's path parameter is a member of the child too (`customer_id`).
+        if let Some(p) = &parent
+            && let Some(param) = self.model.bindings.iter().find_map(|b| {
+                b.parent
+                    .as_ref()
+                    .filter(|(_, pt)| *pt == p.resource && b.resource == c.resource)
+                    .map(|(param, _)| param.clone())
+            })
+        {
+            new_body.entry(param).or_insert_with(|| json!(p.id));
+        }
+        if let Some(schema) = target_schema {
+            let key = format!("{tenant}/{}/{new_id}", c.resource);
+            let record = NewRecord {
+                spec,
+                schema: Some(schema),
+                validator: self.validators.get(&c.resource).map(|v| v.as_ref()),
+                seed: self.seed,
+                key,
+                now: at.floor() as i64,
+                generate_optional: self.profile.generate_optional,
+            }
+            .build(
+                Some(&Value::Object(new_body.clone())),
+                &[(id_field.to_owned(), json!(new_id))],
+                None,
+            );
+            new_body = record;
+        }
+        store
+            .tenant(tenant)
+            .insert(&c.resource, new_id.clone(), new_body.clone(), parent);
+        self.created(
+            spec,
+            store,
+            tenant,
+            &c.resource,
+            &new_id,
+            None,
+            false,
+            at,
+            depth + 1,
+        );
+    }
+
+    /// A record was just stored: its derived members, its lifecycle's start (and, when
+    /// due or asked for, its run), the created event, and its effects.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn created(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        call: Option<&Call>,
+        instant: bool,
+        now: f64,
+        depth: usize,
+    ) {
+        let schema = self.record_schema(resource);
+        if let Some(over) = self.profile.resources.get(resource) {
+            for d in &over.derive {
+                let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                    return;
+                };
+                if !profile::matches(&d.when, Some(&body)) {
+                    continue;
+                }
+                let values = self.evaluate(
+                    spec, store, tenant, resource, id, &body, &d.set, schema, None, now,
+                );
+                if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
+                    rec.body.extend(values);
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        if let Some(lc) = self.profile.lifecycles.get(resource)
+            && let Some(rec) = store.tenant(tenant).get_mut(resource, id)
+        {
+            if let Some(call) = call {
+                rec.meta.scenario.clone_from(&call.scenario);
+                rec.meta.held = lc.hold_header.as_deref().is_some_and(|h| call.flag(h));
+            }
+            lifecycle::start(lc, &mut rec.body, &mut rec.meta, now);
+            let key = format!("{tenant}/{resource}/{id}");
+            steps = lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, instant, &key);
+        }
+        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+            return;
+        };
+        self.emit(store, tenant, resource, "created", &body, None, now);
+        if let Some(effects) = self
+            .profile
+            .resources
+            .get(resource)
+            .and_then(|o| o.on_create.as_ref())
+        {
+            self.apply_effects(spec, store, tenant, resource, id, effects, None, now, depth);
+        }
+        if let Some(lc) = self.profile.lifecycles.get(resource)
+            && let Some(initial) = &lc.initial
+            && let Some(effects) = lc.on_enter.get(initial)
+        {
+            self.apply_effects(spec, store, tenant, resource, id, effects, None, now, depth);
+        }
+        for (from, to, at) in steps {
+            self.transitioned(spec, store, tenant, resource, id, &from, &to, at, depth);
+        }
+    }
+
+    /// The scheduler's step: every due transition in every tenant. Returns how many
+    /// resources were looked at.
+    pub fn tick(&self, spec: &Spec) {
+        let now = self.clock.now();
+        let mut store = lock(&self.store);
+        for resource in self.profile.lifecycles.keys() {
+            self.advance_resource(spec, &mut store, None, resource, now, None);
+        }
+    }
+}

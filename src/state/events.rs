@@ -1,0 +1,144 @@
+//! Events: every change recorded once (for the API's events list and the journal) and
+//! queued as webhook deliveries to the targets that want its type.
+
+use serde_json::{Map, Value, json};
+
+use super::model::singular;
+use super::store::Store;
+use super::{Engine, Event, lock, webhooks};
+use crate::generate::{Generator, ids};
+use crate::schema::Direction;
+
+impl Engine {
+    /// Records an event and queues its webhook deliveries.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        action: &str,
+        object: &Map<String, Value>,
+        previous: Option<Value>,
+        at: f64,
+    ) {
+        if resource == "events" {
+            return;
+        }
+        let names = self.profile.events.get(resource);
+        let configured = names.and_then(|n| match action {
+            "created" => n.created.clone(),
+            "updated" => n.updated.clone(),
+            _ => n.deleted.clone(),
+        });
+        if configured.is_none() && !self.profile.undeclared_events {
+            return;
+        }
+        let kind = configured.unwrap_or_else(|| format!("{}.{action}", singular(resource)));
+        let mut events = lock(&self.events);
+        let mut g = Generator::new(
+            &Value::Null,
+            self.seed,
+            &format!("event {}", events.len()),
+            Direction::Response,
+        );
+        let id = ids::ksuid(g.rng(), at.floor() as i64);
+        let mut data = json!({"object": object});
+        if let Some(p) = previous {
+            data["previous_attributes"] = p;
+        }
+        let created = at.floor() as i64;
+        let payload =
+            webhooks::event_payload(&id, &kind, created, &data, &self.profile.events_envelope);
+        // APIs with an events collection list their events there too.
+        if self.model.resources.contains_key("events")
+            && let Value::Object(body) = payload.clone()
+        {
+            store
+                .tenant(tenant)
+                .insert("events", id.clone(), body, None);
+        }
+        let urls = self.targets_for(store, tenant, &kind);
+        if !urls.is_empty() {
+            let body = bytes::Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
+            let max_attempts = self
+                .profile
+                .webhooks
+                .max_attempts
+                .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+            let mut hooks = lock(&self.webhooks);
+            for url in urls {
+                let n = hooks.deliveries.len() + 1;
+                hooks.deliveries.push(webhooks::Delivery {
+                    id: format!("dlv_{n:08}"),
+                    event_id: id.clone(),
+                    event_type: kind.clone(),
+                    tenant: tenant.to_owned(),
+                    url,
+                    status: "pending".into(),
+                    attempts: 0,
+                    max_attempts,
+                    next_attempt_at: at,
+                    response_code: None,
+                    last_error: None,
+                    replay: false,
+                    created_at: at,
+                    delivered_at: None,
+                    body: body.clone(),
+                    in_flight: false,
+                });
+            }
+        }
+        events.push(Event {
+            id,
+            kind,
+            created,
+            tenant: tenant.to_owned(),
+            data,
+        });
+    }
+
+    /// URLs of the targets that want events of type `kind` from `tenant`.
+    pub(super) fn targets_for(&self, store: &Store, tenant: &str, kind: &str) -> Vec<String> {
+        let wants = |types: &[String]| types.is_empty() || types.iter().any(|t| t == kind);
+        let mut urls: Vec<String> = lock(&self.webhooks)
+            .targets
+            .iter()
+            .filter(|t| t.tenant.as_deref().is_none_or(|x| x == tenant) && wants(&t.event_types))
+            .map(|t| t.url.clone())
+            .collect();
+        if let Some(resource) = &self.profile.webhooks.targets_resource {
+            let records = store
+                .tenants
+                .get(tenant)
+                .and_then(|t| t.resources.get(resource));
+            for r in records.into_iter().flat_map(|m| m.values()) {
+                let Some(url) = r.body.get("url").and_then(Value::as_str) else {
+                    continue;
+                };
+                let global = r
+                    .body
+                    .get("global")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let types: Vec<String> = r
+                    .body
+                    .get("event_types")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if global
+                    || types.iter().any(|t| t == kind)
+                    || (r.body.get("global").is_none() && types.is_empty())
+                {
+                    urls.push(url.to_owned());
+                }
+            }
+        }
+        urls
+    }
+}

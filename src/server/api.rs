@@ -181,7 +181,7 @@ impl Api {
         } else {
             spec.title.clone()
         };
-        Ok(Self {
+        let api = Self {
             name,
             spec,
             router,
@@ -192,7 +192,36 @@ impl Api {
             requests: AtomicU64::new(0),
             engine,
             also_accept,
-        })
+        };
+        api.check_fixed_bodies()?;
+        Ok(api)
+    }
+
+    /// A body the profile fixes for an operation (`operations.<id>.body`) must be one its
+    /// success response allows; otherwise start-up fails with the profile's file and pointer.
+    fn check_fixed_bodies(&self) -> Result<(), SpecError> {
+        for (op_id, over) in &self.engine.profile.operations {
+            let Some(body) = &over.body else { continue };
+            let at = format!("/operations/{}/body", crate::spec::pointer::escape(op_id));
+            let file = crate::state::profile::file_for(&self.spec.file);
+            let Some(oi) = self.spec.operations.iter().position(|o| o.id == *op_id) else {
+                return Err(SpecError::new(
+                    file,
+                    at,
+                    format!("the spec has no operation '{op_id}'"),
+                ));
+            };
+            if let Some(v) = self.success_validator(oi)
+                && let Some(e) = v.iter_errors(body).next()
+            {
+                return Err(SpecError::new(
+                    file,
+                    at,
+                    format!("does not match the success response schema: {e}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

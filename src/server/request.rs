@@ -76,7 +76,16 @@ pub fn check(api: &Api, oi: usize, req: &Incoming) -> Result<Option<Value>, Reje
                 .collect(),
         };
         if raw.is_empty() {
-            if param.required {
+            // A DELETE is idempotent by itself: SDKs send no idempotency key on it even where
+            // a spec declares one required (Dakota's), so its absence is not an error.
+            let idempotency_on_delete = op.method == http::Method::DELETE
+                && param.location == Location::Header
+                && api
+                    .engine
+                    .idempotency_header
+                    .as_deref()
+                    .is_some_and(|h| param.name.eq_ignore_ascii_case(h));
+            if param.required && !idempotency_on_delete {
                 errors.push(FieldError {
                     location: param.location.as_str(),
                     field: param.name.clone(),

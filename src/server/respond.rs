@@ -175,9 +175,22 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
             body: Bytes::from_static(b"api-sandbox placeholder content\n"),
         };
     }
-    let validator = api.success_validator(oi);
-    let candidates = body_candidates(&api.spec, media, api.seed, &op.id, Direction::Response);
-    let body = first_valid(candidates, validator.as_deref());
+    // The profile may fix the answer (a reference list, say); it was checked at start-up.
+    let fixed = api
+        .engine
+        .profile
+        .operations
+        .get(&op.id)
+        .and_then(|o| o.body.clone());
+    let body = match fixed {
+        Some(body) => body,
+        None => {
+            let validator = api.success_validator(oi);
+            let candidates =
+                body_candidates(&api.spec, media, api.seed, &op.id, Direction::Response);
+            first_valid(candidates, validator.as_deref())
+        }
+    };
     let content_type = if media.media_type.contains('*') {
         "application/json".to_owned()
     } else {

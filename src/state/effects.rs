@@ -84,9 +84,11 @@ impl Engine {
                 depth,
             );
         }
-        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+        let Some(mut body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
             return;
         };
+        // Several due steps are applied at once; each event shows the state it entered.
+        body.insert(field.clone(), json!(to));
         self.emit(
             store,
             tenant,
@@ -119,7 +121,12 @@ impl Engine {
         let mut g = Generator::new(
             &spec.doc,
             self.seed,
-            &format!("expr {tenant}/{resource}/{id} {at}"),
+            // Each set of expressions draws its own values (a trace id and an address
+            // evaluated for one record at one time must not share digits).
+            &format!(
+                "expr {tenant}/{resource}/{id} {at} {}",
+                crate::generate::stable_hash(&Value::Object(exprs.clone()).to_string())
+            ),
             Direction::Response,
         );
         g.use_examples = false;
@@ -216,8 +223,43 @@ impl Engine {
                     spec, store, tenant, resource, id, &body, u, transition, at, depth,
                 );
             }
+            // One update event per adjusted record, however many of its members moved.
+            let mut adjusted: Vec<(String, String, Map<String, Value>)> = Vec::new();
             for a in &effects.adjust {
-                self.adjust(store, tenant, &body, a, at);
+                let Some((r, i, before)) =
+                    self.adjust(spec, store, tenant, resource, id, &body, a, transition, at)
+                else {
+                    continue;
+                };
+                match adjusted.iter_mut().find(|(ar, ai, _)| *ar == r && *ai == i) {
+                    Some((_, _, previous)) => {
+                        previous.entry(a.field.clone()).or_insert(before);
+                    }
+                    None => {
+                        let mut previous = Map::new();
+                        previous.insert(a.field.clone(), before);
+                        adjusted.push((r, i, previous));
+                    }
+                }
+            }
+            for (r, i, previous) in adjusted {
+                if let Some(updated) = store.get(tenant, &r, &i).map(|x| x.body.clone()) {
+                    self.emit(
+                        store,
+                        tenant,
+                        &r,
+                        "updated",
+                        &updated,
+                        Some(Value::Object(previous)),
+                        at,
+                    );
+                }
+            }
+            for e in &effects.emit {
+                let object = self.evaluate(
+                    spec, store, tenant, resource, id, &body, &e.object, None, transition, at,
+                );
+                self.emit_typed(store, tenant, &e.kind, &object, at);
             }
             for c in &effects.create {
                 self.create_related(
@@ -305,59 +347,82 @@ impl Engine {
         }
     }
 
+    /// Credits or debits a numeric member of another record: a number, a decimal string
+    /// (keeping its decimals), or one entry of an array of per-currency balances. Returns
+    /// the record changed and the member's value before.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn adjust(
         &self,
+        spec: &Spec,
         store: &mut Store,
         tenant: &str,
+        resource: &str,
+        id: &str,
         body: &Map<String, Value>,
         a: &profile::Adjust,
+        transition: Option<(&str, &str)>,
         at: f64,
-    ) {
-        let Some(target_id) = body.get(&a.id_from).map(lists::text) else {
-            return;
+    ) -> Option<(String, String, Value)> {
+        // Through the declared reference when there is one (`wallet_address` names a
+        // wallet by its address), else the member holds the id.
+        let target_id = match self.referenced(store, tenant, resource, body, &a.id_from) {
+            Some((_, i)) => i,
+            None => lists::text(body.get(&a.id_from)?),
         };
-        let amount = match &a.by {
-            Value::Number(n) => n.as_f64(),
-            Value::String(member) => match body.get(member) {
-                Some(Value::Number(n)) => n.as_f64(),
-                Some(Value::String(s)) => s.parse::<f64>().ok(),
-                _ => None,
+        let amount_text = match &a.by {
+            Value::Number(n) => n.to_string(),
+            Value::String(member) => match body.get(member)? {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                _ => return None,
             },
-            _ => None,
+            _ => return None,
         };
-        let Some(amount) = amount else { return };
+        let amount = amount_text.trim().parse::<f64>().ok()?;
         let delta = if a.debit { -amount } else { amount };
-        let Some(rec) = store.tenant(tenant).get_mut(&a.resource, &target_id) else {
-            return;
-        };
+        let entry = a.entry.as_ref().map(|e| {
+            let new = self.evaluate(
+                spec,
+                store,
+                tenant,
+                resource,
+                id,
+                body,
+                &e.new,
+                self.record_schema(&a.resource),
+                transition,
+                at,
+            );
+            (e, new)
+        });
+        let rec = store.tenant(tenant).get_mut(&a.resource, &target_id)?;
         let before = rec.body.get(&a.field).cloned().unwrap_or(Value::Null);
-        let after = match &before {
-            // Decimal strings keep their number of decimals ("100.00").
-            Value::String(text) => {
-                let decimals = text.split('.').nth(1).map_or(0, str::len);
-                json!(format!(
-                    "{:.*}",
-                    decimals,
-                    text.parse::<f64>().unwrap_or(0.0) + delta
-                ))
+        let after = match entry {
+            None => add_to(&before, delta, &amount_text),
+            Some((e, new)) => {
+                let mut items = before.as_array().cloned().unwrap_or_default();
+                let same = |item: &Value| {
+                    e.key.iter().all(|path| {
+                        let p = format!("/{}", path.replace('.', "/"));
+                        item.pointer(&p) == Value::Object(new.clone()).pointer(&p)
+                    })
+                };
+                let at_index = match items.iter().position(same) {
+                    Some(i) => i,
+                    None => {
+                        items.push(Value::Object(new.clone()));
+                        items.len() - 1
+                    }
+                };
+                if let Some(Value::Object(item)) = items.get_mut(at_index) {
+                    let current = item.get(&e.member).cloned().unwrap_or(Value::Null);
+                    item.insert(e.member.clone(), add_to(&current, delta, &amount_text));
+                }
+                Value::Array(items)
             }
-            Value::Number(n) if n.is_i64() => {
-                json!(n.as_i64().unwrap_or(0) + delta.round() as i64)
-            }
-            Value::Null => json!(delta),
-            other => json!(other.as_f64().unwrap_or(0.0) + delta),
         };
         rec.body.insert(a.field.clone(), after);
-        let updated = rec.body.clone();
-        self.emit(
-            store,
-            tenant,
-            &a.resource,
-            "updated",
-            &updated,
-            Some(json!({ a.field.clone(): before })),
-            at,
-        );
+        Some((a.resource.clone(), target_id, before))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -537,5 +602,24 @@ impl Engine {
         for resource in self.profile.lifecycles.keys() {
             self.advance_resource(spec, &mut store, None, resource, now, None);
         }
+    }
+}
+
+/// `value` plus `delta`: decimal strings keep as many decimals as they, or the amount
+/// (`amount_text`), had; integers stay integers.
+fn add_to(value: &Value, delta: f64, amount_text: &str) -> Value {
+    let places = |t: &str| t.split('.').nth(1).map_or(0, str::len);
+    match value {
+        Value::String(text) => {
+            let decimals = places(text).max(places(amount_text));
+            json!(format!(
+                "{:.*}",
+                decimals,
+                text.parse::<f64>().unwrap_or(0.0) + delta
+            ))
+        }
+        Value::Number(n) if n.is_i64() => json!(n.as_i64().unwrap_or(0) + delta.round() as i64),
+        Value::Null => json!(delta),
+        other => json!(other.as_f64().unwrap_or(0.0) + delta),
     }
 }

@@ -10,6 +10,25 @@ use crate::generate::{Generator, ids};
 use crate::schema::Direction;
 
 impl Engine {
+    /// Records an event of a type the profile names (`emit` effects) and queues its
+    /// webhook deliveries.
+    pub(super) fn emit_typed(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        kind: &str,
+        object: &Map<String, Value>,
+        at: f64,
+    ) {
+        self.record_event(
+            store,
+            tenant,
+            kind.to_owned(),
+            json!({ "object": object }),
+            at,
+        );
+    }
+
     /// Records an event and queues its webhook deliveries.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn emit(
@@ -35,6 +54,16 @@ impl Engine {
             return;
         }
         let kind = configured.unwrap_or_else(|| format!("{}.{action}", singular(resource)));
+        let mut data = json!({"object": object});
+        if let Some(p) = previous {
+            data["previous_attributes"] = p;
+        }
+        self.record_event(store, tenant, kind, data, at);
+    }
+
+    /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
+    /// a delivery to every target that wants it.
+    fn record_event(&self, store: &mut Store, tenant: &str, kind: String, data: Value, at: f64) {
         let mut events = lock(&self.events);
         let mut g = Generator::new(
             &Value::Null,
@@ -43,10 +72,6 @@ impl Engine {
             Direction::Response,
         );
         let id = ids::ksuid(g.rng(), at.floor() as i64);
-        let mut data = json!({"object": object});
-        if let Some(p) = previous {
-            data["previous_attributes"] = p;
-        }
         let created = at.floor() as i64;
         let payload =
             webhooks::event_payload(&id, &kind, created, &data, &self.profile.events_envelope);

@@ -11,7 +11,7 @@
 //! | `$generate` | a value generated from the member's schema |
 //! | `$id` | this record's id |
 //! | `$from`, `$to` | the states of the transition being applied |
-//! | `$member`, `$member.field` | a member of this record; `.field` reads the record it references |
+//! | `$member`, `$member.field` | a member of this record; `.field` reads the record it references, or into an object member (`$intent.operation.amount`) |
 //! | `{member\|last:4}` | in templates: the last 4 characters |
 //!
 //! Random values are drawn from the generator seeded for the record, so a `--seed` fixes them.
@@ -81,6 +81,16 @@ fn whole(s: &str, member: &str, scope: &Scope, rng: &mut ChaCha8Rng) -> Value {
         "from" => scope.transition.map_or(Value::Null, |(f, _)| json!(f)),
         "to" => scope.transition.map_or(Value::Null, |(_, t)| json!(t)),
         path => match path.split_once('.') {
+            // An object member is read into; any other member is a reference to follow.
+            Some((member, inner)) if scope.record.get(member).is_some_and(Value::is_object) => {
+                let pointer = format!("/{}", inner.replace('.', "/"));
+                scope
+                    .record
+                    .get(member)
+                    .and_then(|v| v.pointer(&pointer))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            }
             Some((via, field)) => (scope.lookup)(via, field).unwrap_or(Value::Null),
             None => scope.record.get(path).cloned().unwrap_or(Value::Null),
         },
@@ -182,6 +192,11 @@ mod tests {
             json!("https://x/A1?t=rec1&p=app->name")
         );
         assert_eq!(scope_eval(json!("$to"), &record), json!("active"));
+        record.insert("intent".into(), json!({"operation": {"amount": "5.00"}}));
+        assert_eq!(
+            scope_eval(json!("$intent.operation.amount"), &record),
+            json!("5.00")
+        );
         assert_eq!(scope_eval(json!(3), &record), json!(3));
         let hex = scope_eval(json!("0x{$hex:40}"), &record);
         assert_eq!(hex.as_str().map(str::len), Some(42));

@@ -6,6 +6,10 @@
 //!   `GET /recipients/{recipient_id}` reads the same resource type at the top level;
 //! - a literal after an item that is not a collection is an **action** (POST) or a
 //!   **singleton** sub-document (GET/PUT/PATCH), e.g. `/applications/{id}/edd`;
+//! - a collection under another one's item is a **link** (many-to-many) rather than a child
+//!   when its records are created elsewhere and never under that item:
+//!   `PUT /wallets/{w}/signer-groups/{g}` attaches an existing group, `DELETE` detaches it,
+//!   `GET /wallets/{w}/signer-groups` lists the attached ones (see [`Link`]);
 //! - everything else stays stateless and is answered from the spec.
 //!
 //! The profile can override the kind and resource of any operation, and can bind operations
@@ -33,6 +37,10 @@ pub enum Kind {
     Action,
     SingletonRead,
     SingletonWrite,
+    /// Attach an existing record to the path's parent item (see [`Link`]).
+    Link,
+    /// Detach it.
+    Unlink,
     Stateless,
     /// Served from the engine's webhook delivery log rather than a resource.
     Webhooks(WebhookOp),
@@ -62,6 +70,8 @@ impl Kind {
             "action" => Self::Action,
             "singleton_read" => Self::SingletonRead,
             "singleton_write" => Self::SingletonWrite,
+            "link" => Self::Link,
+            "unlink" => Self::Unlink,
             "stateless" => Self::Stateless,
             "webhook_deliveries" => Self::Webhooks(WebhookOp::List),
             "webhook_delivery" => Self::Webhooks(WebhookOp::Read),
@@ -85,6 +95,27 @@ pub struct Binding {
     pub singleton: Option<String>,
     /// Answer with the parent record rather than the one acted on (profile `respond: parent`).
     pub respond_parent: bool,
+    /// The path's parent and the resource are linked, not parent and child.
+    pub link: Option<Link>,
+    /// Item operations: the member the path parameter matches, when not the id
+    /// (`DELETE /signers/{public_key}`).
+    pub lookup: Option<String>,
+}
+
+/// A many-to-many link between the path's parent item (`A`) and records of the operation's
+/// resource (`B`), kept as a member of one side: an array of the other side's ids (or of
+/// another of its members), or a single one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// `A` holds the member (`wallets.signer_groups`); otherwise each `B` does
+    /// (`wallets.policies` for `/policies/{p}/wallets`).
+    pub parent_holds: bool,
+    pub member: String,
+    /// The member of the other side's records that is stored, when not their id.
+    pub by: Option<String>,
+    /// A link operation naming the record in a body member instead of the path
+    /// (`POST /signer-groups/{g}/signers {member_key}`).
+    pub value_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +126,8 @@ pub struct Resource {
     /// Pointer of the schema a stored item follows (item GET response, else list item, else
     /// create response).
     pub schema: Option<String>,
+    /// That schema's property names.
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -179,6 +212,8 @@ impl Model {
                 parent: None,
                 singleton: None,
                 respond_parent: false,
+                link: None,
+                lookup: None,
             };
             let binding = match (segs.get(n.wrapping_sub(2)), segs.last()) {
                 (Some(Seg::Lit(l)), Some(Seg::Param(p))) if collections.contains(l) => {
@@ -196,6 +231,8 @@ impl Model {
                         parent: parent_of(&segs[..n - 2]),
                         singleton: None,
                         respond_parent: false,
+                        link: None,
+                        lookup: None,
                     }
                 }
                 (_, Some(Seg::Lit(l))) if collections.contains(l) => {
@@ -212,6 +249,8 @@ impl Model {
                         parent: parent_of(&segs[..n - 1]),
                         singleton: None,
                         respond_parent: false,
+                        link: None,
+                        lookup: None,
                     }
                 }
                 (Some(Seg::Param(p)), Some(Seg::Lit(sub))) if n >= 3 => match &segs[n - 3] {
@@ -226,6 +265,8 @@ impl Model {
                         parent: parent_of(&segs[..n - 3]),
                         singleton: Some(sub.clone()),
                         respond_parent: false,
+                        link: None,
+                        lookup: None,
                     },
                     _ => stateless.clone(),
                 },
@@ -247,6 +288,7 @@ impl Model {
                         kind,
                         resource,
                         respond_parent: o.respond.as_deref() == Some("parent"),
+                        lookup: o.lookup.clone(),
                         ..binding
                     }
                 }
@@ -254,12 +296,56 @@ impl Model {
             };
             bindings.push(binding);
         }
+        infer_links(&mut bindings, spec, profile);
         let mut model = Self {
             resources: BTreeMap::new(),
             bindings,
         };
         model.describe_resources(spec, profile);
+        model.resolve_links(profile);
         model
+    }
+
+    /// Which side of each link holds it, and in which member: a reference the profile
+    /// declares (on either side) wins; else `B`'s `<a>_id` member; else `A` holds an array
+    /// named after `B` (`signer_groups`).
+    fn resolve_links(&mut self, profile: &Profile) {
+        for i in 0..self.bindings.len() {
+            let b = &self.bindings[i];
+            let (Some(link), Some((_, parent))) = (&b.link, &b.parent) else {
+                continue;
+            };
+            let child = &b.resource;
+            let declared = |holder: &str, target: &str| {
+                profile.resources.get(holder).and_then(|o| {
+                    o.references
+                        .iter()
+                        .find(|(_, r)| r.resource() == target)
+                        .map(|(m, r)| (m.clone(), r.member().map(str::to_owned)))
+                })
+            };
+            let scalar = format!("{}_id", singular(parent));
+            let child_has = self
+                .resources
+                .get(child)
+                .is_some_and(|r| r.members.contains(&scalar));
+            let (parent_holds, member, by) = if let Some((m, by)) = declared(parent, child) {
+                (true, m, by)
+            } else if let Some((m, by)) = declared(child, parent) {
+                (false, m, by)
+            } else if child_has {
+                (false, scalar, None)
+            } else {
+                (true, child.replace('-', "_"), None)
+            };
+            let resolved = Link {
+                parent_holds,
+                member,
+                by,
+                value_from: link.value_from.clone(),
+            };
+            self.bindings[i].link = Some(resolved);
+        }
     }
 
     /// Picks each resource's representation schema and id field.
@@ -344,8 +430,61 @@ impl Model {
                 id_field,
                 id_prefix: over.and_then(|o| o.id_prefix.clone()),
                 schema,
+                members: props,
             };
             self.resources.insert(name, resource);
+        }
+    }
+}
+
+/// Marks the operations on `/A/{a}/B...` that link `A` and `B` rather than nest `B` under
+/// `A`: `B` is created somewhere else and never at `/A/{a}/B`. The profile can also make any
+/// operation a link (`kind: link`, with `value_from` for a link named in the body).
+fn infer_links(bindings: &mut [Binding], spec: &Spec, profile: &Profile) {
+    let creates: Vec<(String, Option<String>)> = bindings
+        .iter()
+        .filter(|b| b.kind == Kind::Create)
+        .map(|b| {
+            (
+                b.resource.clone(),
+                b.parent.as_ref().map(|(_, p)| p.clone()),
+            )
+        })
+        .collect();
+    for (op, b) in spec.operations.iter().zip(bindings.iter_mut()) {
+        let Some((_, parent)) = &b.parent else {
+            continue;
+        };
+        let over = profile.operations.get(&op.id);
+        let declared = over.and_then(|o| o.kind.as_deref());
+        let linked = matches!(b.kind, Kind::Link | Kind::Unlink)
+            || (declared.is_none()
+                && creates
+                    .iter()
+                    .any(|(r, p)| *r == b.resource && p.as_ref() != Some(parent))
+                && !creates
+                    .iter()
+                    .any(|(r, p)| *r == b.resource && p.as_ref() == Some(parent)));
+        if !linked {
+            continue;
+        }
+        if declared.is_none() {
+            b.kind = match b.kind {
+                Kind::Replace => Kind::Link,
+                Kind::Delete => Kind::Unlink,
+                k => k,
+            };
+        }
+        if matches!(
+            b.kind,
+            Kind::List | Kind::Read | Kind::Link | Kind::Unlink | Kind::Update
+        ) {
+            b.link = Some(Link {
+                parent_holds: true,
+                member: String::new(),
+                by: None,
+                value_from: over.and_then(|o| o.value_from.clone()),
+            });
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::model::{Binding, Kind, Resource, list_item_schema, singular, success_schema};
 use super::shape::{Members, NewRecord, project, property_names, repair, timestamp_for};
 use super::store::{ParentRef, Store};
-use super::{Call, Engine, Outcome, delivery_log, lifecycle, lists, lock};
+use super::{Call, Engine, Outcome, delivery_log, lifecycle, lists, lock, relations};
 use crate::generate::{Generator, flatten, ids};
 use crate::schema::Direction;
 use crate::server::api::Api;
@@ -178,6 +178,8 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
             Outcome::Body(Value::Null)
         }
         Kind::SingletonRead | Kind::SingletonWrite => ctx.singleton(&mut store),
+        Kind::Link => ctx.link(&mut store, true),
+        Kind::Unlink => ctx.link(&mut store, false),
         Kind::Stateless | Kind::Webhooks(_) => Outcome::Stateless,
     }
 }
@@ -373,16 +375,13 @@ impl Ctx<'_> {
         // Members naming other records must name existing ones.
         if let (Some(o), Some(Value::Object(sent))) = (over, self.call.body) {
             for (member, reference) in &o.references {
-                let Some(v) = sent.get(member).filter(|v| !v.is_null()) else {
+                let Some(v) = sent.get(member) else {
                     continue;
                 };
-                if self
-                    .engine
-                    .referenced(store, tenant, name, sent, member)
-                    .is_none()
-                {
-                    let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    return not_found(reference.resource(), &shown);
+                if let Some(missing) = self.engine.dangling(store, tenant, reference, v) {
+                    let target = singular(reference.resource()).replace('_', " ");
+                    let by = reference.member().unwrap_or("id");
+                    return Outcome::Problem(404, format!("no {target} with {by} '{missing}'"));
                 }
             }
         }
@@ -425,15 +424,14 @@ impl Ctx<'_> {
 
     /// Item operations, with lifecycle triggers before and events after.
     fn item(&self, store: &mut Store) -> Outcome {
-        let Some(id) = self.item_id() else {
+        let Some(id) = self.item_id(store) else {
             return Outcome::Stateless;
         };
+        let id = id.as_str();
         let name = &self.resource.name;
         let now = self.engine.clock.now();
         let tenant_key = self.call.tenant;
-        let exists = store
-            .get(tenant_key, name, id)
-            .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
+        let exists = self.in_scope(store, id);
         let over = self.engine.profile.resources.get(name);
         if exists && self.binding.kind == Kind::Delete {
             if let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id) {
@@ -570,20 +568,136 @@ impl Ctx<'_> {
         }
     }
 
-    /// The id of the item named in the path.
-    fn item_id(&self) -> Option<&str> {
-        self.binding
+    /// The id of the item named in the path (which may name it by another member).
+    fn item_id(&self, store: &Store) -> Option<String> {
+        let raw = self
+            .binding
             .item_param
             .as_deref()
-            .and_then(|p| self.call.param(p))
+            .and_then(|p| self.call.param(p))?;
+        let Some(member) = &self.binding.lookup else {
+            return Some(raw.to_owned());
+        };
+        let found = store
+            .tenants
+            .get(self.call.tenant)
+            .and_then(|t| t.resources.get(&self.resource.name))
+            .and_then(|recs| {
+                recs.iter()
+                    .find(|(_, r)| r.body.get(member).is_some_and(|v| lists::text(v) == raw))
+                    .map(|(i, _)| i.clone())
+            });
+        Some(found.unwrap_or_else(|| raw.to_owned()))
+    }
+
+    /// Whether record `id` exists where the path puts it: under the path's parent, or linked
+    /// to it.
+    fn in_scope(&self, store: &Store, id: &str) -> bool {
+        let Some(rec) = store.get(self.call.tenant, &self.resource.name, id) else {
+            return false;
+        };
+        match (&self.binding.link, &self.parent) {
+            (Some(link), Some(p)) => {
+                self.engine
+                    .linked(store, self.call.tenant, link, p, &self.resource.name, id)
+            }
+            _ => self.parent.is_none() || rec.parent == self.parent,
+        }
+    }
+
+    /// Attaches (or detaches) a record to the path's parent item, in the member that holds
+    /// the link; answers with the parent (`respond: parent`), the record, or nothing.
+    fn link(&self, store: &mut Store, attach: bool) -> Outcome {
+        let (Some(link), Some(parent)) = (&self.binding.link, &self.parent) else {
+            return Outcome::Stateless;
+        };
+        let (tenant, name) = (self.call.tenant, &self.resource.name);
+        let child_id = match &link.value_from {
+            Some(member) => {
+                let Some(wanted) = self.call.body.and_then(|b| b.get(member)).map(lists::text)
+                else {
+                    return Outcome::Problem(400, format!("'{member}' is required"));
+                };
+                // The body names the record as the link stores it.
+                let by = link.by.as_deref().filter(|_| link.parent_holds);
+                let found = store
+                    .tenants
+                    .get(tenant)
+                    .and_then(|t| t.resources.get(name))
+                    .and_then(|recs| {
+                        recs.iter()
+                            .find(|(i, r)| match by {
+                                Some(m) => r.body.get(m).is_some_and(|v| lists::text(v) == wanted),
+                                None => **i == wanted,
+                            })
+                            .map(|(i, _)| i.clone())
+                    });
+                match found {
+                    Some(i) => i,
+                    None => return not_found(name, &wanted),
+                }
+            }
+            None => match self.item_id(store) {
+                Some(i) => i,
+                None => return Outcome::Stateless,
+            },
+        };
+        if store.get(tenant, name, &child_id).is_none() {
+            return not_found(name, &child_id);
+        }
+        let Some((holder, holder_id, value)) = self
+            .engine
+            .link_slot(store, tenant, link, parent, name, &child_id)
+        else {
+            return not_found(name, &child_id);
+        };
+        let Some(rec) = store.tenant(tenant).get_mut(&holder, &holder_id) else {
+            return not_found(&holder, &holder_id);
+        };
+        let before = rec.body.get(&link.member).cloned().unwrap_or(Value::Null);
+        let changed = if attach {
+            relations::attach(&mut rec.body, &link.member, &value)
+        } else {
+            relations::detach(&mut rec.body, &link.member, &value)
+        };
+        if !attach && !changed {
+            return Outcome::Problem(
+                404,
+                format!(
+                    "{} '{child_id}' is not attached to {} '{}'",
+                    singular(name).replace('_', " "),
+                    singular(&parent.resource).replace('_', " "),
+                    parent.id
+                ),
+            );
+        }
+        if changed {
+            let after = rec.body.clone();
+            let now = self.engine.clock.now();
+            self.engine.emit(
+                store,
+                tenant,
+                &holder,
+                "updated",
+                &after,
+                Some(json!({ link.member.clone(): before })),
+                now,
+            );
+        }
+        if self.binding.respond_parent {
+            let (r, i) = (parent.resource.clone(), parent.id.clone());
+            return self.respond_stored(store, &r, &i);
+        }
+        match self.schema {
+            Some(_) => self.respond_stored(store, name, &child_id),
+            None => Outcome::Body(Value::Null),
+        }
     }
 
     fn item_inner(&self, store: &mut Store, id: &str) -> Outcome {
         let key = self.key(id);
         let name = &self.resource.name;
-        let exists = store
-            .get(self.call.tenant, name, id)
-            .is_some_and(|r| self.parent.is_none() || r.parent == self.parent);
+        let exists = self.in_scope(store, id);
         let tenant = store.tenant(self.call.tenant);
         match self.binding.kind {
             Kind::Replace if !exists => {
@@ -711,9 +825,9 @@ impl Ctx<'_> {
             .get(self.call.tenant)
             .and_then(|t| t.resources.get(&self.resource.name))
             .map(|recs| {
-                recs.values()
-                    .filter(|r| self.parent.is_none() || r.parent == self.parent)
-                    .map(|r| &r.body)
+                recs.iter()
+                    .filter(|(i, _)| self.in_scope(store, i))
+                    .map(|(_, r)| &r.body)
                     .collect()
             })
             .unwrap_or_default();

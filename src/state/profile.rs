@@ -216,6 +216,20 @@ pub struct Effects {
     /// Related resources to create.
     #[serde(default)]
     pub create: Vec<CreateRelated>,
+    /// Events to record (and deliver) beyond the created/updated/deleted ones.
+    #[serde(default)]
+    pub emit: Vec<EmitEvent>,
+}
+
+/// `emit: [{type: wallet.deposit, object: {wallet_id: $wallet_address.id, amount: $amount}}]`:
+/// an event whose `data.object` holds these members (expressions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub object: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `adjust: [{resource: accounts, id_from: account_id, field: balance, by: amount, debit: true}]`
@@ -223,7 +237,8 @@ pub struct Effects {
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
     pub resource: String,
-    /// Member of this resource holding the other resource's id.
+    /// Member of this resource naming the other record: through its declared reference,
+    /// else as its id.
     pub id_from: String,
     /// Numeric member (number or decimal string) of the other resource to change.
     pub field: String,
@@ -232,6 +247,19 @@ pub struct Adjust {
     /// Subtract instead of add.
     #[serde(default)]
     pub debit: bool,
+    /// `field` is an array of balances (one per currency, say): change this entry's member.
+    pub entry: Option<BalanceEntry>,
+}
+
+/// `entry: {key: [asset.id], new: {asset: {id: $currency}, amount_usd: "0.00"}, member: amount_usd}`:
+/// the array element whose `key` members (dotted paths) equal those of `new` (expressions
+/// evaluated against this record), added from `new` when there is none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceEntry {
+    pub key: Vec<String>,
+    pub new: serde_json::Map<String, serde_json::Value>,
+    pub member: String,
 }
 
 /// `create: [{resource: receipts, body: {payment_id: $id, amount: $amount}}]`: members
@@ -321,9 +349,11 @@ pub struct ResourceOverride {
     /// (404 when it does not exist) and readable in expressions as `$member.field`.
     #[serde(default)]
     pub references: BTreeMap<String, Reference>,
-    /// Array members listing the record's children of a resource: `{destinations: destinations}`.
+    /// Array members listing records: the record's children of a resource
+    /// (`{destinations: destinations}`), or the records a reference member names
+    /// (`{members: {via: member_keys}}`).
     #[serde(default)]
-    pub embed: BTreeMap<String, String>,
+    pub embed: BTreeMap<String, Embed>,
     /// Members shown in the create response only, then forgotten (secrets).
     #[serde(default)]
     pub once: Vec<String>,
@@ -335,6 +365,13 @@ pub struct ResourceOverride {
     pub on_create: Option<EffectList>,
     pub on_update: Option<EffectList>,
     pub on_delete: Option<EffectList>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Embed {
+    Children(String),
+    Via { via: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,12 +423,20 @@ impl Reference {
 #[serde(deny_unknown_fields)]
 pub struct OperationOverride {
     /// `create`, `list`, `read`, `update`, `replace`, `delete`, `delete_all`, `action`,
-    /// `singleton_read`, `singleton_write` or `stateless`; or, served from the webhook
+    /// `singleton_read`, `singleton_write`, `link`, `unlink` or `stateless`; or, served from the webhook
     /// delivery log, `webhook_deliveries`, `webhook_delivery` or `webhook_replay`.
     pub kind: Option<String>,
     pub resource: Option<String>,
     /// `parent`: answer with the parent record (Dakota's rule operations answer with the policy).
     pub respond: Option<String>,
+    /// Item operations: the member the path parameter names, when not the id.
+    pub lookup: Option<String>,
+    /// `kind: link`: the body member naming the record to attach (its id, or the member
+    /// the link stores).
+    pub value_from: Option<String>,
+    /// A fixed success body for an operation answered from the spec (reference data such as
+    /// supported networks); it must match the response schema.
+    pub body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

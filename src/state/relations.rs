@@ -1,17 +1,20 @@
-//! How records relate beyond parent and child: members referencing other records, arrays
-//! embedding a record's children, and the delete guard of references that must not dangle.
+//! How records relate beyond parent and child: members referencing other records (one, or
+//! an array of them), many-to-many links kept in such members, arrays embedding a record's
+//! children or referenced records, and the delete guard of references that must not dangle.
 
 use serde_json::{Map, Value};
 
-use super::model::singular;
+use super::model::{Link, singular};
+use super::profile::Embed;
 use super::shape::project;
-use super::store::Store;
+use super::store::{ParentRef, Store};
 use super::{Engine, lists, profile};
 use crate::generate::flatten;
 use crate::spec::Spec;
 
 impl Engine {
-    /// The record that member `via` of `body` references, as (resource, id).
+    /// The record that member `via` of `body` references, as (resource, id); for an array
+    /// member, the first one that exists.
     pub(super) fn referenced(
         &self,
         store: &Store,
@@ -20,20 +23,116 @@ impl Engine {
         body: &Map<String, Value>,
         via: &str,
     ) -> Option<(String, String)> {
-        let reference = self.profile.resources.get(resource)?.references.get(via)?;
-        let value = body.get(via)?;
-        let target = reference.resource();
-        let records = store.tenants.get(tenant)?.resources.get(target)?;
-        match reference.member() {
-            None => {
-                let id = lists::text(value);
-                records.contains_key(&id).then(|| (target.to_owned(), id))
-            }
-            Some(member) => records
-                .iter()
-                .find(|(_, r)| r.body.get(member) == Some(value))
-                .map(|(id, _)| (target.to_owned(), id.clone())),
+        self.referenced_all(store, tenant, resource, body, via)
+            .into_iter()
+            .next()
+    }
+
+    /// Every record that member `via` of `body` references (one, or one per array item).
+    pub(super) fn referenced_all(
+        &self,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        body: &Map<String, Value>,
+        via: &str,
+    ) -> Vec<(String, String)> {
+        let Some(reference) = self
+            .profile
+            .resources
+            .get(resource)
+            .and_then(|o| o.references.get(via))
+        else {
+            return Vec::new();
+        };
+        let values = match body.get(via) {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(v) => vec![v],
+            None => Vec::new(),
+        };
+        values
+            .into_iter()
+            .filter_map(|v| resolve(store, tenant, reference, v))
+            .collect()
+    }
+
+    /// Sent values of member `via` naming no existing record (each item of an array).
+    pub(super) fn dangling(
+        &self,
+        store: &Store,
+        tenant: &str,
+        reference: &profile::Reference,
+        value: &Value,
+    ) -> Option<String> {
+        let values = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            v => vec![v],
+        };
+        values
+            .into_iter()
+            .find(|v| resolve(store, tenant, reference, v).is_none())
+            .map(lists::text)
+    }
+
+    /// The value a link stores for record `id` of `resource`: its id, or its member `by`.
+    pub(super) fn link_value(
+        &self,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        by: Option<&str>,
+    ) -> Option<Value> {
+        let rec = store.get(tenant, resource, id)?;
+        match by {
+            Some(member) => rec.body.get(member).cloned(),
+            None => Some(Value::String(id.to_owned())),
         }
+    }
+
+    /// Where link `link` between `parent` and record `child_id` of `child` is kept: the
+    /// holding record and the value it stores for the other side.
+    pub(super) fn link_slot(
+        &self,
+        store: &Store,
+        tenant: &str,
+        link: &Link,
+        parent: &ParentRef,
+        child: &str,
+        child_id: &str,
+    ) -> Option<(String, String, Value)> {
+        if link.parent_holds {
+            let value = self.link_value(store, tenant, child, child_id, link.by.as_deref())?;
+            Some((parent.resource.clone(), parent.id.clone(), value))
+        } else {
+            let value = self.link_value(
+                store,
+                tenant,
+                &parent.resource,
+                &parent.id,
+                link.by.as_deref(),
+            )?;
+            Some((child.to_owned(), child_id.to_owned(), value))
+        }
+    }
+
+    /// Whether record `child_id` of `child` is linked to `parent`.
+    pub(super) fn linked(
+        &self,
+        store: &Store,
+        tenant: &str,
+        link: &Link,
+        parent: &ParentRef,
+        child: &str,
+        child_id: &str,
+    ) -> bool {
+        self.link_slot(store, tenant, link, parent, child, child_id)
+            .and_then(|(r, i, value)| {
+                let holder = store.get(tenant, &r, &i)?;
+                Some(holds(holder.body.get(&link.member), &value))
+            })
+            .unwrap_or(false)
     }
 
     /// Writes each embedded member of record `id`: its current children, as the member's
@@ -69,7 +168,7 @@ impl Engine {
         };
         let schema = self.record_schema(resource);
         let mut values = Vec::new();
-        for (member, child) in &over.embed {
+        for (member, embed) in &over.embed {
             let item_schema = schema.and_then(|s| {
                 let flat = flatten(&spec.doc, spec.at(s)?);
                 let items = flat.get("properties")?.get(member)?.get("items")?;
@@ -78,21 +177,49 @@ impl Engine {
                     .and_then(Value::as_str)
                     .and_then(crate::spec::pointer::fragment_to_pointer)
             });
-            let children: Vec<(String, Map<String, Value>)> = store
-                .tenants
-                .get(tenant)
-                .and_then(|t| t.resources.get(child))
-                .map(|recs| {
-                    recs.iter()
-                        .filter(|(_, r)| {
-                            r.parent
-                                .as_ref()
-                                .is_some_and(|p| p.resource == resource && p.id == id)
-                        })
-                        .map(|(i, r)| (i.clone(), r.body.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let of_resource =
+                |child: &str, ids: Option<&[String]>| -> Vec<(String, Map<String, Value>)> {
+                    let Some(recs) = store
+                        .tenants
+                        .get(tenant)
+                        .and_then(|t| t.resources.get(child))
+                    else {
+                        return Vec::new();
+                    };
+                    match ids {
+                        Some(ids) => ids
+                            .iter()
+                            .filter_map(|i| recs.get(i).map(|r| (i.clone(), r.body.clone())))
+                            .collect(),
+                        None => recs
+                            .iter()
+                            .filter(|(_, r)| {
+                                r.parent
+                                    .as_ref()
+                                    .is_some_and(|p| p.resource == resource && p.id == id)
+                            })
+                            .map(|(i, r)| (i.clone(), r.body.clone()))
+                            .collect(),
+                    }
+                };
+            let (child, children) = match embed {
+                Embed::Children(child) => (child.as_str(), of_resource(child, None)),
+                Embed::Via { via } => {
+                    let Some(body) = store.get(tenant, resource, id).map(|r| &r.body) else {
+                        continue;
+                    };
+                    let Some(child) = over.references.get(via).map(profile::Reference::resource)
+                    else {
+                        continue;
+                    };
+                    let ids: Vec<String> = self
+                        .referenced_all(store, tenant, resource, body, via)
+                        .into_iter()
+                        .map(|(_, i)| i)
+                        .collect();
+                    (child, of_resource(child, Some(&ids)))
+                }
+            };
             let items: Vec<Value> = children
                 .into_iter()
                 .map(|(cid, mut body)| match &item_schema {
@@ -154,11 +281,14 @@ impl Engine {
                     if !spec.unless.is_empty() && profile::matches(&spec.unless, Some(&rec.body)) {
                         continue;
                     }
-                    let Some((r, rid)) = self.referenced(store, tenant, holder, &rec.body, member)
-                    else {
+                    if doomed.iter().any(|(d, did)| d == holder && did == hid) {
                         continue;
-                    };
-                    if doomed.iter().any(|(d, did)| *d == r && *did == rid) {
+                    }
+                    let targets = self.referenced_all(store, tenant, holder, &rec.body, member);
+                    if targets
+                        .iter()
+                        .any(|(r, rid)| doomed.iter().any(|(d, did)| d == r && did == rid))
+                    {
                         return Some(format!(
                             "{} '{id}' is still in use by {} '{hid}'",
                             singular(resource).replace('_', " "),
@@ -170,4 +300,65 @@ impl Engine {
         }
         None
     }
+}
+
+/// The record of `reference`'s resource that `value` names (by id, or by its member).
+fn resolve(
+    store: &Store,
+    tenant: &str,
+    reference: &profile::Reference,
+    value: &Value,
+) -> Option<(String, String)> {
+    let target = reference.resource();
+    let records = store.tenants.get(tenant)?.resources.get(target)?;
+    match reference.member() {
+        None => {
+            let id = lists::text(value);
+            records.contains_key(&id).then(|| (target.to_owned(), id))
+        }
+        Some(member) => records
+            .iter()
+            .find(|(_, r)| r.body.get(member) == Some(value))
+            .map(|(id, _)| (target.to_owned(), id.clone())),
+    }
+}
+
+/// Whether a link member (an array, or a single value) holds `value`.
+pub(super) fn holds(member: Option<&Value>, value: &Value) -> bool {
+    let wanted = lists::text(value);
+    match member {
+        Some(Value::Array(items)) => items.iter().any(|v| lists::text(v) == wanted),
+        Some(Value::Null) | None => false,
+        Some(v) => lists::text(v) == wanted,
+    }
+}
+
+/// Adds `value` to a link member: an array (created when missing) or a single value.
+/// Returns whether anything changed.
+pub(super) fn attach(body: &mut Map<String, Value>, member: &str, value: &Value) -> bool {
+    if holds(body.get(member), value) {
+        return false;
+    }
+    match body.get_mut(member) {
+        Some(Value::Array(items)) => items.push(value.clone()),
+        Some(Value::Null) | None => {
+            body.insert(member.to_owned(), Value::Array(vec![value.clone()]));
+        }
+        Some(single) => *single = value.clone(),
+    }
+    true
+}
+
+/// Removes `value` from a link member. Returns whether anything changed.
+pub(super) fn detach(body: &mut Map<String, Value>, member: &str, value: &Value) -> bool {
+    if !holds(body.get(member), value) {
+        return false;
+    }
+    let wanted = lists::text(value);
+    match body.get_mut(member) {
+        Some(Value::Array(items)) => items.retain(|v| lists::text(v) != wanted),
+        Some(single) => *single = Value::Null,
+        None => {}
+    }
+    true
 }

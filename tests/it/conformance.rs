@@ -116,10 +116,16 @@ fn invalid_call(spec: &Spec, op: &Operation, mut call: Call) -> Option<(Call, St
             }
         })
         .collect();
+    // An idempotency key is never required on DELETE, whatever the spec says (SDKs send
+    // none there; see the README), so leaving it out is not an invalid request.
+    let optional_on_delete = |name: &str| {
+        op.method.as_str() == "DELETE" && name.to_ascii_lowercase().contains("idempotency")
+    };
     if let Some(p) = op.params.iter().find(|p| {
         p.required
             && matches!(p.location, Location::Query | Location::Header)
             && !security_headers.contains(&p.name.to_ascii_lowercase())
+            && !optional_on_delete(&p.name)
     }) {
         call.query.retain(|(k, _)| *k != p.name);
         call.headers

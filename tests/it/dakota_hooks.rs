@@ -5,83 +5,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::common::dakota::dakota;
 use crate::common::webhooks::{public_key, receiver, wait_for};
-use crate::common::{Sandbox, bundled_dakota, client};
-
-/// Speaks to one sandbox as one tenant.
-struct Dakota {
-    base: String,
-    key: &'static str,
-}
-
-/// One answer: status, content type and JSON body (`Null` when there is none).
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
-
-impl Dakota {
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut req = client().request(method.clone(), format!("{}{path}", self.base));
-        if !self.key.is_empty() {
-            req = req.header("x-api-key", self.key);
-        }
-        if method == Method::POST && !path.contains("/replay") {
-            req = req.header("x-idempotency-key", crate::contract_uuid());
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("the sandbox answers");
-        let status = res.status().as_u16();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = res.bytes().await.expect("a body");
-        Reply {
-            status,
-            content_type,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, None, &[]).await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = client().request(method, format!("{}/__sandbox{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send()
-            .await
-            .expect("the admin API answers")
-            .json()
-            .await
-            .expect("admin JSON")
-    }
-}
-
-fn dakota(s: &Sandbox, key: &'static str) -> Dakota {
-    Dakota {
-        base: s.url().to_owned(),
-        key,
-    }
-}
+use crate::common::{Sandbox, bundled_dakota};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_key_is_accepted_on_application_token_routes() {

@@ -26,6 +26,8 @@ mod dakota_flow;
 mod contract;
 // The Dakota profile: auth fallback, webhook history and replay, event envelope, scenarios.
 mod dakota_hooks;
+// Dakota wallets: links to signer groups and policies, balances, deposits and sends.
+mod dakota_wallets;
 
 /// A fresh UUID v4 for idempotency keys.
 fn contract_uuid() -> String {

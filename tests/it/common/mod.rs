@@ -1,6 +1,7 @@
 //! Test harness: starts the real `sandbox` binary on an ephemeral loopback port and talks
 //! HTTP to it, exactly as a user would; stops it when the handle is dropped.
 
+pub mod dakota;
 pub mod webhooks;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,84 @@
+//! A Dakota client for tests: one tenant (API key) of one sandbox, sending what the SDK
+//! sends (an idempotency key on every POST), plus the sandbox's admin API.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::{Sandbox, client};
+
+/// Speaks to one sandbox as one tenant.
+pub struct Dakota {
+    pub base: String,
+    pub key: &'static str,
+}
+
+/// One answer: status, content type and JSON body (`Null` when there is none).
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Dakota {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = client().request(method.clone(), format!("{}{path}", self.base));
+        if !self.key.is_empty() {
+            req = req.header("x-api-key", self.key);
+        }
+        // The SDK sends a fresh key on every write.
+        if matches!(method, Method::POST | Method::PUT | Method::PATCH) && !path.contains("/replay")
+        {
+            req = req.header("x-idempotency-key", crate::contract_uuid());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("the sandbox answers");
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = res.bytes().await.expect("a body");
+        Reply {
+            status,
+            content_type,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = client().request(method, format!("{}/__sandbox{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+            .await
+            .expect("the admin API answers")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+}
+
+pub fn dakota(s: &Sandbox, key: &'static str) -> Dakota {
+    Dakota {
+        base: s.url().to_owned(),
+        key,
+    }
+}

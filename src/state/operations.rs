@@ -575,19 +575,26 @@ impl Ctx<'_> {
             .item_param
             .as_deref()
             .and_then(|p| self.call.param(p))?;
-        let Some(member) = &self.binding.lookup else {
+        if self.binding.lookup.is_none() {
             return Some(raw.to_owned());
-        };
-        let found = store
-            .tenants
-            .get(self.call.tenant)
-            .and_then(|t| t.resources.get(&self.resource.name))
-            .and_then(|recs| {
-                recs.iter()
-                    .find(|(_, r)| r.body.get(member).is_some_and(|v| lists::text(v) == raw))
-                    .map(|(i, _)| i.clone())
-            });
+        }
+        let found = self.find_by(store, self.binding.lookup.as_deref(), raw);
         Some(found.unwrap_or_else(|| raw.to_owned()))
+    }
+
+    /// The id of the resource's record whose `member` (its id when `None`) reads `wanted`.
+    fn find_by(&self, store: &Store, member: Option<&str>, wanted: &str) -> Option<String> {
+        let recs = store
+            .tenants
+            .get(self.call.tenant)?
+            .resources
+            .get(&self.resource.name)?;
+        recs.iter()
+            .find(|(i, r)| match member {
+                Some(m) => r.body.get(m).is_some_and(|v| lists::text(v) == wanted),
+                None => *i == wanted,
+            })
+            .map(|(i, _)| i.clone())
     }
 
     /// Whether record `id` exists where the path puts it: under the path's parent, or linked
@@ -620,19 +627,7 @@ impl Ctx<'_> {
                 };
                 // The body names the record as the link stores it.
                 let by = link.by.as_deref().filter(|_| link.parent_holds);
-                let found = store
-                    .tenants
-                    .get(tenant)
-                    .and_then(|t| t.resources.get(name))
-                    .and_then(|recs| {
-                        recs.iter()
-                            .find(|(i, r)| match by {
-                                Some(m) => r.body.get(m).is_some_and(|v| lists::text(v) == wanted),
-                                None => **i == wanted,
-                            })
-                            .map(|(i, _)| i.clone())
-                    });
-                match found {
+                match self.find_by(store, by, &wanted) {
                     Some(i) => i,
                     None => return not_found(name, &wanted),
                 }

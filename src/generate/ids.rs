@@ -21,6 +21,13 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
     uuid_from_bytes(b)
 }
 
+/// A UUID that always comes out the same for `name` (to name a derived thing stably).
+pub fn uuid_from(name: &str) -> String {
+    use rand::SeedableRng;
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::generate::stable_hash(name));
+    uuid(&mut rng)
+}
+
 /// Formats 16 random bytes as a version-4 UUID.
 pub fn uuid_from_bytes(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -12,7 +12,8 @@
 //! Records are projected onto the operation's response schema by member name: `id`,
 //! `event_id` and `webhook_id` are the event's id; then `event_type`, `endpoint_url`/`url`,
 //! `status`, `attempts`, `created_at`, `delivered_at` (in each member's own time format),
-//! `is_replay`, `replay_count`, `payload`, and so on. Members the log knows nothing about are
+//! `is_replay`, `replay_count`, `payload`, and as a callback `callback_id`, `payload_json`,
+//! `scheduled_for` and `state`. Members the log knows nothing about are
 //! null where the schema allows it, and generated otherwise.
 
 use std::collections::{HashMap, HashSet};
@@ -361,7 +362,12 @@ fn respond(
 
 /// What the log knows about one delivery, under the member names APIs give it. Times are
 /// in the format `schema` gives each member.
-fn known(spec: &Spec, schema: Option<&str>, d: &Delivery, replays: u32) -> Map<String, Value> {
+pub(super) fn known(
+    spec: &Spec,
+    schema: Option<&str>,
+    d: &Delivery,
+    replays: u32,
+) -> Map<String, Value> {
     let time = |member: &str, at: f64| {
         let unix = at.floor() as i64;
         schema.map_or(json!(unix), |s| timestamp_for(spec, s, member, unix))
@@ -377,6 +383,17 @@ fn known(spec: &Spec, schema: Option<&str>, d: &Delivery, replays: u32) -> Map<S
         m.insert(k.to_owned(), json!(d.url));
     }
     m.insert("status".into(), json!(d.status));
+    m.insert("state".into(), json!(d.status));
+    // As a callback scheduled for the event (Dakota's simulation callbacks).
+    m.insert(
+        "callback_id".into(),
+        json!(crate::generate::ids::uuid_from(&d.id)),
+    );
+    m.insert("scheduled_for".into(), time("scheduled_for", d.created_at));
+    m.insert(
+        "payload_json".into(),
+        json!(String::from_utf8_lossy(&d.body)),
+    );
     m.insert("attempts".into(), json!(d.attempts));
     m.insert("max_attempts".into(), json!(d.max_attempts));
     m.insert("created_at".into(), time("created_at", d.created_at));

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::model::SINGLETON_ID;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{self, ParentRef, Store};
 use super::{Call, Engine, MAX_EFFECT_DEPTH, expr, lifecycle, lists, lock, profile};
@@ -56,6 +57,24 @@ impl Engine {
     /// A lifecycle transition happened: apply what entering the state does, then record it.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn transitioned(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        from: &str,
+        to: &str,
+        at: f64,
+        depth: usize,
+    ) {
+        let mark = lock(&self.events).len();
+        self.enter_state(spec, store, tenant, resource, id, from, to, at, depth);
+        self.attribute(store, tenant, resource, id, mark);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enter_state(
         &self,
         spec: &Spec,
         store: &mut Store,
@@ -133,7 +152,16 @@ impl Engine {
         for (member, expr) in exprs {
             let value = {
                 let lookup = |via: &str, field: &str| {
-                    let (r, i) = self.referenced(store, tenant, resource, &scratch, via)?;
+                    // A reference of this record, or a singleton resource by name.
+                    let (r, i) = self
+                        .referenced(store, tenant, resource, &scratch, via)
+                        .or_else(|| {
+                            self.model
+                                .resources
+                                .get(via)
+                                .filter(|r| r.singleton)
+                                .map(|_| (via.to_owned(), SINGLETON_ID.to_owned()))
+                        })?;
                     store.get(tenant, &r, &i)?.body.get(field).cloned()
                 };
                 let time = |m: &str, unix: i64| match target_schema {
@@ -347,6 +375,46 @@ impl Engine {
         }
     }
 
+    /// The tenant's record of singleton resource `resource`, made on first use (with its
+    /// derived members and effects). `None` when the resource is not a singleton.
+    pub(super) fn singleton(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+    ) -> Option<String> {
+        let r = self.model.resources.get(resource).filter(|r| r.singleton)?;
+        if store.get(tenant, resource, SINGLETON_ID).is_none() {
+            let now = self.clock.now();
+            let body = NewRecord {
+                spec,
+                schema: r.schema.as_deref(),
+                validator: self.validators.get(resource).map(|v| v.as_ref()),
+                seed: self.seed,
+                key: format!("{tenant}/{resource}/{SINGLETON_ID}"),
+                now: now.floor() as i64,
+                generate_optional: self.profile.generate_optional,
+            }
+            .build(None, &[], None);
+            store
+                .tenant(tenant)
+                .insert(resource, SINGLETON_ID.to_owned(), body, None);
+            self.created(
+                spec,
+                store,
+                tenant,
+                resource,
+                SINGLETON_ID,
+                None,
+                false,
+                now,
+                0,
+            );
+        }
+        Some(SINGLETON_ID.to_owned())
+    }
+
     /// Credits or debits a numeric member of another record: a number, a decimal string
     /// (keeping its decimals), or one entry of an array of per-currency balances. Returns
     /// the record changed and the member's value before.
@@ -365,9 +433,12 @@ impl Engine {
     ) -> Option<(String, String, Value)> {
         // Through the declared reference when there is one (`wallet_address` names a
         // wallet by its address), else the member holds the id.
-        let target_id = match self.referenced(store, tenant, resource, body, &a.id_from) {
-            Some((_, i)) => i,
-            None => lists::text(body.get(&a.id_from)?),
+        let target_id = match &a.id_from {
+            None => self.singleton(spec, store, tenant, &a.resource)?,
+            Some(via) => match self.referenced(store, tenant, resource, body, via) {
+                Some((_, i)) => i,
+                None => lists::text(body.get(via)?),
+            },
         };
         let amount_text = match &a.by {
             Value::Number(n) => n.to_string(),
@@ -378,7 +449,7 @@ impl Engine {
             },
             _ => return None,
         };
-        let amount = amount_text.trim().parse::<f64>().ok()?;
+        let amount = amount_text.trim().parse::<f64>().ok()? * a.times.unwrap_or(1.0);
         let delta = if a.debit { -amount } else { amount };
         let entry = a.entry.as_ref().map(|e| {
             let new = self.evaluate(
@@ -514,6 +585,12 @@ impl Engine {
         store
             .tenant(tenant)
             .insert(&c.resource, new_id.clone(), new_body.clone(), parent);
+        if let Some(rec) = store.tenant(tenant).get_mut(&c.resource, &new_id) {
+            rec.meta.caused_by = Some(ParentRef {
+                resource: resource.to_owned(),
+                id: id.to_owned(),
+            });
+        }
         self.created(
             spec,
             store,
@@ -531,6 +608,67 @@ impl Engine {
     /// due or asked for, its run), the created event, and its effects.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn created(
+        &self,
+        spec: &Spec,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        call: Option<&Call>,
+        instant: bool,
+        now: f64,
+        depth: usize,
+    ) {
+        let mark = lock(&self.events).len();
+        self.start(spec, store, tenant, resource, id, call, instant, now, depth);
+        self.attribute(store, tenant, resource, id, mark);
+    }
+
+    /// The events recorded since `mark` in `tenant` were caused by record `id`: they are
+    /// kept on the first record, from it up through what created it, whose resource shows
+    /// the deliveries it caused.
+    fn attribute(&self, store: &mut Store, tenant: &str, resource: &str, id: &str, mark: usize) {
+        let shows = |r: &str| {
+            self.profile.resources.get(r).is_some_and(|o| {
+                o.embed
+                    .values()
+                    .any(|e| matches!(e, profile::Embed::Deliveries { .. }))
+            })
+        };
+        if !self.profile.resources.keys().any(|r| shows(r)) {
+            return;
+        }
+        let new: Vec<String> = lock(&self.events)
+            .iter()
+            .skip(mark)
+            .filter(|e| e.tenant == tenant)
+            .map(|e| e.id.clone())
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let (mut r, mut i) = (resource.to_owned(), id.to_owned());
+        for _ in 0..=MAX_EFFECT_DEPTH {
+            let Some(rec) = store.tenant(tenant).get_mut(&r, &i) else {
+                return;
+            };
+            if shows(&r) {
+                for e in new {
+                    if !rec.meta.caused.contains(&e) {
+                        rec.meta.caused.push(e);
+                    }
+                }
+                return;
+            }
+            let Some(cause) = rec.meta.caused_by.clone() else {
+                return;
+            };
+            (r, i) = (cause.resource, cause.id);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
         &self,
         spec: &Spec,
         store: &mut Store,

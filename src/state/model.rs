@@ -128,7 +128,12 @@ pub struct Resource {
     pub schema: Option<String>,
     /// That schema's property names.
     pub members: Vec<String>,
+    /// One record per tenant (profile `singleton`), with id [`SINGLETON_ID`].
+    pub singleton: bool,
 }
+
+/// The id of a singleton resource's record.
+pub const SINGLETON_ID: &str = "singleton";
 
 #[derive(Debug, Default)]
 pub struct Model {
@@ -431,6 +436,7 @@ impl Model {
                 id_prefix: over.and_then(|o| o.id_prefix.clone()),
                 schema,
                 members: props,
+                singleton: over.is_some_and(|o| o.singleton),
             };
             self.resources.insert(name, resource);
         }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 
-use super::model::{Binding, Kind, Resource, list_item_schema, singular, success_schema};
+use super::model::{
+    Binding, Kind, Resource, SINGLETON_ID, list_item_schema, singular, success_schema,
+};
 use super::shape::{Members, NewRecord, project, property_names, repair, timestamp_for};
 use super::store::{ParentRef, Store};
 use super::{Call, Engine, Outcome, delivery_log, lifecycle, lists, lock, relations};
@@ -142,6 +144,9 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
         }
         None => None,
     };
+    if resource.singleton {
+        engine.singleton(&api.spec, &mut store, call.tenant, &resource.name);
+    }
     let ctx = Ctx {
         api,
         engine,
@@ -570,6 +575,9 @@ impl Ctx<'_> {
 
     /// The id of the item named in the path (which may name it by another member).
     fn item_id(&self, store: &Store) -> Option<String> {
+        if self.resource.singleton {
+            return Some(SINGLETON_ID.to_owned());
+        }
         let raw = self
             .binding
             .item_param

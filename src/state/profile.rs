@@ -238,8 +238,8 @@ pub struct EmitEvent {
 pub struct Adjust {
     pub resource: String,
     /// Member of this resource naming the other record: through its declared reference,
-    /// else as its id.
-    pub id_from: String,
+    /// else as its id. Not needed for a singleton resource.
+    pub id_from: Option<String>,
     /// Numeric member (number or decimal string) of the other resource to change.
     pub field: String,
     /// Member of this resource holding the amount, or a number.
@@ -247,6 +247,8 @@ pub struct Adjust {
     /// Subtract instead of add.
     #[serde(default)]
     pub debit: bool,
+    /// Multiply the amount first (credits bought -> transfer capacity).
+    pub times: Option<f64>,
     /// `field` is an array of balances (one per currency, say): change this entry's member.
     pub entry: Option<BalanceEntry>,
 }
@@ -350,8 +352,9 @@ pub struct ResourceOverride {
     #[serde(default)]
     pub references: BTreeMap<String, Reference>,
     /// Array members listing records: the record's children of a resource
-    /// (`{destinations: destinations}`), or the records a reference member names
-    /// (`{members: {via: member_keys}}`).
+    /// (`{destinations: destinations}`), the records a reference member names
+    /// (`{members: {via: member_keys}}`), or the webhook deliveries of the events the record
+    /// caused (`{callbacks: {deliveries: caused}}`).
     #[serde(default)]
     pub embed: BTreeMap<String, Embed>,
     /// Members shown in the create response only, then forgotten (secrets).
@@ -361,6 +364,10 @@ pub struct ResourceOverride {
     /// request is the same, 409 when it differs.
     #[serde(default)]
     pub idempotent_id: bool,
+    /// One record per tenant, made (from `derive`) on first use: operations on it name no
+    /// id, `adjust` needs no `id_from`, and expressions read it as `$<resource>.<member>`.
+    #[serde(default)]
+    pub singleton: bool,
     /// Effects of creating, updating and deleting a record of this resource.
     pub on_create: Option<EffectList>,
     pub on_update: Option<EffectList>,
@@ -370,8 +377,19 @@ pub struct ResourceOverride {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Embed {
+    /// The record's children of this resource.
     Children(String),
+    /// The records reference member `via` names.
     Via { via: String },
+    /// `{deliveries: caused}`: the webhook deliveries of the events this record caused, by
+    /// its effects and by records its effects created (a simulation's callbacks).
+    Deliveries { deliveries: Caused },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Caused {
+    Caused,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,7 @@ use super::model::{Link, singular};
 use super::profile::Embed;
 use super::shape::project;
 use super::store::{ParentRef, Store};
-use super::{Engine, lists, profile};
+use super::{Engine, delivery_log, lists, lock, profile};
 use crate::generate::flatten;
 use crate::spec::Spec;
 
@@ -202,6 +202,20 @@ impl Engine {
                             .collect(),
                     }
                 };
+            if let Embed::Deliveries { .. } = embed {
+                values.push((
+                    member.clone(),
+                    Value::Array(self.caused_deliveries(
+                        spec,
+                        store,
+                        tenant,
+                        resource,
+                        id,
+                        item_schema.as_deref(),
+                    )),
+                ));
+                continue;
+            }
             let (child, children) = match embed {
                 Embed::Children(child) => (child.as_str(), of_resource(child, None)),
                 Embed::Via { via } => {
@@ -219,6 +233,7 @@ impl Engine {
                         .collect();
                     (child, of_resource(child, Some(&ids)))
                 }
+                Embed::Deliveries { .. } => continue,
             };
             let items: Vec<Value> = children
                 .into_iter()
@@ -239,6 +254,50 @@ impl Engine {
             values.push((member.clone(), Value::Array(items)));
         }
         values
+    }
+
+    /// The webhook deliveries of the events record `id` caused, in the order they were
+    /// queued, as `item_schema` shows them (their state is read now, not when caused).
+    fn caused_deliveries(
+        &self,
+        spec: &Spec,
+        store: &Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        item_schema: Option<&str>,
+    ) -> Vec<Value> {
+        let Some(rec) = store.get(tenant, resource, id) else {
+            return Vec::new();
+        };
+        let hooks = lock(&self.webhooks);
+        let mut items = Vec::new();
+        for event in &rec.meta.caused {
+            for d in hooks
+                .deliveries
+                .iter()
+                .filter(|d| d.event_id == *event && d.tenant == tenant && !d.replay)
+            {
+                let replays = hooks.replays.get(event).copied().unwrap_or(0);
+                let mut known = delivery_log::known(spec, item_schema, d, replays);
+                // What the log does not know (not delivered yet, no error) stays absent.
+                known.retain(|_, v| !v.is_null());
+                items.push(match item_schema {
+                    Some(s) => project(
+                        spec,
+                        self.seed,
+                        &format!("{tenant}/deliveries/{}", d.id),
+                        s,
+                        &mut known,
+                        None,
+                        self.names_of(spec, s).as_deref(),
+                        false,
+                    ),
+                    None => Value::Object(known),
+                });
+            }
+        }
+        items
     }
 
     /// Why record `id` (with everything its delete cascades to) cannot be deleted: a live

@@ -32,6 +32,12 @@ pub struct Meta {
     /// For resources with client-chosen idempotent ids: a hash of the creating request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<u64>,
+    /// The record whose effects created this one: what this one causes is its cause's too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<ParentRef>,
+    /// Ids of the events this record caused (kept for resources that show them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use crate::common::webhooks::{public_key, receiver, wait_for};
 use crate::common::{Sandbox, bundled_dakota, client};
 
 /// Members whose values change from run to run.
-const VOLATILE: [&str; 12] = [
+const VOLATILE: [&str; 15] = [
     "time_last_healthy",
     "time_last_attempted",
     "url",
@@ -26,7 +26,13 @@ const VOLATILE: [&str; 12] = [
     "source_crypto_address",
     "trace_id",
     "key",
+    "created",
+    "scheduled_for",
+    "delivered_at",
 ];
+
+/// Members of a simulation's callbacks that depend on when the delivery loop last ran.
+const DELIVERY_STATE: [&str; 2] = ["state", "attempts"];
 
 /// KSUIDs and prefixed ids; not network names or the client-chosen `sim_` ids.
 fn looks_like_id(s: &str) -> bool {
@@ -54,6 +60,27 @@ impl Redactor {
                                 json!(self.ids.entry(s.clone()).or_insert(format!("[id {n}]")))
                             }
                             _ if VOLATILE.contains(&k.as_str()) => json!(format!("[{k}]")),
+                            // A webhook body held as text is shown (and redacted) as JSON.
+                            Value::String(s) if k == "payload_json" => {
+                                match serde_json::from_str::<Value>(s) {
+                                    Ok(inner) => self.redact(&inner),
+                                    Err(_) => v.clone(),
+                                }
+                            }
+                            Value::Array(items) if k == "callbacks" => Value::Array(
+                                items
+                                    .iter()
+                                    .map(|c| {
+                                        let mut c = self.redact(c);
+                                        for member in DELIVERY_STATE {
+                                            if let Some(x) = c.get_mut(member) {
+                                                *x = json!(format!("[{member}]"));
+                                            }
+                                        }
+                                        c
+                                    })
+                                    .collect(),
+                            ),
                             other => self.redact(other),
                         };
                         (k.clone(), out)

@@ -420,3 +420,101 @@ async fn dakota_events_name_the_api_version() {
         events.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_simulations_callbacks_are_the_webhooks_it_caused_with_their_delivery_state() {
+    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    let api = dakota(&s, "key-callbacks");
+    let (hook_url, seen) = receiver(false).await;
+    api.admin(Method::POST, "/clock/freeze", None).await;
+    let target = api
+        .send(
+            Method::POST,
+            "/webhooks/targets",
+            Some(json!({"url": hook_url, "global": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(target.status, 201, "{}", target.body);
+    let account = api
+        .send(
+            Method::POST,
+            "/accounts",
+            Some(json!({"account_type": "onramp", "source_asset": "USD", "destination_asset": "USDC"})),
+            &[],
+        )
+        .await;
+    assert_eq!(account.status, 201, "{}", account.body);
+    let inbound = api
+        .send(
+            Method::POST,
+            "/sandbox/simulate/inbound",
+            Some(
+                json!({"simulation_id": "sim_callbacks", "type": "ach_inbound",
+                "account_id": account.body["id"], "amount": "100.00", "currency": "USD"}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(inbound.status, 200, "{}", inbound.body);
+    // Webhooks made before the simulation (the account's) are not its callbacks.
+    let callbacks = |body: &Value| -> Vec<(String, String, String)> {
+        body["callbacks"]
+            .as_array()
+            .expect("callbacks")
+            .iter()
+            .map(|c| {
+                let payload: Value =
+                    serde_json::from_str(c["payload_json"].as_str().unwrap_or("null"))
+                        .expect("payload_json holds the webhook body");
+                (
+                    payload["type"].as_str().unwrap_or_default().to_owned(),
+                    payload["data"]["object"]["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    c["state"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let first = api.get("/sandbox/simulations/sim_callbacks").await;
+    let types: Vec<_> = callbacks(&first.body)
+        .into_iter()
+        .map(|(t, s, _)| (t, s))
+        .collect();
+    assert_eq!(
+        types,
+        [("transaction.auto.created".to_owned(), "pending".to_owned())]
+    );
+
+    // The auto-transaction it started settles later; those webhooks are its callbacks too,
+    // and each shows its delivery as it is now.
+    api.admin(Method::POST, "/clock/advance", Some(json!({"seconds": 20})))
+        .await;
+    wait_for(&seen, 4).await;
+    let later = api.get("/sandbox/simulations/sim_callbacks").await;
+    assert_eq!(
+        callbacks(&later.body),
+        [
+            ("transaction.auto.created", "pending", "delivered"),
+            ("transaction.auto.updated", "processing", "delivered"),
+            ("transaction.auto.updated", "completed", "delivered"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    let each = &later.body["callbacks"][0];
+    assert_eq!(each["attempts"], 1);
+    assert!(
+        each["callback_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "{each}"
+    );
+    assert!(
+        each["scheduled_for"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{each}"
+    );
+}

@@ -1,6 +1,7 @@
-//! Dakota wallets over HTTP: signer groups, signers and policies attached and detached
-//! (many-to-many links that never overwrite the records they join), balances that move with
-//! simulated deposits and wallet sends, and the events they raise.
+//! Dakota wallets and credits over HTTP: signer groups, signers and policies attached and
+//! detached (many-to-many links that never overwrite the records they join), balances that
+//! move with simulated deposits and wallet sends, the events they raise, and self-serve
+//! credits bought and written to the ledger.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -321,5 +322,70 @@ async fn wallet_balances_move_with_deposits_and_sends() {
             .body
             .as_array()
             .is_some_and(|n| n.contains(&json!("solana-devnet")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_serve_credits_move_with_purchases() {
+    let s = Sandbox::start(&["--spec", &bundled_dakota()]);
+    let api = dakota(&s, "key-credits");
+    let balance = api.get("/self-serve/credits/balance").await;
+    assert_eq!(balance.status, 200, "{}", balance.body);
+    assert_eq!(
+        balance.body,
+        json!({"balance_cents": 0, "transfer_capacity_cents": 0})
+    );
+    assert_eq!(
+        api.get("/self-serve/credits/ledger").await.body,
+        json!({"entries": [], "has_more": false})
+    );
+    for price in [5000, 10000] {
+        let bought = api
+            .send(
+                Method::POST,
+                "/self-serve/credits/purchase",
+                Some(json!({"tier_price_cents": price})),
+                &[],
+            )
+            .await;
+        assert_eq!(bought.status, 200, "{}", bought.body);
+        assert!(
+            bought.body["checkout_url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://checkout.stripe.com/")),
+            "{}",
+            bought.body
+        );
+    }
+    let balance = api.get("/self-serve/credits/balance").await;
+    assert_eq!(
+        balance.body,
+        json!({"balance_cents": 15000, "transfer_capacity_cents": 3_000_000})
+    );
+    let ledger = api.get("/self-serve/credits/ledger").await;
+    let entries: Vec<(i64, i64, String)> = ledger.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["amount_cents"].as_i64().unwrap_or_default(),
+                e["balance_after_cents"].as_i64().unwrap_or_default(),
+                e["entry_type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (5000, 5000, "purchase".to_owned()),
+            (10000, 15000, "purchase".to_owned())
+        ]
+    );
+    // Another tenant has its own balance.
+    let other = dakota(&s, "key-credits-other");
+    assert_eq!(
+        other.get("/self-serve/credits/balance").await.body["balance_cents"],
+        0
     );
 }

@@ -127,7 +127,9 @@ async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: 
     let query = request::parse_query(parts.uri.query());
     let cookies = request::cookies(&parts.headers);
     let tenant = match auth::authenticate(op, &api.also_accept, &parts.headers, &query, &cookies) {
-        Ok(credential) => credential.unwrap_or_else(|| ANONYMOUS.to_owned()),
+        Ok(credential) => {
+            credential.map_or_else(|| ANONYMOUS.to_owned(), |c| api.engine.tenant_for(c))
+        }
         Err(detail) => {
             return refuse(
                 Some(oi),

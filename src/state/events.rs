@@ -54,7 +54,17 @@ impl Engine {
             return;
         }
         let kind = configured.unwrap_or_else(|| format!("{}.{action}", singular(resource)));
-        let mut data = json!({"object": object});
+        // The object as the API shows the resource: members kept only for the sandbox
+        // (links, balances, issued tokens) stay out of events.
+        let shown: Map<String, Value> = match self.model.resources.get(resource) {
+            Some(r) if !r.members.is_empty() => object
+                .iter()
+                .filter(|(k, _)| r.members.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => object.clone(),
+        };
+        let mut data = json!({"object": shown});
         if let Some(p) = previous {
             data["previous_attributes"] = p;
         }

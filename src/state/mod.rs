@@ -228,6 +228,32 @@ impl Engine {
         n
     }
 
+    /// The tenant a credential acts for: its own, or, for a credential the API issued
+    /// (`tenancy.issued`), the tenant owning the record that holds it.
+    pub fn tenant_for(&self, credential: String) -> String {
+        let issued = &self.profile.tenancy.issued;
+        if issued.is_empty() {
+            return credential;
+        }
+        let store = lock(&self.store);
+        if store.tenants.contains_key(&credential) {
+            return credential;
+        }
+        let owner = store.tenants.iter().find_map(|(t, state)| {
+            issued
+                .iter()
+                .any(|i| {
+                    state.resources.get(&i.resource).is_some_and(|recs| {
+                        recs.values().any(|r| {
+                            r.body.get(&i.member).and_then(Value::as_str) == Some(&credential)
+                        })
+                    })
+                })
+                .then(|| t.clone())
+        });
+        owner.unwrap_or(credential)
+    }
+
     /// Clears all state, or one tenant's.
     pub fn reset(&self, tenant: Option<&str>) {
         let mut store = lock(&self.store);

@@ -463,6 +463,18 @@ pub struct Tenancy {
     /// When set, only these credentials are accepted; each is its own tenant.
     #[serde(default)]
     pub allowed_keys: Vec<String>,
+    /// Credentials the API issues itself (an onboarding token): a credential equal to this
+    /// member of a record acts for the tenant that owns the record.
+    #[serde(default)]
+    pub issued: Vec<IssuedCredential>,
+}
+
+/// `{resource: customers, member: application_token}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuedCredential {
+    pub resource: String,
+    pub member: String,
 }
 
 impl Profile {

@@ -42,8 +42,20 @@ async fn the_api_key_is_accepted_on_application_token_routes() {
     assert_eq!(last["path"], path.as_str(), "{journal}");
     assert_eq!(last["tenant"], "key-apps", "the key is the tenant: {last}");
 
-    // The declared token is still accepted (and is the one used when both are sent).
-    let with_token = api
+    // The token in the customer's application_url is a credential of its own: alone, it
+    // reaches the same application. A token nobody issued is a tenant of its own, with
+    // nothing in it.
+    let url = customer.body["application_url"]
+        .as_str()
+        .unwrap_or_default();
+    let token = url.split("token=").nth(1).expect("a token in the URL");
+    let applicant = dakota(&s, "");
+    let with_token = applicant
+        .send(Method::GET, &path, None, &[("x-application-token", token)])
+        .await;
+    assert_eq!(with_token.status, 200, "{}", with_token.body);
+    assert_eq!(with_token.body["application_id"], application_id.as_str());
+    let stranger = applicant
         .send(
             Method::GET,
             &path,
@@ -51,7 +63,7 @@ async fn the_api_key_is_accepted_on_application_token_routes() {
             &[("x-application-token", "tok-1")],
         )
         .await;
-    assert_ne!(with_token.status, 401, "{}", with_token.body);
+    assert_eq!(stranger.status, 404, "{}", stranger.body);
 
     // Nothing at all is still refused, in Dakota's problem format.
     let anonymous = dakota(&s, "").get(&path).await;

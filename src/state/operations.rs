@@ -844,12 +844,33 @@ impl Ctx<'_> {
             Ok(p) => p,
             Err(e) => return Outcome::Problem(400, e.message),
         };
+        let extra = self
+            .engine
+            .profile
+            .operations
+            .get(self.op_id)
+            .map(|o| &o.extra)
+            .filter(|e| !e.is_empty());
         let items: Vec<Value> = page
             .items
             .iter()
             .map(|r| {
                 let mut copy = (*r).clone();
                 let id = lists::id_of(r, &self.resource.id_field).unwrap_or_default();
+                let added = extra.map(|e| {
+                    self.engine.evaluate(
+                        self.spec(),
+                        store,
+                        self.call.tenant,
+                        &self.resource.name,
+                        &id,
+                        r,
+                        e,
+                        plan.item_schema.as_deref(),
+                        None,
+                        self.engine.clock.now(),
+                    )
+                });
                 copy.extend(self.engine.embeds(
                     self.spec(),
                     store,
@@ -873,7 +894,13 @@ impl Ctx<'_> {
                         if copy.len() > before {
                             generated.push((id, copy));
                         }
-                        shown
+                        match (shown, added) {
+                            (Value::Object(mut item), Some(added)) => {
+                                item.extend(added);
+                                Value::Object(item)
+                            }
+                            (shown, _) => shown,
+                        }
                     }
                     None => Value::Object(copy),
                 }

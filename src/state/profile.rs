@@ -455,6 +455,10 @@ pub struct OperationOverride {
     /// A fixed success body for an operation answered from the spec (reference data such as
     /// supported networks); it must match the response schema.
     pub body: Option<serde_json::Value>,
+    /// Lists: members (expressions) added to every item beyond what the schema declares,
+    /// for SDKs that read one the spec does not (`{id: $application_id}`).
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

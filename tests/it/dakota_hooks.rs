@@ -42,6 +42,14 @@ async fn the_api_key_is_accepted_on_application_token_routes() {
     assert_eq!(last["path"], path.as_str(), "{journal}");
     assert_eq!(last["tenant"], "key-apps", "the key is the tenant: {last}");
 
+    // Applications are listed with an `id` too: the TS SDK pages by it.
+    let listed = api.get("/applications").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let item = &listed.body["data"][0];
+    assert_eq!(item["application_id"], application_id.as_str());
+    assert_eq!(item["id"], application_id.as_str());
+    assert_eq!(item["individuals"], json!([]));
+
     // The token in the customer's application_url is a credential of its own: alone, it
     // reaches the same application. A token nobody issued is a tenant of its own, with
     // nothing in it.
@@ -505,7 +513,18 @@ async fn a_simulations_callbacks_are_the_webhooks_it_caused_with_their_delivery_
     api.admin(Method::POST, "/clock/advance", Some(json!({"seconds": 20})))
         .await;
     wait_for(&seen, 4).await;
-    let later = api.get("/sandbox/simulations/sim_callbacks").await;
+    // The receiver has them; the sandbox records each delivery once its answer is in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let later = loop {
+        let got = api.get("/sandbox/simulations/sim_callbacks").await;
+        let settled = callbacks(&got.body)
+            .iter()
+            .all(|(_, _, s)| s == "delivered");
+        if settled || std::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(
         callbacks(&later.body),
         [

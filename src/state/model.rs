@@ -312,9 +312,16 @@ impl Model {
     }
 
     /// Which side of each link holds it, and in which member: a reference the profile
-    /// declares (on either side) wins; else `B`'s `<a>_id` member; else `A` holds an array
-    /// named after `B` (`signer_groups`).
+    /// declares (on either side) wins; else `B`'s `<a>_id` member; else the side whose path
+    /// attaches the other holds an array named after it (`/teams/{t}/users/{u}`: teams hold
+    /// `users`, which `/users/{u}/teams` then reads from the other side).
     fn resolve_links(&mut self, profile: &Profile) {
+        let writes: BTreeSet<(String, String)> = self
+            .bindings
+            .iter()
+            .filter(|b| matches!(b.kind, Kind::Link | Kind::Unlink))
+            .filter_map(|b| Some((b.parent.as_ref()?.1.clone(), b.resource.clone())))
+            .collect();
         for i in 0..self.bindings.len() {
             let b = &self.bindings[i];
             let (Some(link), Some((_, parent))) = (&b.link, &b.parent) else {
@@ -340,6 +347,10 @@ impl Model {
                 (false, m, by)
             } else if child_has {
                 (false, scalar, None)
+            } else if !writes.contains(&(parent.clone(), child.clone()))
+                && writes.contains(&(child.clone(), parent.clone()))
+            {
+                (false, parent.replace('-', "_"), None)
             } else {
                 (true, child.replace('-', "_"), None)
             };

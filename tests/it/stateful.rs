@@ -658,7 +658,7 @@ async fn any_spec_links_collections_created_elsewhere() {
     assert_eq!(status, 404, "not attached any more");
     let (status, _) = call(M::PUT, format!("/teams/{red}/users/nobody"), None).await;
     assert_eq!(status, 404, "an unknown user cannot be attached");
-    let (status, _) = call(M::GET, format!("/teams/nowhere/users"), None).await;
+    let (status, _) = call(M::GET, "/teams/nowhere/users".into(), None).await;
     assert_eq!(status, 404);
     let (_, red_users) = call(M::GET, format!("/teams/{red}/users"), None).await;
     assert_eq!(names(&red_users), ["Bob"]);

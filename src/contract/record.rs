@@ -353,7 +353,7 @@ fn to_step(
     {
         let base = literal
             .as_deref()
-            .map(|l| l.strip_suffix('s').unwrap_or(l).replace('-', "_"))
+            .map(crate::state::model::singular)
             .unwrap_or_else(|| "resource".into());
         let mut name = format!("{base}_id");
         let mut n = 2;

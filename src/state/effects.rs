@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::events::Change;
 use super::model::SINGLETON_ID;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{self, ParentRef, Store};
@@ -112,9 +113,8 @@ impl Engine {
             store,
             tenant,
             resource,
-            "updated",
+            Change::Updated(json!({ field: from })),
             &body,
-            Some(json!({ field: from })),
             at,
         );
     }
@@ -271,9 +271,8 @@ impl Engine {
                         store,
                         tenant,
                         &r,
-                        "updated",
+                        Change::Updated(Value::Object(previous)),
                         &updated,
-                        Some(Value::Object(previous)),
                         at,
                     );
                 }
@@ -345,9 +344,8 @@ impl Engine {
                 store,
                 tenant,
                 &target,
-                "updated",
+                Change::Updated(Value::Object(changed)),
                 &after,
-                Some(Value::Object(changed)),
                 at,
             ),
             None => {}
@@ -655,7 +653,7 @@ impl Engine {
         let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
             return;
         };
-        self.emit(store, tenant, resource, "created", &body, None, now);
+        self.emit(store, tenant, resource, Change::Created, &body, now);
         if let Some(effects) = self
             .profile
             .resources

@@ -7,6 +7,7 @@ use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 
 use super::effects::Site;
+use super::events::Change;
 use super::model::{
     Binding, Kind, Resource, SINGLETON_ID, list_item_schema, singular, success_schema,
 };
@@ -542,18 +543,19 @@ impl Ctx<'_> {
                     store,
                     tenant_key,
                     name,
-                    "updated",
+                    Change::Updated(Value::Object(previous)),
                     &new,
-                    Some(Value::Object(previous)),
                     now,
                 );
             }
-            (Kind::Replace, None, Some(new)) => self
-                .engine
-                .emit(store, tenant_key, name, "created", &new, None, now),
-            (Kind::Delete, Some(old), None) => self
-                .engine
-                .emit(store, tenant_key, name, "deleted", &old, None, now),
+            (Kind::Replace, None, Some(new)) => {
+                self.engine
+                    .emit(store, tenant_key, name, Change::Created, &new, now)
+            }
+            (Kind::Delete, Some(old), None) => {
+                self.engine
+                    .emit(store, tenant_key, name, Change::Deleted, &old, now)
+            }
             _ => {}
         }
     }
@@ -666,9 +668,8 @@ impl Ctx<'_> {
                 store,
                 tenant,
                 &holder,
-                "updated",
+                Change::Updated(json!({ link.member.clone(): before })),
                 &after,
-                Some(json!({ link.member.clone(): before })),
                 now,
             );
         }

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::events::Change;
 use super::model::SINGLETON_ID;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{self, ParentRef, Store};
@@ -11,6 +12,21 @@ use super::{Call, Engine, MAX_EFFECT_DEPTH, expr, lifecycle, lists, lock, profil
 use crate::generate::{Generator, flatten, ids};
 use crate::schema::Direction;
 use crate::spec::Spec;
+
+/// The record something happened to, and when: what an effect reads (`$id`, `$now`,
+/// `$from`, `$to`, the record's references) and where its cascade starts.
+#[derive(Clone, Copy)]
+pub(super) struct Site<'a> {
+    pub spec: &'a Spec,
+    pub tenant: &'a str,
+    pub resource: &'a str,
+    pub id: &'a str,
+    /// The lifecycle transition being applied, if any (`$from`, `$to`).
+    pub transition: Option<(&'a str, &'a str)>,
+    pub at: f64,
+    /// How many effects led here; cascades stop past `MAX_EFFECT_DEPTH`.
+    pub depth: usize,
+}
 
 impl Engine {
     /// Applies due lifecycle transitions to `resource` records (one tenant, or all).
@@ -50,58 +66,43 @@ impl Engine {
             }
         }
         for (t, id, from, to, at) in changes {
-            self.transitioned(spec, store, &t, resource, &id, &from, &to, at, 0);
+            let site = Site {
+                spec,
+                tenant: &t,
+                resource,
+                id: &id,
+                transition: Some((&from, &to)),
+                at,
+                depth: 0,
+            };
+            self.transitioned(store, site);
         }
     }
 
-    /// A lifecycle transition happened: apply what entering the state does, then record it.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn transitioned(
-        &self,
-        spec: &Spec,
-        store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
-        from: &str,
-        to: &str,
-        at: f64,
-        depth: usize,
-    ) {
+    /// A lifecycle transition (`site.transition`) happened: apply what entering the state
+    /// does, then record it.
+    pub(super) fn transitioned(&self, store: &mut Store, site: Site<'_>) {
         let mark = lock(&self.events).len();
-        self.enter_state(spec, store, tenant, resource, id, from, to, at, depth);
-        self.attribute(store, tenant, resource, id, mark);
+        self.enter_state(store, site);
+        self.attribute(store, site.tenant, site.resource, site.id, mark);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn enter_state(
-        &self,
-        spec: &Spec,
-        store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
-        from: &str,
-        to: &str,
-        at: f64,
-        depth: usize,
-    ) {
-        let Some(lc) = self.profile.lifecycles.get(resource) else {
+    fn enter_state(&self, store: &mut Store, site: Site<'_>) {
+        let Site {
+            tenant,
+            resource,
+            id,
+            at,
+            ..
+        } = site;
+        // Every caller names the step; a site without one has no state to enter.
+        let (Some(lc), Some((from, to))) = (self.profile.lifecycles.get(resource), site.transition)
+        else {
             return;
         };
         let field = lc.field.clone();
         if let Some(effects) = lc.on_enter.get(to) {
-            self.apply_effects(
-                spec,
-                store,
-                tenant,
-                resource,
-                id,
-                effects,
-                Some((from, to)),
-                at,
-                depth,
-            );
+            self.apply_effects(store, site, effects);
         }
         let Some(mut body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
             return;
@@ -112,29 +113,31 @@ impl Engine {
             store,
             tenant,
             resource,
-            "updated",
+            Change::Updated(json!({ field: from })),
             &body,
-            Some(json!({ field: from })),
             at,
         );
     }
 
-    /// Evaluates `exprs` against record `id` of `resource` (which may not be stored yet:
-    /// `body` is its current state), member by member so later ones can read earlier ones.
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates `exprs` against the site's record (which may not be stored yet: `body` is
+    /// its current state), member by member so later ones can read earlier ones.
     pub(super) fn evaluate(
         &self,
-        spec: &Spec,
         store: &Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
+        site: Site<'_>,
         body: &Map<String, Value>,
         exprs: &Map<String, Value>,
         target_schema: Option<&str>,
-        transition: Option<(&str, &str)>,
-        at: f64,
     ) -> Map<String, Value> {
+        let Site {
+            spec,
+            tenant,
+            resource,
+            id,
+            transition,
+            at,
+            ..
+        } = site;
         let mut scratch = body.clone();
         let mut out = Map::new();
         let mut g = Generator::new(
@@ -201,21 +204,22 @@ impl Engine {
     }
 
     /// Applies effects (those whose `when` matches the record) of something that happened
-    /// to record `id`: its own members set, referenced records updated, balances adjusted,
-    /// related records created.
-    #[allow(clippy::too_many_arguments)]
+    /// to the site's record: its own members set, referenced records updated, balances
+    /// adjusted, related records created.
     pub(super) fn apply_effects(
         &self,
-        spec: &Spec,
         store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
+        site: Site<'_>,
         list: &profile::EffectList,
-        transition: Option<(&str, &str)>,
-        at: f64,
-        depth: usize,
     ) {
+        let Site {
+            tenant,
+            resource,
+            id,
+            at,
+            depth,
+            ..
+        } = site;
         if depth > MAX_EFFECT_DEPTH {
             return;
         }
@@ -227,16 +231,11 @@ impl Engine {
                 continue;
             }
             let own = self.evaluate(
-                spec,
                 store,
-                tenant,
-                resource,
-                id,
+                site,
                 &body,
                 &effects.set,
                 self.record_schema(resource),
-                transition,
-                at,
             );
             if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
                 for (k, v) in own {
@@ -247,16 +246,12 @@ impl Engine {
                 return;
             };
             for u in &effects.update {
-                self.update_related(
-                    spec, store, tenant, resource, id, &body, u, transition, at, depth,
-                );
+                self.update_related(store, site, &body, u);
             }
             // One update event per adjusted record, however many of its members moved.
             let mut adjusted: Vec<(String, String, Map<String, Value>)> = Vec::new();
             for a in &effects.adjust {
-                let Some((r, i, before)) =
-                    self.adjust(spec, store, tenant, resource, id, &body, a, transition, at)
-                else {
+                let Some((r, i, before)) = self.adjust(store, site, &body, a) else {
                     continue;
                 };
                 match adjusted.iter_mut().find(|(ar, ai, _)| *ar == r && *ai == i) {
@@ -276,57 +271,40 @@ impl Engine {
                         store,
                         tenant,
                         &r,
-                        "updated",
+                        Change::Updated(Value::Object(previous)),
                         &updated,
-                        Some(Value::Object(previous)),
                         at,
                     );
                 }
             }
             for e in &effects.emit {
-                let object = self.evaluate(
-                    spec, store, tenant, resource, id, &body, &e.object, None, transition, at,
-                );
+                let object = self.evaluate(store, site, &body, &e.object, None);
                 self.emit_typed(store, tenant, &e.kind, &object, at);
             }
             for c in &effects.create {
-                self.create_related(
-                    spec, store, tenant, resource, id, &body, c, transition, at, depth,
-                );
+                self.create_related(store, site, &body, c);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn update_related(
         &self,
-        spec: &Spec,
         store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
+        site: Site<'_>,
         body: &Map<String, Value>,
         u: &profile::UpdateRelated,
-        transition: Option<(&str, &str)>,
-        at: f64,
-        depth: usize,
     ) {
+        let Site {
+            tenant,
+            resource,
+            at,
+            ..
+        } = site;
         let Some((target, target_id)) = self.referenced(store, tenant, resource, body, &u.via)
         else {
             return;
         };
-        let values = self.evaluate(
-            spec,
-            store,
-            tenant,
-            resource,
-            id,
-            body,
-            &u.set,
-            self.record_schema(&target),
-            transition,
-            at,
-        );
+        let values = self.evaluate(store, site, body, &u.set, self.record_schema(&target));
         let lifecycle = self.profile.lifecycles.get(&target);
         let Some(rec) = store.tenant(tenant).get_mut(&target, &target_id) else {
             return;
@@ -352,23 +330,22 @@ impl Engine {
         match step {
             // A transition records itself (and runs what entering the state does).
             Some((from, to, at)) => self.transitioned(
-                spec,
                 store,
-                tenant,
-                &target,
-                &target_id,
-                &from,
-                &to,
-                at,
-                depth + 1,
+                Site {
+                    resource: &target,
+                    id: &target_id,
+                    transition: Some((&from, &to)),
+                    at,
+                    depth: site.depth + 1,
+                    ..site
+                },
             ),
             None if !changed.is_empty() => self.emit(
                 store,
                 tenant,
                 &target,
-                "updated",
+                Change::Updated(Value::Object(changed)),
                 &after,
-                Some(Value::Object(changed)),
                 at,
             ),
             None => {}
@@ -400,17 +377,16 @@ impl Engine {
             store
                 .tenant(tenant)
                 .insert(resource, SINGLETON_ID.to_owned(), body, None);
-            self.created(
+            let site = Site {
                 spec,
-                store,
                 tenant,
                 resource,
-                SINGLETON_ID,
-                None,
-                false,
-                now,
-                0,
-            );
+                id: SINGLETON_ID,
+                transition: None,
+                at: now,
+                depth: 0,
+            };
+            self.created(store, site, None, false);
         }
         Some(SINGLETON_ID.to_owned())
     }
@@ -418,19 +394,19 @@ impl Engine {
     /// Credits or debits a numeric member of another record: a number, a decimal string
     /// (keeping its decimals), or one entry of an array of per-currency balances. Returns
     /// the record changed and the member's value before.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn adjust(
         &self,
-        spec: &Spec,
         store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
+        site: Site<'_>,
         body: &Map<String, Value>,
         a: &profile::Adjust,
-        transition: Option<(&str, &str)>,
-        at: f64,
     ) -> Option<(String, String, Value)> {
+        let Site {
+            spec,
+            tenant,
+            resource,
+            ..
+        } = site;
         // Through the declared reference when there is one (`wallet_address` names a
         // wallet by its address), else the member holds the id.
         let target_id = match &a.id_from {
@@ -452,18 +428,7 @@ impl Engine {
         let amount = amount_text.trim().parse::<f64>().ok()? * a.times.unwrap_or(1.0);
         let delta = if a.debit { -amount } else { amount };
         let entry = a.entry.as_ref().map(|e| {
-            let new = self.evaluate(
-                spec,
-                store,
-                tenant,
-                resource,
-                id,
-                body,
-                &e.new,
-                self.record_schema(&a.resource),
-                transition,
-                at,
-            );
+            let new = self.evaluate(store, site, body, &e.new, self.record_schema(&a.resource));
             (e, new)
         });
         let rec = store.tenant(tenant).get_mut(&a.resource, &target_id)?;
@@ -496,37 +461,27 @@ impl Engine {
         Some((a.resource.clone(), target_id, before))
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn create_related(
         &self,
-        spec: &Spec,
         store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
+        site: Site<'_>,
         body: &Map<String, Value>,
         c: &profile::CreateRelated,
-        transition: Option<(&str, &str)>,
-        at: f64,
-        depth: usize,
     ) {
+        let Site {
+            spec,
+            tenant,
+            resource,
+            id,
+            at,
+            ..
+        } = site;
         let target = self.model.resources.get(&c.resource);
         let target_schema = target.and_then(|r| r.schema.as_deref());
         // `$id` in a related create is the creating record's id.
         let exprs: Map<String, Value> =
             c.body.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut new_body = self.evaluate(
-            spec,
-            store,
-            tenant,
-            resource,
-            id,
-            body,
-            &exprs,
-            target_schema,
-            transition,
-            at,
-        );
+        let mut new_body = self.evaluate(store, site, body, &exprs, target_schema);
         let id_field = target.map_or("id", |r| r.id_field.as_str());
         let mut g = Generator::new(
             &spec.doc,
@@ -591,37 +546,30 @@ impl Engine {
                 id: id.to_owned(),
             });
         }
-        self.created(
-            spec,
-            store,
-            tenant,
-            &c.resource,
-            &new_id,
-            None,
-            false,
-            at,
-            depth + 1,
-        );
+        // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
+        let made = Site {
+            resource: &c.resource,
+            id: &new_id,
+            transition: None,
+            depth: site.depth + 1,
+            ..site
+        };
+        self.created(store, made, None, false);
     }
 
-    /// A record was just stored: its derived members, its lifecycle's start (and, when
-    /// due or asked for, its run), the created event, and its effects.
-    #[allow(clippy::too_many_arguments)]
+    /// A record was just stored (at `site.at`; a site with no transition): its derived
+    /// members, its lifecycle's start (and, when due or asked for, its run), the created
+    /// event, and its effects.
     pub(super) fn created(
         &self,
-        spec: &Spec,
         store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
+        site: Site<'_>,
         call: Option<&Call>,
         instant: bool,
-        now: f64,
-        depth: usize,
     ) {
         let mark = lock(&self.events).len();
-        self.start(spec, store, tenant, resource, id, call, instant, now, depth);
-        self.attribute(store, tenant, resource, id, mark);
+        self.start(store, site, call, instant);
+        self.attribute(store, site.tenant, site.resource, site.id, mark);
     }
 
     /// The events recorded since `mark` in `tenant` were caused by record `id`: they are
@@ -667,19 +615,14 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        &self,
-        spec: &Spec,
-        store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        id: &str,
-        call: Option<&Call>,
-        instant: bool,
-        now: f64,
-        depth: usize,
-    ) {
+    fn start(&self, store: &mut Store, site: Site<'_>, call: Option<&Call>, instant: bool) {
+        let Site {
+            tenant,
+            resource,
+            id,
+            at: now,
+            ..
+        } = site;
         let schema = self.record_schema(resource);
         if let Some(over) = self.profile.resources.get(resource) {
             for d in &over.derive {
@@ -689,9 +632,7 @@ impl Engine {
                 if !profile::matches(&d.when, Some(&body)) {
                     continue;
                 }
-                let values = self.evaluate(
-                    spec, store, tenant, resource, id, &body, &d.set, schema, None, now,
-                );
+                let values = self.evaluate(store, site, &body, &d.set, schema);
                 if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
                     rec.body.extend(values);
                 }
@@ -712,23 +653,28 @@ impl Engine {
         let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
             return;
         };
-        self.emit(store, tenant, resource, "created", &body, None, now);
+        self.emit(store, tenant, resource, Change::Created, &body, now);
         if let Some(effects) = self
             .profile
             .resources
             .get(resource)
             .and_then(|o| o.on_create.as_ref())
         {
-            self.apply_effects(spec, store, tenant, resource, id, effects, None, now, depth);
+            self.apply_effects(store, site, effects);
         }
         if let Some(lc) = self.profile.lifecycles.get(resource)
             && let Some(initial) = &lc.initial
             && let Some(effects) = lc.on_enter.get(initial)
         {
-            self.apply_effects(spec, store, tenant, resource, id, effects, None, now, depth);
+            self.apply_effects(store, site, effects);
         }
         for (from, to, at) in steps {
-            self.transitioned(spec, store, tenant, resource, id, &from, &to, at, depth);
+            let step = Site {
+                transition: Some((&from, &to)),
+                at,
+                ..site
+            };
+            self.transitioned(store, step);
         }
     }
 

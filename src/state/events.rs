@@ -9,6 +9,25 @@ use super::{Engine, Event, lock, webhooks};
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
 
+/// What happened to a record, as its event tells it.
+pub(super) enum Change {
+    Created,
+    /// With the changed members' values before (the event's `previous_attributes`).
+    Updated(Value),
+    Deleted,
+}
+
+impl Change {
+    /// The action in an event type named after its resource (`customer.updated`).
+    fn action(&self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated(_) => "updated",
+            Change::Deleted => "deleted",
+        }
+    }
+}
+
 impl Engine {
     /// Records an event of a type the profile names (`emit` effects) and queues its
     /// webhook deliveries.
@@ -30,30 +49,29 @@ impl Engine {
     }
 
     /// Records an event and queues its webhook deliveries.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn emit(
         &self,
         store: &mut Store,
         tenant: &str,
         resource: &str,
-        action: &str,
+        change: Change,
         object: &Map<String, Value>,
-        previous: Option<Value>,
         at: f64,
     ) {
         if resource == "events" {
             return;
         }
         let names = self.profile.events.get(resource);
-        let configured = names.and_then(|n| match action {
-            "created" => n.created.clone(),
-            "updated" => n.updated.clone(),
-            _ => n.deleted.clone(),
+        let configured = names.and_then(|n| match change {
+            Change::Created => n.created.clone(),
+            Change::Updated(_) => n.updated.clone(),
+            Change::Deleted => n.deleted.clone(),
         });
         if configured.is_none() && !self.profile.undeclared_events {
             return;
         }
-        let kind = configured.unwrap_or_else(|| format!("{}.{action}", singular(resource)));
+        let kind =
+            configured.unwrap_or_else(|| format!("{}.{}", singular(resource), change.action()));
         // The object as the API shows the resource: members kept only for the sandbox
         // (links, balances, issued tokens) stay out of events.
         let shown: Map<String, Value> = match self.model.resources.get(resource) {
@@ -65,8 +83,8 @@ impl Engine {
             _ => object.clone(),
         };
         let mut data = json!({"object": shown});
-        if let Some(p) = previous {
-            data["previous_attributes"] = p;
+        if let Change::Updated(previous) = change {
+            data["previous_attributes"] = previous;
         }
         self.record_event(store, tenant, kind, data, at);
     }

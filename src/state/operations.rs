@@ -6,6 +6,8 @@ use std::sync::Arc;
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 
+use super::effects::Site;
+use super::events::Change;
 use super::model::{
     Binding, Kind, Resource, SINGLETON_ID, list_item_schema, singular, success_schema,
 };
@@ -399,18 +401,17 @@ impl Ctx<'_> {
         if let Some(r) = t.get_mut(name, &id) {
             r.meta.fingerprint = fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id));
         }
-        let now = self.engine.clock.now();
-        self.engine.created(
-            self.spec(),
-            store,
+        let site = Site {
+            spec: self.spec(),
             tenant,
-            name,
-            &id,
-            Some(self.call),
-            self.call.instant,
-            now,
-            0,
-        );
+            resource: name,
+            id: &id,
+            transition: None,
+            at: self.engine.clock.now(),
+            depth: 0,
+        };
+        self.engine
+            .created(store, site, Some(self.call), self.call.instant);
         if self.binding.respond_parent
             && let Some(p) = &self.parent
         {
@@ -438,23 +439,23 @@ impl Ctx<'_> {
         let tenant_key = self.call.tenant;
         let exists = self.in_scope(store, id);
         let over = self.engine.profile.resources.get(name);
+        // The item, for effects of this call (a lifecycle step names its own transition).
+        let site = Site {
+            spec: self.spec(),
+            tenant: tenant_key,
+            resource: name,
+            id,
+            transition: None,
+            at: now,
+            depth: 0,
+        };
         if exists && self.binding.kind == Kind::Delete {
             if let Some(why) = self.engine.delete_blocked(store, tenant_key, name, id) {
                 return Outcome::Problem(409, why);
             }
             // A delete's effects read the record as it was, so they run before it goes.
             if let Some(effects) = over.and_then(|o| o.on_delete.as_ref()) {
-                self.engine.apply_effects(
-                    self.spec(),
-                    store,
-                    tenant_key,
-                    name,
-                    id,
-                    effects,
-                    None,
-                    now,
-                    0,
-                );
+                self.engine.apply_effects(store, site, effects);
             }
         }
         if let (true, Some(lc)) = (exists, self.engine.profile.lifecycles.get(name)) {
@@ -488,17 +489,12 @@ impl Ctx<'_> {
                     );
                 }
                 lifecycle::Triggered::Applied((from, to, at)) => {
-                    self.engine.transitioned(
-                        self.spec(),
-                        store,
-                        tenant_key,
-                        name,
-                        id,
-                        &from,
-                        &to,
+                    let step = Site {
+                        transition: Some((&from, &to)),
                         at,
-                        0,
-                    );
+                        ..site
+                    };
+                    self.engine.transitioned(store, step);
                 }
                 lifecycle::Triggered::NotALifecycleOperation => {}
             }
@@ -514,17 +510,7 @@ impl Ctx<'_> {
             && after.is_some()
             && before != after;
         if updated && let Some(effects) = over.and_then(|o| o.on_update.as_ref()) {
-            self.engine.apply_effects(
-                self.spec(),
-                store,
-                tenant_key,
-                name,
-                id,
-                effects,
-                None,
-                now,
-                0,
-            );
+            self.engine.apply_effects(store, site, effects);
         }
         if self.binding.respond_parent
             && let Some(p) = &self.parent
@@ -557,18 +543,19 @@ impl Ctx<'_> {
                     store,
                     tenant_key,
                     name,
-                    "updated",
+                    Change::Updated(Value::Object(previous)),
                     &new,
-                    Some(Value::Object(previous)),
                     now,
                 );
             }
-            (Kind::Replace, None, Some(new)) => self
-                .engine
-                .emit(store, tenant_key, name, "created", &new, None, now),
-            (Kind::Delete, Some(old), None) => self
-                .engine
-                .emit(store, tenant_key, name, "deleted", &old, None, now),
+            (Kind::Replace, None, Some(new)) => {
+                self.engine
+                    .emit(store, tenant_key, name, Change::Created, &new, now)
+            }
+            (Kind::Delete, Some(old), None) => {
+                self.engine
+                    .emit(store, tenant_key, name, Change::Deleted, &old, now)
+            }
             _ => {}
         }
     }
@@ -681,9 +668,8 @@ impl Ctx<'_> {
                 store,
                 tenant,
                 &holder,
-                "updated",
+                Change::Updated(json!({ link.member.clone(): before })),
                 &after,
-                Some(json!({ link.member.clone(): before })),
                 now,
             );
         }
@@ -858,18 +844,17 @@ impl Ctx<'_> {
                 let mut copy = (*r).clone();
                 let id = lists::id_of(r, &self.resource.id_field).unwrap_or_default();
                 let added = extra.map(|e| {
-                    self.engine.evaluate(
-                        self.spec(),
-                        store,
-                        self.call.tenant,
-                        &self.resource.name,
-                        &id,
-                        r,
-                        e,
-                        plan.item_schema.as_deref(),
-                        None,
-                        self.engine.clock.now(),
-                    )
+                    let site = Site {
+                        spec: self.spec(),
+                        tenant: self.call.tenant,
+                        resource: &self.resource.name,
+                        id: &id,
+                        transition: None,
+                        at: self.engine.clock.now(),
+                        depth: 0,
+                    };
+                    self.engine
+                        .evaluate(store, site, r, e, plan.item_schema.as_deref())
                 });
                 copy.extend(self.engine.embeds(
                     self.spec(),

@@ -612,4 +612,27 @@ async fn sandbox_controls_behave_as_documented() {
     let listed = &keys["data"][0];
     assert!(listed.get("key").is_none(), "{listed}");
     assert!(secret.ends_with(listed["key_suffix"].as_str().expect("suffix")));
+
+    // The scenario catalogue names the stateful scenarios with the actions /advance takes.
+    let (_, catalogue) = f.call(M::GET, "/sandbox/scenarios", None).await;
+    let stateful: Vec<(String, Value)> = catalogue["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .filter(|s| s["stateful"] == true)
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_owned(),
+                s["advance_actions"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stateful,
+        [
+            ("compliance_hold".to_owned(), json!(["release", "reject"])),
+            ("manual_review".to_owned(), json!(["approve", "reject"])),
+            ("unconfirmed".to_owned(), json!(["confirm", "expire"])),
+        ]
+    );
 }

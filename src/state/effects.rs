@@ -82,7 +82,7 @@ impl Engine {
     /// A lifecycle transition (`site.transition`) happened: apply what entering the state
     /// does, then record it.
     pub(super) fn transitioned(&self, store: &mut Store, site: Site<'_>) {
-        let mark = lock(&self.events).len();
+        let mark = self.event_mark();
         self.enter_state(store, site);
         self.attribute(store, site.tenant, site.resource, site.id, mark);
     }
@@ -436,17 +436,18 @@ impl Engine {
         let after = match entry {
             None => add_to(&before, delta, &amount_text),
             Some((e, new)) => {
+                let new = Value::Object(new);
                 let mut items = before.as_array().cloned().unwrap_or_default();
                 let same = |item: &Value| {
                     e.key.iter().all(|path| {
                         let p = format!("/{}", path.replace('.', "/"));
-                        item.pointer(&p) == Value::Object(new.clone()).pointer(&p)
+                        item.pointer(&p) == new.pointer(&p)
                     })
                 };
                 let at_index = match items.iter().position(same) {
                     Some(i) => i,
                     None => {
-                        items.push(Value::Object(new.clone()));
+                        items.push(new.clone());
                         items.len() - 1
                     }
                 };
@@ -567,25 +568,28 @@ impl Engine {
         call: Option<&Call>,
         instant: bool,
     ) {
-        let mark = lock(&self.events).len();
+        let mark = self.event_mark();
         self.start(store, site, call, instant);
         self.attribute(store, site.tenant, site.resource, site.id, mark);
+    }
+
+    /// How many events there are, when some resource shows the events its records cause.
+    fn event_mark(&self) -> Option<usize> {
+        (!self.shows_caused.is_empty()).then(|| lock(&self.events).len())
     }
 
     /// The events recorded since `mark` in `tenant` were caused by record `id`: they are
     /// kept on the first record, from it up through what created it, whose resource shows
     /// the deliveries it caused.
-    fn attribute(&self, store: &mut Store, tenant: &str, resource: &str, id: &str, mark: usize) {
-        let shows = |r: &str| {
-            self.profile.resources.get(r).is_some_and(|o| {
-                o.embed
-                    .values()
-                    .any(|e| matches!(e, profile::Embed::Deliveries { .. }))
-            })
-        };
-        if !self.profile.resources.keys().any(|r| shows(r)) {
-            return;
-        }
+    fn attribute(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        mark: Option<usize>,
+    ) {
+        let Some(mark) = mark else { return };
         let new: Vec<String> = lock(&self.events)
             .iter()
             .skip(mark)
@@ -600,7 +604,7 @@ impl Engine {
             let Some(rec) = store.tenant(tenant).get_mut(&r, &i) else {
                 return;
             };
-            if shows(&r) {
+            if self.shows_caused.contains(&r) {
                 for e in new {
                     if !rec.meta.caused.contains(&e) {
                         rec.meta.caused.push(e);

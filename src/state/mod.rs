@@ -25,7 +25,7 @@ pub mod webhooks;
 
 pub use self::operations::handle;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jsonschema::Validator;
@@ -77,6 +77,10 @@ pub struct Engine {
     names: Mutex<HashMap<String, Option<Arc<Members>>>>,
     /// Operation -> how its list responses are shaped, computed once.
     list_plans: Mutex<HashMap<usize, Arc<ListPlan>>>,
+    /// `(resource, member)` -> pointer of the item schema of each embedded array member.
+    embed_items: HashMap<(String, String), String>,
+    /// Resources whose records show the webhook deliveries of the events they caused.
+    shows_caused: HashSet<String>,
 }
 
 /// One recorded change: create, update, delete or lifecycle transition.
@@ -158,6 +162,22 @@ impl Engine {
         compiled: &crate::server::api::Compiled,
     ) -> Result<Self, SpecError> {
         let model = Model::infer(spec, &profile);
+        let mut embed_items = HashMap::new();
+        let mut shows_caused = HashSet::new();
+        for (resource, over) in &profile.resources {
+            let schema = model
+                .resources
+                .get(resource)
+                .and_then(|r| r.schema.as_deref());
+            for (member, embed) in &over.embed {
+                if matches!(embed, profile::Embed::Deliveries { .. }) {
+                    shows_caused.insert(resource.clone());
+                }
+                if let Some(items) = schema.and_then(|s| relations::item_schema(spec, s, member)) {
+                    embed_items.insert((resource.clone(), member.clone()), items);
+                }
+            }
+        }
         let rate_limit = rate_limit::RateLimiter::new(spec, &profile);
         let profile_signing = profile.webhooks.signing.clone();
         let profile_signing = profile_signing.as_deref();
@@ -207,6 +227,8 @@ impl Engine {
             seed,
             names: Mutex::new(HashMap::new()),
             list_plans: Mutex::new(HashMap::new()),
+            embed_items,
+            shows_caused,
         })
     }
 

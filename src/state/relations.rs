@@ -45,12 +45,7 @@ impl Engine {
         else {
             return Vec::new();
         };
-        let values = match body.get(via) {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(v) => vec![v],
-            None => Vec::new(),
-        };
-        values
+        one_or_many(body.get(via))
             .into_iter()
             .filter_map(|v| resolve(store, tenant, reference, v))
             .collect()
@@ -64,12 +59,7 @@ impl Engine {
         reference: &profile::Reference,
         value: &Value,
     ) -> Option<String> {
-        let values = match value {
-            Value::Array(items) => items.iter().collect(),
-            Value::Null => Vec::new(),
-            v => vec![v],
-        };
-        values
+        one_or_many(Some(value))
             .into_iter()
             .find(|v| resolve(store, tenant, reference, v).is_none())
             .map(lists::text)
@@ -166,89 +156,72 @@ impl Engine {
         let Some(over) = self.profile.resources.get(resource) else {
             return Vec::new();
         };
-        let schema = self.record_schema(resource);
+        let Some(records) = store.tenants.get(tenant).map(|t| &t.resources) else {
+            return Vec::new();
+        };
         let mut values = Vec::new();
         for (member, embed) in &over.embed {
-            let item_schema = schema.and_then(|s| {
-                let flat = flatten(&spec.doc, spec.at(s)?);
-                let items = flat.get("properties")?.get(member)?.get("items")?;
-                items
-                    .get("$ref")
-                    .and_then(Value::as_str)
-                    .and_then(crate::spec::pointer::fragment_to_pointer)
-            });
-            let of_resource =
-                |child: &str, ids: Option<&[String]>| -> Vec<(String, Map<String, Value>)> {
-                    let Some(recs) = store
-                        .tenants
-                        .get(tenant)
-                        .and_then(|t| t.resources.get(child))
-                    else {
-                        return Vec::new();
-                    };
-                    match ids {
-                        Some(ids) => ids
-                            .iter()
-                            .filter_map(|i| recs.get(i).map(|r| (i.clone(), r.body.clone())))
-                            .collect(),
-                        None => recs
-                            .iter()
-                            .filter(|(_, r)| {
-                                r.parent
-                                    .as_ref()
-                                    .is_some_and(|p| p.resource == resource && p.id == id)
-                            })
-                            .map(|(i, r)| (i.clone(), r.body.clone()))
-                            .collect(),
-                    }
-                };
-            if let Embed::Deliveries { .. } = embed {
-                values.push((
-                    member.clone(),
-                    Value::Array(self.caused_deliveries(
-                        spec,
-                        store,
-                        tenant,
-                        resource,
-                        id,
-                        item_schema.as_deref(),
-                    )),
-                ));
-                continue;
-            }
-            let (child, children) = match embed {
-                Embed::Children(child) => (child.as_str(), of_resource(child, None)),
-                Embed::Via { via } => {
-                    let Some(body) = store.get(tenant, resource, id).map(|r| &r.body) else {
-                        continue;
-                    };
-                    let Some(child) = over.references.get(via).map(profile::Reference::resource)
-                    else {
-                        continue;
-                    };
-                    let ids: Vec<String> = self
-                        .referenced_all(store, tenant, resource, body, via)
-                        .into_iter()
-                        .map(|(_, i)| i)
-                        .collect();
-                    (child, of_resource(child, Some(&ids)))
+            let item_schema = self
+                .embed_items
+                .get(&(resource.to_owned(), member.clone()))
+                .map(String::as_str);
+            let (child, children): (&str, Vec<Shown<'_>>) = match embed {
+                Embed::Deliveries { .. } => {
+                    let items =
+                        self.caused_deliveries(spec, store, tenant, resource, id, item_schema);
+                    values.push((member.clone(), Value::Array(items)));
+                    continue;
                 }
-                Embed::Deliveries { .. } => continue,
+                Embed::Children(child) => (
+                    child,
+                    records
+                        .get(child)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, r)| {
+                            r.parent
+                                .as_ref()
+                                .is_some_and(|p| p.resource == resource && p.id == id)
+                        })
+                        .map(|(i, r)| (i, &r.body))
+                        .collect(),
+                ),
+                Embed::Via { via } => {
+                    let (Some(body), Some(child)) = (
+                        store.get(tenant, resource, id).map(|r| &r.body),
+                        over.references.get(via).map(profile::Reference::resource),
+                    ) else {
+                        continue;
+                    };
+                    let recs = records.get(child);
+                    let named = self.referenced_all(store, tenant, resource, body, via);
+                    (
+                        child,
+                        named
+                            .iter()
+                            .filter_map(|(_, i)| recs?.get_key_value(i))
+                            .map(|(i, r)| (i, &r.body))
+                            .collect(),
+                    )
+                }
             };
             let items: Vec<Value> = children
                 .into_iter()
-                .map(|(cid, mut body)| match &item_schema {
-                    Some(s) => project(
-                        spec,
-                        self.seed,
-                        &format!("{tenant}/{child}/{cid}"),
-                        s,
-                        &mut body,
-                        None,
-                        self.names_of(spec, s).as_deref(),
-                        self.profile.generate_optional,
-                    ),
-                    None => Value::Object(body),
+                .map(|(cid, body)| {
+                    let mut body = body.clone();
+                    match item_schema {
+                        Some(s) => project(
+                            spec,
+                            self.seed,
+                            &format!("{tenant}/{child}/{cid}"),
+                            s,
+                            &mut body,
+                            None,
+                            self.names_of(spec, s).as_deref(),
+                            self.profile.generate_optional,
+                        ),
+                        None => Value::Object(body),
+                    }
                 })
                 .collect();
             values.push((member.clone(), Value::Array(items)));
@@ -359,6 +332,30 @@ impl Engine {
         }
         None
     }
+}
+
+/// A record about to be shown embedded: its id and body.
+type Shown<'a> = (&'a String, &'a Map<String, Value>);
+
+/// The values a reference member holds: each item of an array, or the one value (none when
+/// it is missing or null).
+fn one_or_many(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(v) => vec![v],
+    }
+}
+
+/// The pointer of the item schema of array member `member` of the schema at `schema`, when
+/// the items are a `$ref` (how embedded records are shown).
+pub(super) fn item_schema(spec: &Spec, schema: &str, member: &str) -> Option<String> {
+    let flat = flatten(&spec.doc, spec.at(schema)?);
+    let items = flat.get("properties")?.get(member)?.get("items")?;
+    items
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(crate::spec::pointer::fragment_to_pointer)
 }
 
 /// The record of `reference`'s resource that `value` names (by id, or by its member).

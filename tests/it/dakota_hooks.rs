@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::dakota::dakota;
-use crate::common::webhooks::{public_key, receiver, wait_for};
+use crate::common::webhooks::{public_key, wait_for};
 use crate::common::{Sandbox, bundled_dakota};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,20 +176,8 @@ async fn scenario_presets_answer_with_their_error_and_store_nothing() {
 async fn webhook_history_and_replay_through_dakotas_own_operations() {
     let s = Sandbox::start(&["--spec", &bundled_dakota()]);
     let api = dakota(&s, "key-hooks");
-    let (hook_url, seen) = receiver(false).await;
-    // A frozen clock keeps the KYB lifecycle still, so the only events are ours; deliveries
-    // due now still go out.
-    api.admin(Method::POST, "/clock/freeze", None).await;
-
-    let target = api
-        .send(
-            Method::POST,
-            "/webhooks/targets",
-            Some(json!({"url": hook_url, "global": true})),
-            &[],
-        )
-        .await;
-    assert_eq!(target.status, 201, "{}", target.body);
+    // A frozen clock keeps the KYB lifecycle still, so the only events are ours.
+    let (hook_url, seen) = api.listen().await;
     let customer = api
         .send(
             Method::POST,
@@ -445,17 +433,7 @@ async fn dakota_events_name_the_api_version() {
 async fn a_simulations_callbacks_are_the_webhooks_it_caused_with_their_delivery_state() {
     let s = Sandbox::start(&["--spec", &bundled_dakota()]);
     let api = dakota(&s, "key-callbacks");
-    let (hook_url, seen) = receiver(false).await;
-    api.admin(Method::POST, "/clock/freeze", None).await;
-    let target = api
-        .send(
-            Method::POST,
-            "/webhooks/targets",
-            Some(json!({"url": hook_url, "global": true})),
-            &[],
-        )
-        .await;
-    assert_eq!(target.status, 201, "{}", target.body);
+    let (_, seen) = api.listen().await;
     let account = api
         .send(
             Method::POST,

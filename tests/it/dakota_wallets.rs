@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::dakota::{Dakota, dakota};
+use crate::common::dakota::dakota;
 use crate::common::{Sandbox, bundled_dakota};
 
 /// An endorsed request body; the sandbox does not check signatures.
@@ -22,25 +22,18 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn created(api: &Dakota, path: &str, body: Value) -> Value {
-    let r = api.send(Method::POST, path, Some(body), &[]).await;
-    assert_eq!(r.status, 201, "POST {path}: {}", r.body);
-    r.body
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn signer_groups_and_policies_attach_to_wallets_without_touching_them() {
     let s = Sandbox::start(&["--spec", &bundled_dakota()]);
     let api = dakota(&s, "key-wallet-links");
 
-    let ada = created(
-        &api,
-        "/signers",
-        json!({"name": "Ada", "public_key": "A1b2+key/one=", "key_type": "ES256"}),
-    )
-    .await;
-    created(
-        &api,
+    let ada = api
+        .created(
+            "/signers",
+            json!({"name": "Ada", "public_key": "A1b2+key/one=", "key_type": "ES256"}),
+        )
+        .await;
+    api.created(
         "/signers",
         json!({"name": "Bob", "public_key": "B2key", "key_type": "WEBAUTHN"}),
     )
@@ -56,12 +49,12 @@ async fn signer_groups_and_policies_attach_to_wallets_without_touching_them() {
         )
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
-    let group = created(
-        &api,
-        "/signer-groups",
-        json!({"name": "Ops", "member_keys": ["A1b2+key/one="]}),
-    )
-    .await;
+    let group = api
+        .created(
+            "/signer-groups",
+            json!({"name": "Ops", "member_keys": ["A1b2+key/one="]}),
+        )
+        .await;
     let g = group["id"].as_str().expect("group id").to_owned();
     assert_eq!(group["members"][0]["name"], "Ada");
     let joined = api
@@ -75,12 +68,12 @@ async fn signer_groups_and_policies_attach_to_wallets_without_touching_them() {
     assert_eq!(joined.status, 200, "{}", joined.body);
     assert_eq!(joined.body["members"].as_array().map(Vec::len), Some(2));
 
-    let policy = created(
-        &api,
-        "/policies",
-        json!({"name": "Limits", "rules": [], "signer_group_id": g}),
-    )
-    .await;
+    let policy = api
+        .created(
+            "/policies",
+            json!({"name": "Limits", "rules": [], "signer_group_id": g}),
+        )
+        .await;
     let p = policy["id"].as_str().expect("policy id").to_owned();
 
     let missing_group = api
@@ -92,12 +85,12 @@ async fn signer_groups_and_policies_attach_to_wallets_without_touching_them() {
         )
         .await;
     assert_eq!(missing_group.status, 404, "{}", missing_group.body);
-    let wallet = created(
-        &api,
-        "/wallets",
-        json!({"family": "evm", "name": "Treasury", "signer_groups": [g], "policies": []}),
-    )
-    .await;
+    let wallet = api
+        .created(
+            "/wallets",
+            json!({"family": "evm", "name": "Treasury", "signer_groups": [g], "policies": []}),
+        )
+        .await;
     let w = wallet["id"].as_str().expect("wallet id").to_owned();
     let address = wallet["address"].as_str().expect("an address").to_owned();
     assert!(
@@ -176,12 +169,12 @@ async fn wallet_balances_move_with_deposits_and_sends() {
     let api = dakota(&s, "key-wallet-balances");
     api.admin(Method::POST, "/clock/freeze", Some(json!({})))
         .await;
-    let wallet = created(
-        &api,
-        "/wallets",
-        json!({"family": "evm", "name": "Hot", "signer_groups": [], "policies": []}),
-    )
-    .await;
+    let wallet = api
+        .created(
+            "/wallets",
+            json!({"family": "evm", "name": "Hot", "signer_groups": [], "policies": []}),
+        )
+        .await;
     let w = wallet["id"].as_str().expect("wallet id").to_owned();
     let address = wallet["address"].as_str().expect("address").to_owned();
     let balances = |body: &Value| {

@@ -2,8 +2,9 @@
 //! sends (an idempotency key on every POST), plus the sandbox's admin API.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::webhooks::{Hooks, receiver};
 use super::{Sandbox, client};
 
 /// Speaks to one sandbox as one tenant.
@@ -60,6 +61,23 @@ impl Dakota {
 
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, None, &[]).await
+    }
+
+    /// POSTs `body` to `path` and expects 201; returns the new record.
+    pub async fn created(&self, path: &str, body: Value) -> Value {
+        let r = self.send(Method::POST, path, Some(body), &[]).await;
+        assert_eq!(r.status, 201, "POST {path}: {}", r.body);
+        r.body
+    }
+
+    /// Freezes the clock (deliveries due now still go out) and registers a global webhook
+    /// target; returns its URL and what it receives.
+    pub async fn listen(&self) -> (String, Hooks) {
+        let (url, seen) = receiver(false).await;
+        self.admin(Method::POST, "/clock/freeze", None).await;
+        self.created("/webhooks/targets", json!({"url": url, "global": true}))
+            .await;
+        (url, seen)
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {

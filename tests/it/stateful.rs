@@ -609,21 +609,9 @@ async fn any_spec_links_collections_created_elsewhere() {
         .to_string_lossy()
         .into_owned();
     let s = Sandbox::start(&["--spec", &spec]);
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let url = format!("{}{path}", s.url());
-        async move {
-            let mut req = client().request(method, url).bearer_auth("links-key");
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let res = req.send().await.expect("answers");
-            let status = res.status().as_u16();
-            let bytes = res.bytes().await.expect("body");
-            (
-                status,
-                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
-            )
-        }
+    let api = Api {
+        base: s.url().to_owned(),
+        key: "links-key",
     };
     use reqwest::Method as M;
     let id = |v: &Value| v["id"].as_str().expect("an id").to_owned();
@@ -634,48 +622,76 @@ async fn any_spec_links_collections_created_elsewhere() {
             .map(|x| x["name"].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    let (_, red) = call(M::POST, "/teams".into(), Some(json!({"name": "Red"}))).await;
-    let (_, blue) = call(M::POST, "/teams".into(), Some(json!({"name": "Blue"}))).await;
-    let (_, ann) = call(M::POST, "/users".into(), Some(json!({"name": "Ann"}))).await;
-    let (_, bob) = call(M::POST, "/users".into(), Some(json!({"name": "Bob"}))).await;
+    let (_, red) = api
+        .send(M::POST, "/teams", Some(json!({"name": "Red"})), None)
+        .await;
+    let (_, blue) = api
+        .send(M::POST, "/teams", Some(json!({"name": "Blue"})), None)
+        .await;
+    let (_, ann) = api
+        .send(M::POST, "/users", Some(json!({"name": "Ann"})), None)
+        .await;
+    let (_, bob) = api
+        .send(M::POST, "/users", Some(json!({"name": "Bob"})), None)
+        .await;
     let (red, blue, ann, bob) = (id(&red), id(&blue), id(&ann), id(&bob));
 
     for (team, user) in [(&red, &ann), (&red, &bob), (&blue, &ann)] {
-        let (status, body) = call(M::PUT, format!("/teams/{team}/users/{user}"), None).await;
+        let (status, body) = api
+            .send(M::PUT, &format!("/teams/{team}/users/{user}"), None, None)
+            .await;
         assert_eq!(status, 204, "{body}");
     }
     // Attaching never rewrites the records it joins.
-    let (_, ann_now) = call(M::GET, format!("/users/{ann}"), None).await;
+    let (_, ann_now) = api.get(&format!("/users/{ann}")).await;
     assert_eq!(ann_now["name"], "Ann");
-    let (_, red_users) = call(M::GET, format!("/teams/{red}/users"), None).await;
+    let (_, red_users) = api
+        .send(M::GET, &format!("/teams/{red}/users"), None, None)
+        .await;
     assert_eq!(names(&red_users), ["Ann", "Bob"]);
-    let (_, ann_teams) = call(M::GET, format!("/users/{ann}/teams"), None).await;
+    let (_, ann_teams) = api
+        .send(M::GET, &format!("/users/{ann}/teams"), None, None)
+        .await;
     assert_eq!(names(&ann_teams), ["Red", "Blue"]);
 
-    let (status, _) = call(M::DELETE, format!("/teams/{red}/users/{ann}"), None).await;
+    let (status, _) = api
+        .send(M::DELETE, &format!("/teams/{red}/users/{ann}"), None, None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = call(M::DELETE, format!("/teams/{red}/users/{ann}"), None).await;
+    let (status, _) = api
+        .send(M::DELETE, &format!("/teams/{red}/users/{ann}"), None, None)
+        .await;
     assert_eq!(status, 404, "not attached any more");
-    let (status, _) = call(M::PUT, format!("/teams/{red}/users/nobody"), None).await;
+    let (status, _) = api
+        .send(M::PUT, &format!("/teams/{red}/users/nobody"), None, None)
+        .await;
     assert_eq!(status, 404, "an unknown user cannot be attached");
-    let (status, _) = call(M::GET, "/teams/nowhere/users".into(), None).await;
+    let (status, _) = api.get("/teams/nowhere/users").await;
     assert_eq!(status, 404);
-    let (_, red_users) = call(M::GET, format!("/teams/{red}/users"), None).await;
+    let (_, red_users) = api
+        .send(M::GET, &format!("/teams/{red}/users"), None, None)
+        .await;
     assert_eq!(names(&red_users), ["Bob"]);
-    let (_, ann_teams) = call(M::GET, format!("/users/{ann}/teams"), None).await;
+    let (_, ann_teams) = api
+        .send(M::GET, &format!("/users/{ann}/teams"), None, None)
+        .await;
     assert_eq!(names(&ann_teams), ["Blue"]);
 
     // Orders name their user; the user's orders are those.
     for (user, total) in [(&ann, 10), (&bob, 20), (&ann, 30)] {
-        let (status, body) = call(
-            M::POST,
-            "/orders".into(),
-            Some(json!({"user_id": user, "total": total})),
-        )
-        .await;
+        let (status, body) = api
+            .send(
+                M::POST,
+                "/orders",
+                Some(json!({"user_id": user, "total": total})),
+                None,
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
     }
-    let (_, orders) = call(M::GET, format!("/users/{ann}/orders"), None).await;
+    let (_, orders) = api
+        .send(M::GET, &format!("/users/{ann}/orders"), None, None)
+        .await;
     let totals: Vec<i64> = orders
         .as_array()
         .expect("orders")

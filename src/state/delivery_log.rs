@@ -474,17 +474,7 @@ mod tests {
             if let Some(c) = &cursor {
                 query.push(("cursor".to_owned(), c.clone()));
             }
-            let call = Call {
-                tenant: "t",
-                path_params: &[],
-                query: &query,
-                body: None,
-                now: 0,
-                scenario: None,
-                instant: false,
-                headers: None,
-            };
-            let (start, end, _) = page_bounds(&refs, &call, 20, 100).expect("bounds");
+            let (start, end, _) = page_bounds(&refs, &listing(&query), 20, 100).expect("bounds");
             let page: Vec<String> = events[start..end].iter().map(|e| (*e).to_owned()).collect();
             if end >= events.len() {
                 pages.push(page);
@@ -492,6 +482,20 @@ mod tests {
             }
             cursor = page.last().cloned();
             pages.push(page);
+        }
+    }
+
+    /// A list request with this query.
+    fn listing(query: &[(String, String)]) -> Call<'_> {
+        Call {
+            tenant: "t",
+            path_params: &[],
+            query,
+            body: None,
+            now: 0,
+            scenario: None,
+            instant: false,
+            headers: None,
         }
     }
 
@@ -515,16 +519,6 @@ mod tests {
         let rows = [Map::from_iter([("id".to_owned(), json!("a"))])];
         let refs: Vec<&Map<String, Value>> = rows.iter().collect();
         let query = [("cursor".to_owned(), "zzz".to_owned())];
-        let call = Call {
-            tenant: "t",
-            path_params: &[],
-            query: &query,
-            body: None,
-            now: 0,
-            scenario: None,
-            instant: false,
-            headers: None,
-        };
-        assert!(page_bounds(&refs, &call, 20, 100).is_err());
+        assert!(page_bounds(&refs, &listing(&query), 20, 100).is_err());
     }
 }

@@ -172,15 +172,7 @@ pub async fn handle(api: &Api, parts: &http::request::Parts, body: Body) -> Prep
             else {
                 return error(400, "url must be an http(s) URL");
             };
-            let event_types = v
-                .get("event_types")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|t| t.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let event_types = crate::state::webhooks::event_types(v.get("event_types"));
             let mut hooks = lock(&engine.webhooks);
             let target = crate::state::webhooks::Target {
                 id: format!("tgt_{:06}", hooks.targets.len() + 1),

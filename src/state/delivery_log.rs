@@ -29,22 +29,6 @@ use crate::generate::flatten;
 use crate::server::api::Api;
 use crate::spec::Spec;
 
-/// Query parameters that choose the page rather than filter the deliveries. The order is
-/// fixed (newest first), since pages rely on one event's deliveries sitting together.
-const PAGING: [&str; 11] = [
-    "sort_by",
-    "sort_dir",
-    "sort",
-    "limit",
-    "cursor",
-    "starting_after",
-    "ending_before",
-    "offset",
-    "page",
-    "page_size",
-    "per_page",
-];
-
 /// Runs operation `oi`, bound to the delivery log, for the caller's tenant.
 pub fn handle(api: &Api, oi: usize, what: WebhookOp, call: &Call) -> Outcome {
     let Some(schema) = success_schema(&api.spec.operations[oi]) else {
@@ -107,7 +91,9 @@ fn list(api: &Api, oi: usize, schema: &str, call: &Call) -> Outcome {
     let filters: Vec<(String, String)> = call
         .query
         .iter()
-        .filter(|(k, _)| !PAGING.contains(&k.as_str()))
+        // Paging parameters do not filter. The order stays fixed (newest first), whatever
+        // sort a client asks for: pages rely on one event's deliveries sitting together.
+        .filter(|(k, _)| !lists::PAGING.contains(&k.as_str()))
         .cloned()
         .collect();
     // Filters only: every matching delivery, in the order above, is paged below.

@@ -174,16 +174,7 @@ impl Engine {
                     .get("global")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                let types: Vec<String> = r
-                    .body
-                    .get("event_types")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let types = webhooks::event_types(r.body.get("event_types"));
                 if global
                     || types.iter().any(|t| t == kind)
                     || (r.body.get("global").is_none() && types.is_empty())

@@ -9,8 +9,9 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-/// Query parameters that shape the page rather than filter records.
-const CONTROL: [&str; 12] = [
+/// Query parameters that choose the page (its position, size and order) rather than filter
+/// records.
+pub(super) const PAGING: [&str; 11] = [
     "limit",
     "starting_after",
     "ending_before",
@@ -22,7 +23,6 @@ const CONTROL: [&str; 12] = [
     "sort_by",
     "sort_dir",
     "sort",
-    "search",
 ];
 
 /// A page of a list, and what the page metadata needs.
@@ -166,7 +166,8 @@ fn matches(
     known: &std::collections::HashSet<&str>,
 ) -> bool {
     params.iter().all(|(name, value)| {
-        if CONTROL.contains(&name.as_str()) {
+        // Paging does not filter; `search` matches any member rather than one.
+        if PAGING.contains(&name.as_str()) || name == "search" {
             return name != "search" || search(record, value);
         }
         filter(record, name, value, known)

@@ -19,6 +19,18 @@ use serde_json::{Map, Value, json};
 /// Delivery attempts before giving up, unless the profile says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
+/// The event types a target asks for (an array of names; none when absent).
+pub fn event_types(member: Option<&Value>) -> Vec<String> {
+    member
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub id: String,

@@ -1,22 +1,31 @@
-//! api-sandbox: a local, stateful sandbox of any OpenAPI 3.0 API.
+//! api-sandbox: a local, stateful sandbox of any OpenAPI 3.0 API, and a contract tester.
 //!
-//! A request travels through these modules, in order:
+//! The crate is a stack of layers; each module uses only the ones below it:
 //!
-//! - [`spec`]: loads the document (YAML/JSON, relative `$ref`s bundled) and lists its operations;
-//! - [`schema`]: converts OpenAPI 3.0 schemas to JSON Schema 2020-12 and compiles validators once;
-//! - [`server::routing`]: matches the path to an operation (literal segments first);
-//! - [`server::auth`]: checks the credentials the operation's security asks for;
-//! - [`server::request`]: validates parameters and body;
-//! - [`state`]: creates, reads, lists, updates and deletes resources inferred from the spec;
-//! - [`server::respond`] / [`generate`]: answers with an example or a generated, schema-valid body;
-//! - [`server::problem`]: renders every error in the API's own error format.
+//! ```text
+//!   server/     HTTP: one port per API, the request journey, auth, the admin API
+//!   state/      the engine: resources, records per tenant, lifecycles, events, webhooks
+//!   compiled/   one spec prepared: routes, validators, error style, answers from the spec
+//!   profile/    the optional sandbox.yaml: what the spec cannot say
+//!   generate/   schema -> deterministic realistic data
+//!   schema/     OpenAPI schemas -> JSON Schema 2020-12, compiled validators
+//!   spec/       loading a document, `$ref`s, the operation catalogue
+//! ```
 //!
-//! [`contract`] is the other side: it replays recorded exchanges against any server and
-//! checks the answers against the spec.
+//! A request arrives at [`server::handler`], is routed by [`compiled::routing`],
+//! authenticated by [`server::auth`], validated by [`server::request`] with the validators in
+//! [`compiled::validators`], answered by [`state`] (or from the spec by
+//! [`compiled::respond`] and [`generate`]), and refused, when it is, in the API's own format
+//! by [`compiled::problem`].
+//!
+//! [`contract`] is the other side, beside `server` on top of `compiled`: it replays
+//! recorded exchanges against any server and checks the answers against the spec.
 
 pub mod cli;
+pub mod compiled;
 pub mod contract;
 pub mod generate;
+pub mod profile;
 pub mod schema;
 pub mod server;
 pub mod spec;

@@ -11,8 +11,8 @@ use jsonschema::Validator;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::compiled::routing::{Match, Router};
 use crate::schema::{CompileError, Direction, SchemaSet};
-use crate::server::routing::{Match, Router};
 use crate::spec::catalog::{Media, Status, is_json};
 use crate::spec::{Operation, Spec};
 
@@ -133,7 +133,6 @@ impl Checker {
         compare: Option<(&[Captured], &[Captured])>,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
-        let op = &self.spec.operations[op_index];
         let code = answer.status;
         if code != step.response.status {
             out.push(Finding::new(
@@ -142,97 +141,12 @@ impl Checker {
                 format!("status {code}, recorded {}", step.response.status),
             ));
         }
-        let response = match op.response_for(code) {
-            Some(r) if r.status != Status::Default || code >= 400 => r,
-            Some(_) => {
-                out.push(Finding::new(
-                    Kind::Status,
-                    "",
-                    format!(
-                        "status {code} is not declared for {} (only `default` covers it, which is for errors)",
-                        op.id
-                    ),
-                ));
-                return out;
-            }
-            None => {
-                out.push(Finding::new(
-                    Kind::Status,
-                    "",
-                    format!(
-                        "status {code} is not declared for {} (declared: {})",
-                        op.id,
-                        declared(op)
-                    ),
-                ));
-                return out;
-            }
+        let op = &self.spec.operations[op_index];
+        let Some(response) = declared_response(op, code, &mut out) else {
+            return out;
         };
-        for header in response.headers.iter().filter(|h| h.required) {
-            if header.name.eq_ignore_ascii_case("content-type") {
-                continue;
-            }
-            if !answer.headers.contains_key(header.name.as_str()) {
-                out.push(Finding::new(
-                    Kind::Header,
-                    "",
-                    format!("required response header '{}' is missing", header.name),
-                ));
-            }
-        }
-        let content_type = answer
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let media = if response.content.is_empty() {
-            None
-        } else if answer.body.is_empty() {
-            // An empty body under a declared schema is a broken contract; under content
-            // without schema (rare) it is tolerated.
-            if response.content.iter().any(|m| m.schema.is_some()) {
-                out.push(Finding::new(
-                    Kind::Schema,
-                    "",
-                    format!(
-                        "the body is empty; the spec declares {} for status {code}",
-                        media_list(&response.content)
-                    ),
-                ));
-            }
-            None
-        } else {
-            match content_type {
-                None => {
-                    out.push(Finding::new(
-                        Kind::ContentType,
-                        "",
-                        format!(
-                            "no Content-Type header; the spec declares {}",
-                            media_list(&response.content)
-                        ),
-                    ));
-                    None
-                }
-                Some(ct) => match response
-                    .content
-                    .iter()
-                    .find(|m| media_matches(&m.media_type, ct))
-                {
-                    Some(m) => Some(m.clone()),
-                    None => {
-                        out.push(Finding::new(
-                            Kind::ContentType,
-                            "",
-                            format!(
-                                "Content-Type '{ct}' is not declared for status {code}; the spec declares {}",
-                                media_list(&response.content)
-                            ),
-                        ));
-                        None
-                    }
-                },
-            }
-        };
+        missing_headers(response, answer, &mut out);
+        let media = declared_media(response, answer, &mut out);
         if let Some(media) = media
             && let Some(schema) = &media.schema
             && is_json(&media.media_type)
@@ -257,17 +171,8 @@ impl Checker {
                 },
             }
         }
-        if let Some((recorded_vars, actual_vars)) = compare
-            && let Some(recorded) = &step.response.body
-        {
-            let actual = body
-                .cloned()
-                .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&answer.body).into()));
-            let expected = normalise::normalise(recorded, &step.ignore, recorded_vars);
-            let actual = normalise::normalise(&actual, &step.ignore, actual_vars);
-            for d in normalise::diff(&expected, &actual, 20) {
-                out.push(Finding::new(Kind::Compare, d.pointer, d.message));
-            }
+        if let Some((recorded_vars, actual_vars)) = compare {
+            compared(step, answer, body, recorded_vars, actual_vars, &mut out);
         }
         out
     }
@@ -279,6 +184,141 @@ impl Checker {
         let v = Arc::new(self.schemas.compile(Direction::Response, pointer)?);
         self.validators.insert(pointer.to_owned(), v.clone());
         Ok(v)
+    }
+}
+
+/// The response the operation declares for `code`; `None` (with a finding) when it
+/// declares none, or only a `default` for a success status.
+fn declared_response<'o>(
+    op: &'o Operation,
+    code: u16,
+    out: &mut Vec<Finding>,
+) -> Option<&'o crate::spec::catalog::Response> {
+    match op.response_for(code) {
+        Some(r) if r.status != Status::Default || code >= 400 => Some(r),
+        Some(_) => {
+            out.push(Finding::new(
+                Kind::Status,
+                "",
+                format!(
+                    "status {code} is not declared for {} (only `default` covers it, which is for errors)",
+                    op.id
+                ),
+            ));
+            None
+        }
+        None => {
+            out.push(Finding::new(
+                Kind::Status,
+                "",
+                format!(
+                    "status {code} is not declared for {} (declared: {})",
+                    op.id,
+                    declared(op)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Required response headers the answer lacks.
+fn missing_headers(
+    response: &crate::spec::catalog::Response,
+    answer: &Answer,
+    out: &mut Vec<Finding>,
+) {
+    for header in response.headers.iter().filter(|h| h.required) {
+        if header.name.eq_ignore_ascii_case("content-type") {
+            continue;
+        }
+        if !answer.headers.contains_key(header.name.as_str()) {
+            out.push(Finding::new(
+                Kind::Header,
+                "",
+                format!("required response header '{}' is missing", header.name),
+            ));
+        }
+    }
+}
+
+/// The declared media type the answer's body is in; `None` (with a finding where that
+/// breaks the contract) when there is no body to check.
+fn declared_media(
+    response: &crate::spec::catalog::Response,
+    answer: &Answer,
+    out: &mut Vec<Finding>,
+) -> Option<Media> {
+    let code = answer.status;
+    if response.content.is_empty() {
+        return None;
+    }
+    if answer.body.is_empty() {
+        // An empty body under a declared schema is a broken contract; under content
+        // without schema (rare) it is tolerated.
+        if response.content.iter().any(|m| m.schema.is_some()) {
+            out.push(Finding::new(
+                Kind::Schema,
+                "",
+                format!(
+                    "the body is empty; the spec declares {} for status {code}",
+                    media_list(&response.content)
+                ),
+            ));
+        }
+        return None;
+    }
+    let content_type = answer
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let Some(ct) = content_type else {
+        out.push(Finding::new(
+            Kind::ContentType,
+            "",
+            format!(
+                "no Content-Type header; the spec declares {}",
+                media_list(&response.content)
+            ),
+        ));
+        return None;
+    };
+    let found = response
+        .content
+        .iter()
+        .find(|m| media_matches(&m.media_type, ct));
+    if found.is_none() {
+        out.push(Finding::new(
+            Kind::ContentType,
+            "",
+            format!(
+                "Content-Type '{ct}' is not declared for status {code}; the spec declares {}",
+                media_list(&response.content)
+            ),
+        ));
+    }
+    found.cloned()
+}
+
+/// Differences between the normalised recorded body and this answer's.
+fn compared(
+    step: &Step,
+    answer: &Answer,
+    body: Option<&Value>,
+    recorded_vars: &[Captured],
+    actual_vars: &[Captured],
+    out: &mut Vec<Finding>,
+) {
+    let Some(recorded) = &step.response.body else {
+        return;
+    };
+    let actual = body
+        .cloned()
+        .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&answer.body).into()));
+    let expected = normalise::normalise(recorded, &step.ignore, recorded_vars);
+    let actual = normalise::normalise(&actual, &step.ignore, actual_vars);
+    for d in normalise::diff(&expected, &actual, 20) {
+        out.push(Finding::new(Kind::Compare, d.pointer, d.message));
     }
 }
 

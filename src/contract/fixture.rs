@@ -217,107 +217,115 @@ fn check(file: &Path, fixture: &Fixture) -> Result<(), FixtureError> {
     }
     let mut bound: HashSet<&str> = HashSet::new();
     for (i, step) in fixture.steps.iter().enumerate() {
-        let n = Some(i + 1);
-        let err = |reason: String| FixtureError::new(file, n, reason);
-        let req = &step.request;
-        if http::Method::from_bytes(req.method.as_bytes()).is_err() || req.method.is_empty() {
-            return Err(err(format!(
-                "request.method: '{}' is not an HTTP method",
-                req.method
-            )));
-        }
-        if !req.path.starts_with('/') {
-            return Err(err(format!(
-                "request.path: '{}' must start with '/'",
-                req.path
-            )));
-        }
-        if req.path.contains('?') {
-            return Err(err(
-                "request.path: put the query string under request.query".into(),
-            ));
-        }
-        for (name, value) in &req.query {
-            let scalar = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_) | Value::Null);
-            let ok = match value {
-                Value::Array(items) => items.iter().all(scalar),
-                v => scalar(v),
-            };
-            if !ok {
-                return Err(err(format!(
-                    "request.query.{name}: must be a scalar or a list of scalars"
-                )));
-            }
-        }
-        for name in req.headers.keys() {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(err(format!(
-                    "request.headers: '{name}' is not a header name"
-                )));
-            }
-        }
+        let err = |reason: String| FixtureError::new(file, Some(i + 1), reason);
+        check_request(&step.request).map_err(err)?;
         if !(100..=599).contains(&step.response.status) {
             return Err(err(format!(
                 "response.status: {} is not an HTTP status",
                 step.response.status
             )));
         }
-        // Placeholders anywhere in the request must already be bound.
-        let mut used = Vec::new();
-        placeholders(&req.path, &mut used);
-        for (k, v) in &req.query {
-            placeholders(k, &mut used);
-            placeholders_in(v, &mut used);
-        }
-        for v in req.headers.values() {
-            placeholders(v, &mut used);
-        }
-        if let Some(body) = &req.body {
-            placeholders_in(body, &mut used);
-        }
-        for name in used {
-            if let Some(builtin) = name.strip_prefix('$') {
-                if builtin != "uuid" {
-                    return Err(err(format!(
-                        "unknown built-in {{{{{name}}}}} (known: {{{{$uuid}}}})"
-                    )));
-                }
-            } else if !bound.contains(name) {
-                return Err(err(format!(
-                    "uses {{{{{name}}}}}, which no earlier step captures"
-                )));
-            }
-        }
-        for (name, source) in &step.capture {
-            if name.is_empty()
-                || name.starts_with('$')
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-            {
-                return Err(err(format!(
-                    "capture: '{name}' is not a valid name (letters, digits, _ - .)"
-                )));
-            }
-            let header = source.strip_prefix("header:");
-            let valid = match header {
-                Some(h) => http::HeaderName::from_bytes(h.trim().as_bytes()).is_ok(),
-                None => source.is_empty() || source.starts_with('/'),
-            };
-            if !valid {
-                return Err(err(format!(
-                    "capture.{name}: '{source}' is neither a JSON pointer nor header:NAME"
-                )));
-            }
-        }
-        for pointer in &step.ignore {
-            if !pointer.starts_with('/') {
-                return Err(err(format!(
-                    "ignore: '{pointer}' is not a JSON pointer (it must start with '/')"
-                )));
-            }
-        }
+        check_placeholders(&step.request, &bound).map_err(err)?;
+        check_captures(step).map_err(err)?;
         bound.extend(step.capture.keys().map(String::as_str));
+    }
+    Ok(())
+}
+
+/// The request's method, path, query values and header names.
+fn check_request(req: &Request) -> Result<(), String> {
+    if http::Method::from_bytes(req.method.as_bytes()).is_err() || req.method.is_empty() {
+        return Err(format!(
+            "request.method: '{}' is not an HTTP method",
+            req.method
+        ));
+    }
+    if !req.path.starts_with('/') {
+        return Err(format!("request.path: '{}' must start with '/'", req.path));
+    }
+    if req.path.contains('?') {
+        return Err("request.path: put the query string under request.query".into());
+    }
+    for (name, value) in &req.query {
+        let scalar = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_) | Value::Null);
+        let ok = match value {
+            Value::Array(items) => items.iter().all(scalar),
+            v => scalar(v),
+        };
+        if !ok {
+            return Err(format!(
+                "request.query.{name}: must be a scalar or a list of scalars"
+            ));
+        }
+    }
+    for name in req.headers.keys() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("request.headers: '{name}' is not a header name"));
+        }
+    }
+    Ok(())
+}
+
+/// Placeholders anywhere in the request must already be bound (or be a built-in).
+fn check_placeholders(req: &Request, bound: &HashSet<&str>) -> Result<(), String> {
+    let mut used = Vec::new();
+    placeholders(&req.path, &mut used);
+    for (k, v) in &req.query {
+        placeholders(k, &mut used);
+        placeholders_in(v, &mut used);
+    }
+    for v in req.headers.values() {
+        placeholders(v, &mut used);
+    }
+    if let Some(body) = &req.body {
+        placeholders_in(body, &mut used);
+    }
+    for name in used {
+        if let Some(builtin) = name.strip_prefix('$') {
+            if builtin != "uuid" {
+                return Err(format!(
+                    "unknown built-in {{{{{name}}}}} (known: {{{{$uuid}}}})"
+                ));
+            }
+        } else if !bound.contains(name) {
+            return Err(format!(
+                "uses {{{{{name}}}}}, which no earlier step captures"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Capture names and sources, and `ignore` pointers.
+fn check_captures(step: &Step) -> Result<(), String> {
+    for (name, source) in &step.capture {
+        if name.is_empty()
+            || name.starts_with('$')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(format!(
+                "capture: '{name}' is not a valid name (letters, digits, _ - .)"
+            ));
+        }
+        let header = source.strip_prefix("header:");
+        let valid = match header {
+            Some(h) => http::HeaderName::from_bytes(h.trim().as_bytes()).is_ok(),
+            None => source.is_empty() || source.starts_with('/'),
+        };
+        if !valid {
+            return Err(format!(
+                "capture.{name}: '{source}' is neither a JSON pointer nor header:NAME"
+            ));
+        }
+    }
+    for pointer in &step.ignore {
+        if !pointer.starts_with('/') {
+            return Err(format!(
+                "ignore: '{pointer}' is not a JSON pointer (it must start with '/')"
+            ));
+        }
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::ContractError;
+use super::error::ContractError;
 use super::fixture::{Fixture, Recorded, Request, Step, to_yaml};
 
 /// Where the proxy's own control endpoint lives.

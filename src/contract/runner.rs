@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::ContractError;
 use super::check::{Checker, Finding, Kind};
-use super::client::{Client, ClientError, Outgoing};
-use super::fixture::{FixtureError, Scenario, Vars, scalar_text, substitute, substitute_value};
+use super::client::{Answer, Client, ClientError, Outgoing};
+use super::error::ContractError;
+use super::fixture::{
+    FixtureError, Scenario, Step, Vars, scalar_text, substitute, substitute_value,
+};
 use super::{normalise, snapshot};
 
 /// How to replay.
@@ -149,6 +151,16 @@ fn encode_segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
+/// What one scenario has bound so far.
+#[derive(Default)]
+struct Bindings {
+    vars: Vars,
+    /// (value, name) of every capture, as recorded.
+    recorded: Vec<(String, String)>,
+    /// (value, name) of every capture, as bound in this run.
+    actual: Vec<(String, String)>,
+}
+
 /// Replays every scenario; `progress` is told after each step (done, total).
 pub async fn run(
     checker: &mut Checker,
@@ -164,20 +176,15 @@ pub async fn run(
     let mut answered_once = false;
     let mut results = Vec::with_capacity(scenarios.len());
     for (scenario, ops) in scenarios.iter().zip(&plan) {
-        let mut vars = Vars::new();
-        // (value, name) of every capture, as recorded and as bound in this run.
-        let mut recorded_vars: Vec<(String, String)> = Vec::new();
-        let mut actual_vars: Vec<(String, String)> = Vec::new();
+        let mut bound = Bindings::default();
         let mut steps = Vec::with_capacity(ops.len());
         for (i, (step, &op)) in scenario.fixture.steps.iter().zip(ops).enumerate() {
-            let index = i + 1;
-            let name = step
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{} {}", step.request.method, step.request.path));
             let mut result = StepResult {
-                index,
-                name,
+                index: i + 1,
+                name: step
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{} {}", step.request.method, step.request.path)),
                 operation: checker.op(op).id.clone(),
                 method: step.request.method.to_ascii_uppercase(),
                 path: step.request.path.clone(),
@@ -186,7 +193,7 @@ pub async fn run(
                 http: Duration::ZERO,
                 check: Duration::ZERO,
             };
-            match prepare(step, &vars) {
+            match prepare(step, &bound.vars) {
                 Err(missing) => result.findings.push(Finding::new(
                     Kind::Capture,
                     "",
@@ -208,75 +215,8 @@ pub async fn run(
                         }
                         Ok(answer) => {
                             answered_once = true;
-                            let t = Instant::now();
-                            result.status = Some(answer.status);
-                            let body: Option<Value> = if answer.body.is_empty() {
-                                None
-                            } else {
-                                serde_json::from_slice(&answer.body).ok()
-                            };
-                            let compare = options
-                                .compare
-                                .then_some((recorded_vars.as_slice(), actual_vars.as_slice()));
-                            result.findings =
-                                checker.check(op, step, &answer, body.as_ref(), compare);
-                            for (var, source) in &step.capture {
-                                let value = match source.strip_prefix("header:") {
-                                    Some(h) => answer
-                                        .headers
-                                        .get(h.trim())
-                                        .and_then(|v| v.to_str().ok())
-                                        .map(|v| Value::String(v.to_owned())),
-                                    None => body.as_ref().and_then(|b| b.pointer(source)).cloned(),
-                                };
-                                let recorded = match source.strip_prefix("header:") {
-                                    Some(h) => step
-                                        .response
-                                        .headers
-                                        .iter()
-                                        .find(|(k, _)| k.eq_ignore_ascii_case(h.trim()))
-                                        .map(|(_, v)| Value::String(v.clone())),
-                                    None => step
-                                        .response
-                                        .body
-                                        .as_ref()
-                                        .and_then(|b| b.pointer(source))
-                                        .cloned(),
-                                };
-                                if let Some(r) = recorded {
-                                    recorded_vars.push((scalar_text(&r), var.clone()));
-                                }
-                                match value {
-                                    Some(v) => {
-                                        actual_vars.push((scalar_text(&v), var.clone()));
-                                        vars.insert(var.clone(), v);
-                                    }
-                                    None => result.findings.push(Finding::new(
-                                        Kind::Capture,
-                                        source.clone(),
-                                        format!("capture '{var}': nothing at '{source}'"),
-                                    )),
-                                }
-                            }
-                            if let Some(dir) = &options.snapshot {
-                                snapshot_step(
-                                    dir,
-                                    scenario,
-                                    step,
-                                    &result,
-                                    &answer.body,
-                                    body.as_ref(),
-                                    &actual_vars,
-                                )
-                                .map(|f| result.findings.extend(f))
-                                .map_err(|e| {
-                                    ContractError::Io {
-                                        path: dir.clone(),
-                                        reason: e.to_string(),
-                                    }
-                                })?;
-                            }
-                            result.check = t.elapsed();
+                            let replay = Replay { checker, options };
+                            replay.judge(scenario, step, op, &answer, &mut bound, &mut result)?;
                         }
                     }
                 }
@@ -297,6 +237,107 @@ pub async fn run(
         scenarios: results,
         elapsed: started.elapsed(),
     })
+}
+
+/// What judging an answer needs beyond the step itself.
+struct Replay<'a> {
+    checker: &'a mut Checker,
+    options: &'a RunOptions,
+}
+
+impl Replay<'_> {
+    /// Checks one answer, binds its captures and compares its snapshot; the findings go
+    /// into `result`.
+    fn judge(
+        self,
+        scenario: &Scenario,
+        step: &Step,
+        op: usize,
+        answer: &Answer,
+        bound: &mut Bindings,
+        result: &mut StepResult,
+    ) -> Result<(), ContractError> {
+        let t = Instant::now();
+        result.status = Some(answer.status);
+        let body: Option<Value> = if answer.body.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(&answer.body).ok()
+        };
+        let compare = self
+            .options
+            .compare
+            .then_some((bound.recorded.as_slice(), bound.actual.as_slice()));
+        result.findings = self.checker.check(op, step, answer, body.as_ref(), compare);
+        capture(step, answer, body.as_ref(), bound, &mut result.findings);
+        if let Some(dir) = &self.options.snapshot {
+            snapshot_step(
+                dir,
+                scenario,
+                step,
+                result,
+                &answer.body,
+                body.as_ref(),
+                &bound.actual,
+            )
+            .map(|f| result.findings.extend(f))
+            .map_err(|e| ContractError::Io {
+                path: dir.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        result.check = t.elapsed();
+        Ok(())
+    }
+}
+
+/// Binds the step's captures from the answer (and notes what the recording held there).
+fn capture(
+    step: &Step,
+    answer: &Answer,
+    body: Option<&Value>,
+    bound: &mut Bindings,
+    findings: &mut Vec<Finding>,
+) {
+    for (var, source) in &step.capture {
+        let header = source.strip_prefix("header:").map(str::trim);
+        let value = match header {
+            Some(h) => answer
+                .headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Value::String(v.to_owned())),
+            None => body.and_then(|b| b.pointer(source)).cloned(),
+        };
+        let recorded = match header {
+            Some(h) => step
+                .response
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(h))
+                .map(|(_, v)| Value::String(v.clone())),
+            None => step
+                .response
+                .body
+                .as_ref()
+                .and_then(|b| b.pointer(source))
+                .cloned(),
+        };
+        if let Some(r) = recorded {
+            bound.recorded.push((scalar_text(&r), var.clone()));
+        }
+        match value {
+            Some(v) => {
+                bound.actual.push((scalar_text(&v), var.clone()));
+                bound.vars.insert(var.clone(), v);
+            }
+            None => findings.push(Finding::new(
+                Kind::Capture,
+                source.clone(),
+                format!("capture '{var}': nothing at '{source}'"),
+            )),
+        }
+    }
 }
 
 /// The request with every placeholder substituted; `Err` names an unbound variable.

@@ -24,7 +24,7 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
 /// A UUID that always comes out the same for `name` (to name a derived thing stably).
 pub fn uuid_from(name: &str) -> String {
     use rand::SeedableRng;
-    let mut rng = ChaCha8Rng::seed_from_u64(crate::generate::stable_hash(name));
+    let mut rng = ChaCha8Rng::seed_from_u64(super::seed::stable_hash(name));
     uuid(&mut rng)
 }
 

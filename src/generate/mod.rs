@@ -7,6 +7,7 @@
 
 pub mod faker;
 pub mod ids;
+pub mod seed;
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Number, Value, json};
 
+pub use self::seed::stable_hash;
 use crate::schema::Direction;
 use crate::spec::pointer::{self, ref_of};
 
@@ -25,13 +27,6 @@ pub const BASE_UNIX_SECONDS: i64 = 1_750_000_000 - 4_800_000;
 const OPTIONAL_DEPTH: usize = 5;
 /// Depth at which only the smallest valid value is produced.
 const HARD_DEPTH: usize = 24;
-
-/// Stable 64-bit FNV-1a, used to derive per-key seeds (`DefaultHasher` is not stable).
-pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 /// The schema with `$ref`s followed and `allOf` merged into one object schema, so callers
 /// can read its `properties`, `required` and `type` directly.

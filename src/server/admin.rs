@@ -20,10 +20,12 @@
 use axum::body::Body;
 use serde_json::{Value, json};
 
-use super::api::Api;
-use super::respond::Prepared;
-use crate::state::lock;
+use super::request::parse_query;
+use super::sandbox::Sandbox;
+use crate::compiled::Prepared;
+use crate::state::Engine;
 use crate::state::store::{FORMAT_VERSION, Store};
+use crate::state::webhooks::{Delivery, Target, event_types};
 
 const MAX_STATE_BYTES: usize = 256 * 1024 * 1024;
 
@@ -43,97 +45,133 @@ fn error(status: u16, detail: &str) -> Prepared {
     )
 }
 
-pub async fn handle(api: &Api, parts: &http::request::Parts, body: Body) -> Prepared {
+/// Answers one admin request.
+pub async fn handle(sandbox: &Sandbox, parts: &http::request::Parts, body: Body) -> Prepared {
     let path = parts.uri.path().trim_end_matches('/');
     let rest = path.strip_prefix(crate::spec::ADMIN_PREFIX).unwrap_or("");
-    let query = super::request::parse_query(parts.uri.query());
+    let query = parse_query(parts.uri.query());
     let tenant = query
         .iter()
         .find(|(k, _)| k == "tenant")
         .map(|(_, v)| v.as_str());
-    let engine = &api.engine;
-    match (parts.method.as_str(), rest) {
+    let method = parts.method.as_str();
+    let engine = &sandbox.engine;
+    let answer = match rest {
+        "/reset" | "/state" => state(engine, method, rest, tenant, body).await,
+        "/resources" | "/operations" if method == "GET" => Some(resources(sandbox, rest, tenant)),
+        r if r.starts_with("/resources/") && method == "GET" => Some(records(sandbox, r, tenant)),
+        r if r.starts_with("/clock") => clock(sandbox, method, r, body).await,
+        "/events" if method == "GET" => Some(events(engine, tenant)),
+        r if r.starts_with("/webhooks/") => webhooks(engine, method, r, body).await,
+        "/journal" if method == "GET" => Some(ok(&json!({"requests": sandbox.journal.entries()}))),
+        _ => None,
+    };
+    answer.unwrap_or_else(|| {
+        error(
+            404,
+            &format!("no sandbox admin endpoint {} {path}", parts.method),
+        )
+    })
+}
+
+/// Reset, export and import.
+async fn state(
+    engine: &Engine,
+    method: &str,
+    rest: &str,
+    tenant: Option<&str>,
+    body: Body,
+) -> Option<Prepared> {
+    Some(match (method, rest) {
         ("POST", "/reset") => {
             engine.reset(tenant);
             ok(&json!({"reset": tenant.unwrap_or("all")}))
         }
         ("GET", "/state") => {
-            ok(&serde_json::to_value(&*lock(&engine.store)).unwrap_or(Value::Null))
+            ok(&serde_json::to_value(&*engine.store.lock()).unwrap_or(Value::Null))
         }
         ("PUT", "/state") => {
             let Ok(bytes) = axum::body::to_bytes(body, MAX_STATE_BYTES).await else {
-                return error(413, "the state document is too large");
+                return Some(error(413, "the state document is too large"));
             };
             match parse_state(&bytes) {
                 Ok(store) => {
-                    *lock(&engine.store) = store;
+                    *engine.store.lock() = store;
                     engine.idempotency.clear(None);
                     ok(&json!({"imported": true}))
                 }
                 Err(e) => error(400, &e),
             }
         }
-        ("GET", "/resources") => {
-            let store = lock(&engine.store);
-            let list: Vec<Value> = engine
-                .model
-                .resources
-                .values()
-                .map(|r| {
-                    let count: usize = store
-                        .tenants
-                        .iter()
-                        .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
-                        .filter_map(|(_, t)| t.resources.get(&r.name))
-                        .map(indexmap::IndexMap::len)
-                        .sum();
-                    json!({"name": r.name, "id_field": r.id_field, "schema": r.schema, "count": count})
-                })
-                .collect();
-            ok(&json!({"resources": list}))
-        }
-        ("GET", r) if r.starts_with("/resources/") => {
-            let name = &r["/resources/".len()..];
-            if !engine.model.resources.contains_key(name) {
-                return error(404, &format!("no resource type '{name}'"));
-            }
-            let store = lock(&engine.store);
-            let records: Vec<Value> = store
+        _ => return None,
+    })
+}
+
+/// The inferred resource types with their counts, and how each operation acts.
+fn resources(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
+    let engine = &sandbox.engine;
+    if rest == "/operations" {
+        let ops: Vec<Value> = sandbox
+            .api
+            .spec
+            .operations
+            .iter()
+            .zip(&engine.model.bindings)
+            .map(|(o, b)| {
+                json!({"operation": o.id, "method": o.method.as_str(), "path": o.path, "kind": format!("{:?}", b.kind),
+                       "resource": (!b.resource.is_empty()).then_some(&b.resource), "parent": b.parent.as_ref().map(|p| &p.1)})
+            })
+            .collect();
+        return ok(&json!({"operations": ops}));
+    }
+    let store = engine.store.lock();
+    let list: Vec<Value> = engine
+        .model
+        .resources
+        .values()
+        .map(|r| {
+            let count: usize = store
                 .tenants
                 .iter()
                 .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
-                .flat_map(|(t, state)| {
-                    state.resources.get(name).into_iter().flat_map(move |recs| {
-                        recs.values().map(
-                            move |rec| json!({"tenant": t, "parent": rec.parent, "body": rec.body}),
-                        )
-                    })
-                })
-                .collect();
-            ok(&json!({"resource": name, "records": records}))
-        }
-        ("GET", "/operations") => {
-            let ops: Vec<Value> = api
-                .spec
-                .operations
-                .iter()
-                .zip(&engine.model.bindings)
-                .map(|(o, b)| {
-                    json!({"operation": o.id, "method": o.method.as_str(), "path": o.path, "kind": format!("{:?}", b.kind),
-                           "resource": (!b.resource.is_empty()).then_some(&b.resource), "parent": b.parent.as_ref().map(|p| &p.1)})
-                })
-                .collect();
-            ok(&json!({"operations": ops}))
-        }
-        ("GET", "/clock") => ok(&engine.clock.describe()),
-        ("POST", "/clock/freeze") => {
-            engine.clock.freeze();
-            ok(&engine.clock.describe())
-        }
-        ("POST", "/clock/resume") => {
-            engine.clock.resume();
-            ok(&engine.clock.describe())
-        }
+                .filter_map(|(_, t)| t.resources.get(&r.name))
+                .map(indexmap::IndexMap::len)
+                .sum();
+            json!({"name": r.name, "id_field": r.id_field, "schema": r.schema, "count": count})
+        })
+        .collect();
+    ok(&json!({"resources": list}))
+}
+
+/// One resource type's stored records.
+fn records(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
+    let engine = &sandbox.engine;
+    let name = &rest["/resources/".len()..];
+    if !engine.model.resources.contains_key(name) {
+        return error(404, &format!("no resource type '{name}'"));
+    }
+    let store = engine.store.lock();
+    let records: Vec<Value> = store
+        .tenants
+        .iter()
+        .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
+        .flat_map(|(t, state)| {
+            state.resources.get(name).into_iter().flat_map(move |recs| {
+                recs.values()
+                    .map(move |rec| json!({"tenant": t, "parent": rec.parent, "body": rec.body}))
+            })
+        })
+        .collect();
+    ok(&json!({"resource": name, "records": records}))
+}
+
+/// The virtual clock: read, freeze, resume, advance.
+async fn clock(sandbox: &Sandbox, method: &str, rest: &str, body: Body) -> Option<Prepared> {
+    let clock = &sandbox.engine.clock;
+    match (method, rest) {
+        ("GET", "/clock") => {}
+        ("POST", "/clock/freeze") => clock.freeze(),
+        ("POST", "/clock/resume") => clock.resume(),
         ("POST", "/clock/advance") => {
             let bytes = axum::body::to_bytes(body, 64 * 1024)
                 .await
@@ -142,84 +180,92 @@ pub async fn handle(api: &Api, parts: &http::request::Parts, body: Body) -> Prep
                 .ok()
                 .and_then(|v| v.get("seconds").and_then(Value::as_f64));
             let Some(seconds) = seconds.filter(|s| *s >= 0.0 && s.is_finite()) else {
-                return error(400, "send {\"seconds\": N} with N >= 0");
+                return Some(error(400, "send {\"seconds\": N} with N >= 0"));
             };
-            engine.clock.advance(seconds);
+            clock.advance(seconds);
             // Everything that became due happens now, not at the next scheduler step.
-            engine.tick(&api.spec);
-            ok(&engine.clock.describe())
+            sandbox.engine.tick(&sandbox.api.spec);
         }
-        ("GET", "/events") => {
-            let events = lock(&engine.events);
-            let list: Vec<&crate::state::Event> = events
-                .iter()
-                .filter(|e| tenant.is_none_or(|t| t == e.tenant))
-                .collect();
-            ok(&json!({"events": list}))
-        }
-        ("GET", "/webhooks/targets") => ok(&json!({"targets": lock(&engine.webhooks).targets})),
-        ("POST", "/webhooks/targets") => {
-            let bytes = axum::body::to_bytes(body, 64 * 1024)
-                .await
-                .unwrap_or_default();
-            let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
-                return error(400, "send a JSON object with a url");
-            };
-            let Some(url) = v
-                .get("url")
-                .and_then(Value::as_str)
-                .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-            else {
-                return error(400, "url must be an http(s) URL");
-            };
-            let event_types = crate::state::webhooks::event_types(v.get("event_types"));
-            let mut hooks = lock(&engine.webhooks);
-            let target = crate::state::webhooks::Target {
-                id: format!("tgt_{:06}", hooks.targets.len() + 1),
-                tenant: v.get("tenant").and_then(Value::as_str).map(str::to_owned),
-                url: url.to_owned(),
-                event_types,
-            };
-            hooks.targets.push(target.clone());
-            Prepared::json(201, "application/json", &json!(target))
-        }
+        _ => return None,
+    }
+    Some(ok(&clock.describe()))
+}
+
+fn events(engine: &Engine, tenant: Option<&str>) -> Prepared {
+    let events = engine.events.lock();
+    let list: Vec<&crate::state::Event> = events
+        .iter()
+        .filter(|e| tenant.is_none_or(|t| t == e.tenant))
+        .collect();
+    ok(&json!({"events": list}))
+}
+
+/// Targets, the delivery log, replays and the verification key.
+async fn webhooks(engine: &Engine, method: &str, rest: &str, body: Body) -> Option<Prepared> {
+    Some(match (method, rest) {
+        ("GET", "/webhooks/targets") => ok(&json!({"targets": engine.webhooks.lock().targets})),
+        ("POST", "/webhooks/targets") => add_target(engine, body).await,
         ("GET", "/webhooks/deliveries") => {
-            ok(&json!({"deliveries": lock(&engine.webhooks).deliveries}))
+            ok(&json!({"deliveries": engine.webhooks.lock().deliveries}))
         }
-        ("POST", r) if r.starts_with("/webhooks/deliveries/") && r.ends_with("/replay") => {
-            let id = &r["/webhooks/deliveries/".len()..r.len() - "/replay".len()];
-            let mut hooks = lock(&engine.webhooks);
-            let Some(original) = hooks.deliveries.iter().find(|d| d.id == id).cloned() else {
-                return error(404, &format!("no delivery '{id}'"));
-            };
-            let n = hooks.deliveries.len() + 1;
-            let replay = crate::state::webhooks::Delivery {
-                id: format!("dlv_{n:08}"),
-                status: "pending".into(),
-                attempts: 0,
-                next_attempt_at: engine.clock.now(),
-                response_code: None,
-                last_error: None,
-                replay: true,
-                created_at: engine.clock.now(),
-                delivered_at: None,
-                in_flight: false,
-                ..original
-            };
-            hooks.deliveries.push(replay.clone());
-            Prepared::json(202, "application/json", &json!(replay))
-        }
+        ("POST", r) if r.starts_with("/webhooks/deliveries/") && r.ends_with("/replay") => replay(
+            engine,
+            &r["/webhooks/deliveries/".len()..r.len() - "/replay".len()],
+        ),
         ("GET", "/webhooks/public-key") => {
             ok(&json!({"scheme": engine.signer.scheme(), "public_key": engine.signer.public_hex()}))
         }
-        ("GET", "/journal") => {
-            ok(&json!({"requests": lock(&engine.journal).iter().collect::<Vec<_>>()}))
-        }
-        _ => error(
-            404,
-            &format!("no sandbox admin endpoint {} {path}", parts.method),
-        ),
-    }
+        _ => return None,
+    })
+}
+
+async fn add_target(engine: &Engine, body: Body) -> Prepared {
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+        return error(400, "send a JSON object with a url");
+    };
+    let Some(url) = v
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+    else {
+        return error(400, "url must be an http(s) URL");
+    };
+    let mut hooks = engine.webhooks.lock();
+    let target = Target {
+        id: format!("tgt_{:06}", hooks.targets.len() + 1),
+        tenant: v.get("tenant").and_then(Value::as_str).map(str::to_owned),
+        url: url.to_owned(),
+        event_types: event_types(v.get("event_types")),
+    };
+    hooks.targets.push(target.clone());
+    Prepared::json(201, "application/json", &json!(target))
+}
+
+/// Queues delivery `id` again, now.
+fn replay(engine: &Engine, id: &str) -> Prepared {
+    let mut hooks = engine.webhooks.lock();
+    let Some(original) = hooks.deliveries.iter().find(|d| d.id == id).cloned() else {
+        return error(404, &format!("no delivery '{id}'"));
+    };
+    let n = hooks.deliveries.len() + 1;
+    let replay = Delivery {
+        id: format!("dlv_{n:08}"),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: engine.clock.now(),
+        response_code: None,
+        last_error: None,
+        replay: true,
+        created_at: engine.clock.now(),
+        delivered_at: None,
+        in_flight: false,
+        ..original
+    };
+    hooks.deliveries.push(replay.clone());
+    Prepared::json(202, "application/json", &json!(replay))
 }
 
 /// Parses an exported state document, refusing other format versions.

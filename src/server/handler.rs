@@ -1,22 +1,29 @@
-//! The one request handler every API route goes through:
-//! admin? -> route -> authenticate (tenant) -> validate -> idempotency -> state or spec
-//! answer, with every error in the API's format and every request in the journal.
+//! The one request handler every API route goes through. A request's journey, each step a
+//! function below that either hands on or refuses in the API's own error format:
+//!
+//! admin? -> [`route`](Journey::route) -> [`authenticate`](Journey::authenticate) (tenant)
+//! -> [`limit_rate`](Journey::limit_rate) -> [`admit`](Journey::admit) -> read the body ->
+//! [`validate`](Journey::validate) -> [`faults`](Journey::faults) ->
+//! [`answer_once`](Journey::answer_once) (idempotency) -> [`execute`](Journey::execute)
+//! (engine, else the spec), and every request lands in the journal.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use serde_json::Value;
 
-use super::api::Api;
 use super::auth;
-use super::problem::{self, FieldError, Problem};
+use super::journal::JournalEntry;
 use super::request::{self, Incoming, Rejection};
-use super::respond::{self, Prepared};
-use super::routing::Match;
-use crate::state::{self, Call, JournalEntry, Outcome, idempotency};
+use super::sandbox::Sandbox;
+use crate::compiled::Prepared;
+use crate::compiled::problem::{self, FieldError, Problem};
+use crate::compiled::respond;
+use crate::compiled::routing::Match;
+use crate::state::{Call, Outcome, idempotency};
 
 /// Longest latency `X-Sandbox-Latency-Ms` may add.
 const MAX_LATENCY_MS: u64 = 10_000;
@@ -35,32 +42,33 @@ struct Answer {
     rate_headers: Vec<(String, String)>,
 }
 
-pub async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
-    let n = api.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let request_id = format!("req_{n:016}");
+pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Response {
+    let request_id = sandbox.next_request_id();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
     if path == crate::spec::ADMIN_PREFIX
         || path.starts_with(&format!("{}/", crate::spec::ADMIN_PREFIX))
     {
-        let prepared = super::admin::handle(&api, &parts, body).await;
+        let prepared = super::admin::handle(&sandbox, &parts, body).await;
         return to_response(&prepared, &request_id);
     }
-    let mut answer = answer(&api, parts, body, &request_id).await;
+    let journey = Journey::new(&sandbox, &parts, &request_id);
+    let mut answer = journey.run(body).await.unwrap_or_else(|refused| refused);
     if !answer.rate_headers.is_empty() {
         let mut p = (*answer.prepared).clone();
         p.headers.append(&mut answer.rate_headers);
         answer.prepared = Arc::new(p);
     }
     let status = answer.prepared.status;
-    let op_id = answer.op.map(|i| api.spec.operations[i].id.clone());
+    let op_id = answer.op.map(|i| sandbox.api.spec.operations[i].id.clone());
+    let api = &sandbox.api.name;
     if status >= 400 {
-        tracing::info!(api = %api.name, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), request_id, verdict = %answer.verdict, "request refused");
+        tracing::info!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), request_id, verdict = %answer.verdict, "request refused");
     } else {
-        tracing::debug!(api = %api.name, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
+        tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
-    api.engine.record_journal(JournalEntry {
+    sandbox.journal.record(JournalEntry {
         method: method.to_string(),
         path,
         status,
@@ -71,262 +79,307 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     to_response(&answer.prepared, &request_id)
 }
 
-async fn answer(api: &Api, parts: http::request::Parts, body: Body, request_id: &str) -> Answer {
-    let path = parts.uri.path();
-    // Problem `instance` members are usually `format: uri`: give the absolute request URL.
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let instance = format!(
-        "http://{host}{}",
-        parts.uri.path_and_query().map_or(path, |pq| pq.as_str())
-    );
-    let problem = |op: Option<usize>, status: u16, detail: String, errors: &[FieldError]| {
+/// One request on its way through the pipeline; each step refuses with an [`Answer`].
+struct Journey<'a> {
+    sandbox: &'a Sandbox,
+    parts: &'a http::request::Parts,
+    request_id: &'a str,
+    /// The absolute request URL (problem `instance` members are usually `format: uri`).
+    instance: String,
+    /// The operation, once routed.
+    op: Option<usize>,
+    /// The tenant, once authenticated (`-` before).
+    tenant: String,
+    rate_headers: Vec<(String, String)>,
+}
+
+/// A step's result: what it found, or the answer that ends the journey.
+type Step<T> = Result<T, Answer>;
+
+impl<'a> Journey<'a> {
+    fn new(sandbox: &'a Sandbox, parts: &'a http::request::Parts, request_id: &'a str) -> Self {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let instance = format!(
+            "http://{host}{}",
+            parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |pq| pq.as_str())
+        );
+        Self {
+            sandbox,
+            parts,
+            request_id,
+            instance,
+            op: None,
+            tenant: "-".into(),
+            rate_headers: Vec::new(),
+        }
+    }
+
+    async fn run(mut self, body: Body) -> Step<Answer> {
+        let path_params = self.route()?;
+        let query = request::parse_query(self.parts.uri.query());
+        self.tenant = self.authenticate(&query)?;
+        self.rate_headers = self.limit_rate()?;
+        self.admit()?;
+        let bytes = self.read_body(body).await?;
+        let incoming = Incoming {
+            path_params: &path_params,
+            query,
+            headers: &self.parts.headers,
+            body: &bytes,
+        };
+        let parsed = self.validate(&incoming)?;
+        let scenario = self.faults().await?;
+        let call = Call {
+            tenant: &self.tenant,
+            path_params: &path_params,
+            query: &incoming.query,
+            body: parsed.as_ref(),
+            now: self.sandbox.engine.clock.now_secs(),
+            scenario,
+            instant: self.flag("x-sandbox-instant-completion"),
+            headers: Some(&self.parts.headers),
+        };
+        self.answer_once(&call, &bytes).await
+    }
+
+    fn oi(&self) -> usize {
+        self.op.unwrap_or_default()
+    }
+
+    /// An error in the API's format for the operation (if routed).
+    fn problem(&self, status: u16, detail: String, errors: &[FieldError]) -> Prepared {
         let p = Problem {
             status,
             detail,
             errors,
-            request_id,
-            instance: &instance,
+            request_id: self.request_id,
+            instance: &self.instance,
         };
-        Arc::new(problem::render(api, op, &p))
-    };
-    let refuse = |op: Option<usize>, prepared: Arc<Prepared>, tenant: &str, verdict: &str| Answer {
-        op,
-        prepared,
-        tenant: tenant.to_owned(),
-        verdict: verdict.to_owned(),
-        rate_headers: Vec::new(),
-    };
-    let (oi, path_params) = match api.router.find(&parts.method, path) {
-        Match::Found { operation, params } => (operation, params),
-        Match::NotFound => {
-            let p = problem(
-                None,
-                404,
-                format!("no operation matches {} {path}", parts.method),
-                &[],
-            );
-            return refuse(None, p, "-", "unknown path");
+        problem::render(&self.sandbox.api, self.op, &p)
+    }
+
+    /// The answer that ends the journey here.
+    fn refuse(&self, prepared: Prepared, verdict: &str) -> Answer {
+        self.answer(Arc::new(prepared), verdict)
+    }
+
+    fn answer(&self, prepared: Arc<Prepared>, verdict: &str) -> Answer {
+        Answer {
+            op: self.op,
+            prepared,
+            tenant: self.tenant.clone(),
+            verdict: verdict.to_owned(),
+            rate_headers: self.rate_headers.clone(),
         }
-        Match::MethodNotAllowed(allowed) => {
-            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            let detail = format!(
-                "{} is not allowed on {path}; allowed: {}",
-                parts.method,
-                list.join(", ")
-            );
-            let mut p = (*problem(None, 405, detail, &[])).clone();
-            p.headers.push(("allow".into(), list.join(", ")));
-            return refuse(None, Arc::new(p), "-", "method not allowed");
+    }
+
+    /// The operation the method and path name, and its path parameters.
+    fn route(&mut self) -> Step<Vec<(String, String)>> {
+        let (method, path) = (&self.parts.method, self.parts.uri.path());
+        match self.sandbox.api.router.find(method, path) {
+            Match::Found { operation, params } => {
+                self.op = Some(operation);
+                Ok(params)
+            }
+            Match::NotFound => {
+                let detail = format!("no operation matches {method} {path}");
+                Err(self.refuse(self.problem(404, detail, &[]), "unknown path"))
+            }
+            Match::MethodNotAllowed(allowed) => {
+                let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                let detail = format!(
+                    "{method} is not allowed on {path}; allowed: {}",
+                    list.join(", ")
+                );
+                let mut p = self.problem(405, detail, &[]);
+                p.headers.push(("allow".into(), list.join(", ")));
+                Err(self.refuse(p, "method not allowed"))
+            }
         }
-    };
-    let op = &api.spec.operations[oi];
-    let query = request::parse_query(parts.uri.query());
-    let cookies = request::cookies(&parts.headers);
-    let tenant = match auth::authenticate(op, &api.also_accept, &parts.headers, &query, &cookies) {
-        Ok(credential) => {
-            credential.map_or_else(|| ANONYMOUS.to_owned(), |c| api.engine.tenant_for(c))
+    }
+
+    /// The tenant the credentials act for (anonymous where the operation needs none).
+    fn authenticate(&self, query: &[(String, String)]) -> Step<String> {
+        let api = &self.sandbox.api;
+        let op = &api.spec.operations[self.oi()];
+        let cookies = request::cookies(&self.parts.headers);
+        match auth::authenticate(op, &api.also_accept, &self.parts.headers, query, &cookies) {
+            Ok(credential) => Ok(credential.map_or_else(
+                || ANONYMOUS.to_owned(),
+                |c| self.sandbox.engine.tenant_for(c),
+            )),
+            Err(detail) => Err(self.refuse(self.problem(401, detail, &[]), "missing credentials")),
         }
-        Err(detail) => {
-            return refuse(
-                Some(oi),
-                problem(Some(oi), 401, detail, &[]),
-                "-",
-                "missing credentials",
-            );
+    }
+
+    /// The tenant's rate-limit headers, or 429 once its window is used up.
+    fn limit_rate(&self) -> Step<Vec<(String, String)>> {
+        let engine = &self.sandbox.engine;
+        let verdict = engine
+            .rate_limit
+            .check(&self.tenant, engine.clock.now_secs());
+        if verdict.allowed {
+            return Ok(verdict.headers);
         }
-    };
-    let verdict = api
-        .engine
-        .rate_limit
-        .check(&tenant, api.engine.clock.now_secs());
-    if !verdict.allowed {
-        let limit = api.engine.rate_limit.limit.unwrap_or_default();
-        let mut p = (*problem(
-            Some(oi),
-            429,
-            format!(
-                "more than {limit} requests in a minute; retry in {} s",
-                verdict.retry_after
-            ),
-            &[],
-        ))
-        .clone();
+        let limit = engine.rate_limit.limit.unwrap_or_default();
+        let detail = format!(
+            "more than {limit} requests in a minute; retry in {} s",
+            verdict.retry_after
+        );
+        let mut p = self.problem(429, detail, &[]);
         p.headers
             .push(("retry-after".into(), verdict.retry_after.to_string()));
         p.headers.extend(verdict.headers);
-        return refuse(Some(oi), Arc::new(p), &tenant, "rate limited");
+        Err(self.refuse(p, "rate limited"))
     }
-    let rate_headers = verdict.headers;
-    let refuse = |op: Option<usize>, prepared: Arc<Prepared>, tenant: &str, why: &str| Answer {
-        rate_headers: rate_headers.clone(),
-        ..refuse(op, prepared, tenant, why)
-    };
-    let allowed = &api.engine.profile.tenancy.allowed_keys;
-    if tenant != ANONYMOUS && !allowed.is_empty() && !allowed.contains(&tenant) {
-        return refuse(
-            Some(oi),
-            problem(
-                Some(oi),
-                401,
-                "the credential is not one this sandbox accepts".into(),
-                &[],
-            ),
-            "-",
-            "unknown credential",
-        );
+
+    /// Only the credentials the profile allows, when it names any.
+    fn admit(&mut self) -> Step<()> {
+        let allowed = &self.sandbox.engine.profile.tenancy.allowed_keys;
+        if self.tenant == ANONYMOUS || allowed.is_empty() || allowed.contains(&self.tenant) {
+            return Ok(());
+        }
+        self.tenant = "-".into();
+        let detail = "the credential is not one this sandbox accepts".to_owned();
+        Err(self.refuse(self.problem(401, detail, &[]), "unknown credential"))
     }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        let p = problem(
-            Some(oi),
-            413,
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            &[],
-        );
-        return refuse(Some(oi), p, &tenant, "body too large");
-    };
-    let incoming = Incoming {
-        path_params: &path_params,
-        query,
-        headers: &parts.headers,
-        body: &bytes,
-    };
-    let parsed = match request::check(api, oi, &incoming) {
-        Ok(parsed) => parsed,
-        Err(Rejection::Invalid(errors)) => {
-            let status = validation_status(op, &errors);
-            let p = problem(Some(oi), status, summarise(&errors), &errors);
-            return refuse(Some(oi), p, &tenant, "invalid request");
+
+    async fn read_body(&self, body: Body) -> Step<bytes::Bytes> {
+        axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                let detail = format!("the request body is larger than {MAX_BODY_BYTES} bytes");
+                self.refuse(self.problem(413, detail, &[]), "body too large")
+            })
+    }
+
+    /// Parameters and body against the spec; the parsed JSON body, if any.
+    fn validate(&self, incoming: &Incoming) -> Step<Option<Value>> {
+        let op = &self.sandbox.api.spec.operations[self.oi()];
+        match request::check(&self.sandbox.api, self.oi(), incoming) {
+            Ok(parsed) => Ok(parsed),
+            Err(Rejection::Invalid(errors)) => {
+                let status = validation_status(op, &errors);
+                let p = self.problem(status, summarise(&errors), &errors);
+                Err(self.refuse(p, "invalid request"))
+            }
+            Err(Rejection::UnsupportedMediaType(detail)) => {
+                Err(self.refuse(self.problem(415, detail, &[]), "unsupported media type"))
+            }
         }
-        Err(Rejection::UnsupportedMediaType(detail)) => {
-            return refuse(
-                Some(oi),
-                problem(Some(oi), 415, detail, &[]),
-                &tenant,
-                "unsupported media type",
-            );
-        }
-    };
-    // Faults on request: an injected error, a scenario preset, added latency.
-    let header = |name: &str| {
-        parts
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.parts
             .headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-    };
-    if let Some(ms) = header("x-sandbox-latency-ms").and_then(|v| v.parse::<u64>().ok()) {
-        tokio::time::sleep(std::time::Duration::from_millis(ms.min(MAX_LATENCY_MS))).await;
     }
-    let injected = header("x-sandbox-error-status")
-        .and_then(|v| v.parse::<u16>().ok())
-        .filter(|s| (400..=599).contains(s));
-    let scenario = header("x-sandbox-scenario")
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .map(str::to_owned);
-    let preset = scenario
-        .as_deref()
-        .and_then(|s| api.engine.profile.scenarios.get(s));
-    if let Some((status, message)) = injected
-        .map(|s| {
-            (
-                s,
-                header("x-sandbox-error-message")
+
+    fn flag(&self, name: &str) -> bool {
+        self.header(name)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    }
+
+    /// Faults the request asks for: added latency, an injected error, a scenario preset.
+    /// Returns the scenario, which a created record keeps.
+    async fn faults(&self) -> Step<Option<String>> {
+        if let Some(ms) = self
+            .header("x-sandbox-latency-ms")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(ms.min(MAX_LATENCY_MS))).await;
+        }
+        let scenario = self
+            .header("x-sandbox-scenario")
+            .filter(|v| !v.is_empty() && v.len() <= 100)
+            .map(str::to_owned);
+        let injected = self
+            .header("x-sandbox-error-status")
+            .and_then(|v| v.parse::<u16>().ok())
+            .filter(|s| (400..=599).contains(s))
+            .map(|s| {
+                let message = self
+                    .header("x-sandbox-error-message")
                     .filter(|m| m.len() <= 500)
-                    .map_or_else(|| "injected error".to_owned(), str::to_owned),
-            )
-        })
-        .or_else(|| preset.map(|p| (p.status, p.message.clone())))
-    {
-        return refuse(
-            Some(oi),
-            problem(Some(oi), status, message, &[]),
-            &tenant,
-            "injected error",
-        );
+                    .map_or_else(|| "injected error".to_owned(), str::to_owned);
+                (s, message)
+            });
+        let preset = scenario
+            .as_deref()
+            .and_then(|s| self.sandbox.engine.profile.scenarios.get(s))
+            .map(|p| (p.status, p.message.clone()));
+        match injected.or(preset) {
+            Some((status, message)) => {
+                Err(self.refuse(self.problem(status, message, &[]), "injected error"))
+            }
+            None => Ok(scenario),
+        }
     }
-    let instant = header("x-sandbox-instant-completion")
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
-    let now = api.engine.clock.now_secs();
-    let execute = || {
-        let call = Call {
-            tenant: &tenant,
-            path_params: &path_params,
-            query: &incoming.query,
-            body: parsed.as_ref(),
-            now,
-            scenario: scenario.clone(),
-            instant,
-            headers: Some(&parts.headers),
+
+    /// Runs the call once per idempotency key: a retry with the same request replays the
+    /// first answer; the same key with another request is a conflict. Never on GET or
+    /// DELETE, and only when the client sends the API's key header.
+    async fn answer_once(&self, call: &Call<'_>, bytes: &[u8]) -> Step<Answer> {
+        let engine = &self.sandbox.engine;
+        let method = &self.parts.method;
+        let key = self
+            .sandbox
+            .api
+            .idempotency_header
+            .as_deref()
+            .filter(|_| matches!(*method, Method::POST | Method::PUT | Method::PATCH))
+            .and_then(|h| self.parts.headers.get(h))
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty());
+        let Some(key) = key else {
+            return Ok(self.answer(self.execute(call), "ok"));
         };
-        match state::handle(api, oi, &call) {
+        let uri = &self.parts.uri;
+        let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), uri.query(), bytes);
+        let slot = engine.idempotency.slot(&self.tenant, key);
+        let mut saved = slot.lock().await;
+        if let Some(s) = saved.as_ref() {
+            if s.fingerprint == fingerprint {
+                return Ok(self.answer(s.response.clone(), "replayed"));
+            }
+            let op = &self.sandbox.api.spec.operations[self.oi()];
+            let status = if !op.declares(409) && op.declares(422) {
+                422
+            } else {
+                409
+            };
+            let detail =
+                format!("idempotency key '{key}' was already used with a different request");
+            return Err(self.refuse(self.problem(status, detail, &[]), "idempotency conflict"));
+        }
+        let prepared = self.execute(call);
+        // Server errors are not remembered, so a retry runs again.
+        if prepared.status < 500 {
+            *saved = Some(idempotency::Saved {
+                fingerprint,
+                response: prepared.clone(),
+            });
+        }
+        Ok(self.answer(prepared, "ok"))
+    }
+
+    /// The engine's answer, or the spec's where the operation keeps no state.
+    fn execute(&self, call: &Call) -> Arc<Prepared> {
+        let (api, oi) = (&self.sandbox.api, self.oi());
+        match self.sandbox.engine.handle(api, oi, call) {
             Outcome::Body(value) => Arc::new(respond::with_body(api, oi, value)),
-            Outcome::Problem(status, detail) => problem(Some(oi), status, detail, &[]),
+            Outcome::Problem(status, detail) => Arc::new(self.problem(status, detail, &[])),
             Outcome::Stateless => respond::success(api, oi),
         }
-    };
-    // Idempotency: never on GET or DELETE; only when the client sends the API's key header.
-    let key = api
-        .engine
-        .idempotency_header
-        .as_deref()
-        .filter(|_| matches!(parts.method, Method::POST | Method::PUT | Method::PATCH))
-        .and_then(|h| parts.headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
-    let Some(key) = key else {
-        return Answer {
-            op: Some(oi),
-            prepared: execute(),
-            tenant,
-            verdict: "ok".into(),
-            rate_headers,
-        };
-    };
-    let fingerprint =
-        idempotency::fingerprint(parts.method.as_str(), path, parts.uri.query(), &bytes);
-    let slot = api.engine.idempotency.slot(&tenant, key);
-    let mut saved = slot.lock().await;
-    if let Some(s) = saved.as_ref() {
-        if s.fingerprint == fingerprint {
-            return Answer {
-                op: Some(oi),
-                prepared: s.response.clone(),
-                tenant,
-                verdict: "replayed".into(),
-                rate_headers,
-            };
-        }
-        let status = if !op.declares(409) && op.declares(422) {
-            422
-        } else {
-            409
-        };
-        let detail = format!("idempotency key '{key}' was already used with a different request");
-        return refuse(
-            Some(oi),
-            problem(Some(oi), status, detail, &[]),
-            &tenant,
-            "idempotency conflict",
-        );
-    }
-    let prepared = execute();
-    // Server errors are not remembered, so a retry runs again.
-    if prepared.status < 500 {
-        *saved = Some(idempotency::Saved {
-            fingerprint,
-            response: prepared.clone(),
-        });
-    }
-    Answer {
-        op: Some(oi),
-        prepared,
-        tenant,
-        verdict: "ok".into(),
-        rate_headers,
     }
 }
 

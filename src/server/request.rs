@@ -8,8 +8,8 @@ use http::HeaderMap;
 use jsonschema::Validator;
 use serde_json::{Map, Value};
 
-use super::api::Api;
-use super::problem::FieldError;
+use crate::compiled::Api;
+use crate::compiled::problem::FieldError;
 use crate::schema::violations;
 use crate::spec::catalog::{Location, Param, Style, is_json};
 use crate::spec::pointer;
@@ -81,7 +81,6 @@ pub fn check(api: &Api, oi: usize, req: &Incoming) -> Result<Option<Value>, Reje
             let idempotency_on_delete = op.method == http::Method::DELETE
                 && param.location == Location::Header
                 && api
-                    .engine
                     .idempotency_header
                     .as_deref()
                     .is_some_and(|h| param.name.eq_ignore_ascii_case(h));

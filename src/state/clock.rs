@@ -2,10 +2,8 @@
 //! and under test control through the admin API (freeze, resume, advance). Every timestamp
 //! the sandbox writes and every timed transition reads this clock, never the wall clock.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use super::lock;
 
 #[derive(Debug)]
 struct State {
@@ -38,7 +36,7 @@ impl Clock {
 
     /// Virtual unix time, in seconds.
     pub fn now(&self) -> f64 {
-        let s = lock(&self.state);
+        let s = self.state.lock();
         s.frozen
             .unwrap_or_else(|| s.base + s.anchor.elapsed().as_secs_f64() * s.scale)
     }
@@ -50,12 +48,12 @@ impl Clock {
 
     pub fn freeze(&self) {
         let now = self.now();
-        lock(&self.state).frozen = Some(now);
+        self.state.lock().frozen = Some(now);
     }
 
     pub fn resume(&self) {
         let now = self.now();
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.frozen = None;
         s.base = now;
         s.anchor = Instant::now();
@@ -63,7 +61,7 @@ impl Clock {
 
     /// Moves time forward by `seconds` (frozen or not).
     pub fn advance(&self, seconds: f64) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         match &mut s.frozen {
             Some(t) => *t += seconds.max(0.0),
             None => s.base += seconds.max(0.0),
@@ -72,7 +70,7 @@ impl Clock {
 
     pub fn describe(&self) -> serde_json::Value {
         let now = self.now();
-        let s = lock(&self.state);
+        let s = self.state.lock();
         serde_json::json!({
             "now": now,
             "iso": chrono::DateTime::from_timestamp(now.floor() as i64, 0).map(|t| t.to_rfc3339()),

@@ -20,57 +20,59 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use super::call::{Call, Outcome};
+use super::engine::Engine;
+use super::lists::{self, fill_meta};
 use super::model::{WebhookOp, success_schema};
-use super::operations::fill_meta;
 use super::shape::{project, timestamp_for};
 use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery, event_payload};
-use super::{Call, Outcome, lists, lock};
+use crate::compiled::Api;
 use crate::generate::flatten;
-use crate::server::api::Api;
 use crate::spec::Spec;
 
 /// Runs operation `oi`, bound to the delivery log, for the caller's tenant.
-pub fn handle(api: &Api, oi: usize, what: WebhookOp, call: &Call) -> Outcome {
+pub fn handle(api: &Api, engine: &Engine, oi: usize, what: WebhookOp, call: &Call) -> Outcome {
     let Some(schema) = success_schema(&api.spec.operations[oi]) else {
         return Outcome::Stateless;
     };
     match what {
-        WebhookOp::List => list(api, oi, &schema, call),
+        WebhookOp::List => list(api, engine, oi, &schema, call),
         WebhookOp::Read | WebhookOp::Replay => {
-            let Some(event_id) = event_id(api, oi, call) else {
+            let Some(event_id) = event_id(engine, oi, call) else {
                 return Outcome::Stateless;
             };
             if what == WebhookOp::Read {
-                read(api, oi, &schema, call, event_id)
+                read(api, engine, oi, &schema, call, event_id)
             } else {
-                replay(api, oi, &schema, call, event_id)
+                replay(api, engine, oi, &schema, call, event_id)
             }
         }
     }
 }
 
 /// The event id in the path: the parameter the model picked for the item, else the last.
-fn event_id<'c>(api: &Api, oi: usize, call: &'c Call) -> Option<&'c str> {
-    api.engine.model.bindings[oi]
+fn event_id<'c>(engine: &Engine, oi: usize, call: &'c Call) -> Option<&'c str> {
+    engine.model.bindings[oi]
         .item_param
         .as_deref()
         .and_then(|p| call.param(p))
         .or_else(|| call.path_params.last().map(|(_, v)| v.as_str()))
 }
 
-fn list(api: &Api, oi: usize, schema: &str, call: &Call) -> Outcome {
-    let engine = &api.engine;
+fn list(api: &Api, engine: &Engine, oi: usize, schema: &str, call: &Call) -> Outcome {
     let spec = &api.spec;
     let plan = engine.list_plan(spec, oi, schema);
     // Newest event first; within one event, newest delivery first.
-    let order: HashMap<String, usize> = lock(&engine.events)
+    let order: HashMap<String, usize> = engine
+        .events
+        .lock()
         .iter()
         .enumerate()
         .filter(|(_, e)| e.tenant == call.tenant)
         .map(|(i, e)| (e.id.clone(), i))
         .collect();
     let records: Vec<Map<String, Value>> = {
-        let hooks = lock(&engine.webhooks);
+        let hooks = engine.webhooks.lock();
         let mut rows: Vec<(usize, usize, &Delivery)> = hooks
             .deliveries
             .iter()
@@ -215,10 +217,17 @@ fn page_bounds(
     Ok((start, end, limit))
 }
 
-fn read(api: &Api, oi: usize, schema: &str, call: &Call, event_id: &str) -> Outcome {
+fn read(
+    api: &Api,
+    engine: &Engine,
+    oi: usize,
+    schema: &str,
+    call: &Call,
+    event_id: &str,
+) -> Outcome {
     let spec = &api.spec;
     let mut record = {
-        let hooks = lock(&api.engine.webhooks);
+        let hooks = engine.webhooks.lock();
         let mut mine = hooks
             .deliveries
             .iter()
@@ -232,14 +241,22 @@ fn read(api: &Api, oi: usize, schema: &str, call: &Call, event_id: &str) -> Outc
         fit(members(spec, schema).as_ref(), known)
     };
     let key = format!("{}/webhook-deliveries/{event_id}", call.tenant);
-    respond(api, oi, schema, &key, &mut record)
+    respond(api, engine, oi, schema, &key, &mut record)
 }
 
-fn replay(api: &Api, oi: usize, schema: &str, call: &Call, event_id: &str) -> Outcome {
-    let engine = &api.engine;
+fn replay(
+    api: &Api,
+    engine: &Engine,
+    oi: usize,
+    schema: &str,
+    call: &Call,
+    event_id: &str,
+) -> Outcome {
     // Locked in the order `Engine::emit` locks them: store, events, webhooks.
-    let store = lock(&engine.store);
-    let event = lock(&engine.events)
+    let store = engine.store.lock();
+    let event = engine
+        .events
+        .lock()
         .iter()
         .find(|e| e.id == event_id && e.tenant == call.tenant)
         .map(|e| (e.kind.clone(), e.created, e.data.clone()));
@@ -247,7 +264,7 @@ fn replay(api: &Api, oi: usize, schema: &str, call: &Call, event_id: &str) -> Ou
         return Outcome::Problem(404, format!("no event '{event_id}'"));
     };
     let urls = engine.targets_for(&store, call.tenant, &kind);
-    let mut hooks = lock(&engine.webhooks);
+    let mut hooks = engine.webhooks.lock();
     let done = hooks.replays.get(event_id).copied().unwrap_or(0);
     if let Some(limit) = engine.profile.webhooks.replay_limit
         && done >= limit
@@ -321,18 +338,19 @@ fn replay(api: &Api, oi: usize, schema: &str, call: &Call, event_id: &str) -> Ou
         ("replay_count".to_owned(), json!(done + 1)),
     ]);
     let key = format!("{}/webhook-replays/{event_id}/{done}", call.tenant);
-    respond(api, oi, schema, &key, &mut record)
+    respond(api, engine, oi, schema, &key, &mut record)
 }
 
 /// `record` projected onto the operation's success schema.
 fn respond(
     api: &Api,
+    engine: &Engine,
     oi: usize,
     schema: &str,
     key: &str,
     record: &mut Map<String, Value>,
 ) -> Outcome {
-    let names = api.engine.names_of(&api.spec, schema);
+    let names = engine.names_of(&api.spec, schema);
     let validator = api.success_validator(oi);
     Outcome::Body(project(
         &api.spec,
@@ -342,7 +360,7 @@ fn respond(
         record,
         validator.as_deref(),
         names.as_deref(),
-        api.engine.profile.generate_optional,
+        engine.profile.generate_optional,
     ))
 }
 

@@ -4,12 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
+use super::call::Call;
+use super::engine::{Engine, MAX_EFFECT_DEPTH};
 use super::events::Change;
 use super::model::SINGLETON_ID;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{self, ParentRef, Store};
-use super::{Call, Engine, MAX_EFFECT_DEPTH, expr, lifecycle, lists, lock, profile};
+use super::{expr, lifecycle, lists};
 use crate::generate::{Generator, flatten, ids};
+use crate::profile;
 use crate::schema::Direction;
 use crate::spec::Spec;
 
@@ -575,7 +578,7 @@ impl Engine {
 
     /// How many events there are, when some resource shows the events its records cause.
     fn event_mark(&self) -> Option<usize> {
-        (!self.shows_caused.is_empty()).then(|| lock(&self.events).len())
+        (!self.shows_caused.is_empty()).then(|| self.events.lock().len())
     }
 
     /// The events recorded since `mark` in `tenant` were caused by record `id`: they are
@@ -590,7 +593,9 @@ impl Engine {
         mark: Option<usize>,
     ) {
         let Some(mark) = mark else { return };
-        let new: Vec<String> = lock(&self.events)
+        let new: Vec<String> = self
+            .events
+            .lock()
             .iter()
             .skip(mark)
             .filter(|e| e.tenant == tenant)
@@ -686,7 +691,7 @@ impl Engine {
     /// resources were looked at.
     pub fn tick(&self, spec: &Spec) {
         let now = self.clock.now();
-        let mut store = lock(&self.store);
+        let mut store = self.store.lock();
         for resource in self.profile.lifecycles.keys() {
             self.advance_resource(spec, &mut store, None, resource, now, None);
         }

@@ -1,16 +1,22 @@
-//! Events: every change recorded once (for the API's events list and the journal) and
-//! queued as webhook deliveries to the targets that want its type.
+//! Events as the engine records them: one per create, update, delete or lifecycle
+//! transition (and per `emit` effect), listed by the admin API and the API's own events
+//! operation, and delivered as webhooks.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::model::singular;
-use super::store::Store;
-use super::{Engine, Event, lock, webhooks};
-use crate::generate::{Generator, ids};
-use crate::schema::Direction;
+/// One recorded change.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    pub tenant: String,
+    pub data: Value,
+}
 
 /// What happened to a record, as its event tells it.
-pub(super) enum Change {
+pub enum Change {
     Created,
     /// With the changed members' values before (the event's `previous_attributes`).
     Updated(Value),
@@ -19,170 +25,11 @@ pub(super) enum Change {
 
 impl Change {
     /// The action in an event type named after its resource (`customer.updated`).
-    fn action(&self) -> &'static str {
+    pub fn action(&self) -> &'static str {
         match self {
             Change::Created => "created",
             Change::Updated(_) => "updated",
             Change::Deleted => "deleted",
         }
-    }
-}
-
-impl Engine {
-    /// Records an event of a type the profile names (`emit` effects) and queues its
-    /// webhook deliveries.
-    pub(super) fn emit_typed(
-        &self,
-        store: &mut Store,
-        tenant: &str,
-        kind: &str,
-        object: &Map<String, Value>,
-        at: f64,
-    ) {
-        self.record_event(
-            store,
-            tenant,
-            kind.to_owned(),
-            json!({ "object": object }),
-            at,
-        );
-    }
-
-    /// Records an event and queues its webhook deliveries.
-    pub(super) fn emit(
-        &self,
-        store: &mut Store,
-        tenant: &str,
-        resource: &str,
-        change: Change,
-        object: &Map<String, Value>,
-        at: f64,
-    ) {
-        if resource == "events" {
-            return;
-        }
-        let names = self.profile.events.get(resource);
-        let configured = names.and_then(|n| match change {
-            Change::Created => n.created.clone(),
-            Change::Updated(_) => n.updated.clone(),
-            Change::Deleted => n.deleted.clone(),
-        });
-        if configured.is_none() && !self.profile.undeclared_events {
-            return;
-        }
-        let kind =
-            configured.unwrap_or_else(|| format!("{}.{}", singular(resource), change.action()));
-        // The object as the API shows the resource: members kept only for the sandbox
-        // (links, balances, issued tokens) stay out of events.
-        let shown: Map<String, Value> = match self.model.resources.get(resource) {
-            Some(r) if !r.members.is_empty() => object
-                .iter()
-                .filter(|(k, _)| r.members.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            _ => object.clone(),
-        };
-        let mut data = json!({"object": shown});
-        if let Change::Updated(previous) = change {
-            data["previous_attributes"] = previous;
-        }
-        self.record_event(store, tenant, kind, data, at);
-    }
-
-    /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
-    /// a delivery to every target that wants it.
-    fn record_event(&self, store: &mut Store, tenant: &str, kind: String, data: Value, at: f64) {
-        let mut events = lock(&self.events);
-        let mut g = Generator::new(
-            &Value::Null,
-            self.seed,
-            &format!("event {}", events.len()),
-            Direction::Response,
-        );
-        let id = ids::ksuid(g.rng(), at.floor() as i64);
-        let created = at.floor() as i64;
-        let payload =
-            webhooks::event_payload(&id, &kind, created, &data, &self.profile.events_envelope);
-        // APIs with an events collection list their events there too.
-        if self.model.resources.contains_key("events")
-            && let Value::Object(body) = payload.clone()
-        {
-            store
-                .tenant(tenant)
-                .insert("events", id.clone(), body, None);
-        }
-        let urls = self.targets_for(store, tenant, &kind);
-        if !urls.is_empty() {
-            let body = bytes::Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
-            let max_attempts = self
-                .profile
-                .webhooks
-                .max_attempts
-                .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
-            let mut hooks = lock(&self.webhooks);
-            for url in urls {
-                let n = hooks.deliveries.len() + 1;
-                hooks.deliveries.push(webhooks::Delivery {
-                    id: format!("dlv_{n:08}"),
-                    event_id: id.clone(),
-                    event_type: kind.clone(),
-                    tenant: tenant.to_owned(),
-                    url,
-                    status: "pending".into(),
-                    attempts: 0,
-                    max_attempts,
-                    next_attempt_at: at,
-                    response_code: None,
-                    last_error: None,
-                    replay: false,
-                    created_at: at,
-                    delivered_at: None,
-                    body: body.clone(),
-                    in_flight: false,
-                });
-            }
-        }
-        events.push(Event {
-            id,
-            kind,
-            created,
-            tenant: tenant.to_owned(),
-            data,
-        });
-    }
-
-    /// URLs of the targets that want events of type `kind` from `tenant`.
-    pub(super) fn targets_for(&self, store: &Store, tenant: &str, kind: &str) -> Vec<String> {
-        let wants = |types: &[String]| types.is_empty() || types.iter().any(|t| t == kind);
-        let mut urls: Vec<String> = lock(&self.webhooks)
-            .targets
-            .iter()
-            .filter(|t| t.tenant.as_deref().is_none_or(|x| x == tenant) && wants(&t.event_types))
-            .map(|t| t.url.clone())
-            .collect();
-        if let Some(resource) = &self.profile.webhooks.targets_resource {
-            let records = store
-                .tenants
-                .get(tenant)
-                .and_then(|t| t.resources.get(resource));
-            for r in records.into_iter().flat_map(|m| m.values()) {
-                let Some(url) = r.body.get("url").and_then(Value::as_str) else {
-                    continue;
-                };
-                let global = r
-                    .body
-                    .get("global")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let types = webhooks::event_types(r.body.get("event_types"));
-                if global
-                    || types.iter().any(|t| t == kind)
-                    || (r.body.get("global").is_none() && types.is_empty())
-                {
-                    urls.push(url.to_owned());
-                }
-            }
-        }
-        urls
     }
 }

@@ -5,9 +5,11 @@
 //! happens once.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::server::respond::Prepared;
+use parking_lot::Mutex;
+
+use crate::compiled::Prepared;
 
 /// What a key is bound to once its first request has completed.
 #[derive(Debug, Clone)]
@@ -26,10 +28,7 @@ pub struct Idempotency {
 impl Idempotency {
     /// The slot for `(tenant, key)`; lock it for the duration of the request.
     pub fn slot(&self, tenant: &str, key: &str) -> Slot {
-        let mut slots = match self.slots.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut slots = self.slots.lock();
         slots
             .entry((tenant.to_owned(), key.to_owned()))
             .or_default()
@@ -37,10 +36,7 @@ impl Idempotency {
     }
 
     pub fn clear(&self, tenant: Option<&str>) {
-        let mut slots = match self.slots.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut slots = self.slots.lock();
         match tenant {
             Some(t) => slots.retain(|(owner, _), _| owner != t),
             None => slots.clear(),

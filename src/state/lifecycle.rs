@@ -7,9 +7,9 @@
 
 use serde_json::{Map, Value};
 
-use super::profile::{Lifecycle, Transition, matches};
 use super::store::Meta;
 use crate::generate::stable_hash;
+use crate::profile::{Lifecycle, Transition, matches};
 
 /// How many transitions one call may apply (a guard against cycles of zero-delay steps).
 const MAX_STEPS: usize = 64;

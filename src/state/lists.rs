@@ -7,11 +7,15 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::shape::Members;
 
 /// Query parameters that choose the page (its position, size and order) rather than filter
 /// records.
-pub(super) const PAGING: [&str; 11] = [
+pub const PAGING: [&str; 11] = [
     "limit",
     "starting_after",
     "ending_before",
@@ -272,6 +276,62 @@ fn compare_text(v: &Value, other: &str) -> Ordering {
     match (mine, as_number(other)) {
         (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
         _ => text(v).to_lowercase().cmp(&other.to_lowercase()),
+    }
+}
+
+/// What a list response needs, worked out once per operation.
+pub struct ListPlan {
+    /// The response is a bare array.
+    pub bare: bool,
+    /// The wrapper generated from the schema, without its items.
+    pub wrapper: Map<String, Value>,
+    pub array_member: String,
+    pub item_schema: Option<String>,
+    pub item_members: Option<Arc<Members>>,
+    pub default_limit: usize,
+    pub max_limit: usize,
+}
+
+/// Writes a page's metadata into a list wrapper's members, by their usual names.
+pub fn fill_meta(
+    map: &mut Map<String, Value>,
+    page: &Page,
+    last_id: Option<&str>,
+    array_member: &str,
+) {
+    for (k, v) in map.iter_mut() {
+        if k == array_member {
+            continue;
+        }
+        match (k.as_str(), &*v) {
+            (
+                "total_count" | "total" | "count" | "total_items" | "totalCount",
+                Value::Number(_),
+            ) => *v = json!(page.total),
+            (
+                "has_more" | "has_more_after" | "has_next" | "has_next_page" | "hasMore",
+                Value::Bool(_),
+            ) => *v = json!(page.has_more_after),
+            (
+                "has_more_before" | "has_previous" | "has_prev" | "has_previous_page",
+                Value::Bool(_),
+            ) => *v = json!(page.has_more_before),
+            ("limit" | "page_size" | "per_page", Value::Number(_)) => *v = json!(page.limit),
+            ("offset", Value::Number(_)) => *v = json!(page.offset),
+            ("page", Value::Number(_)) => *v = json!(page.offset / page.limit.max(1) + 1),
+            ("next_cursor" | "cursor" | "next" | "next_page_token", _) => {
+                *v = match (page.has_more_after, last_id) {
+                    (true, Some(id)) => json!(id),
+                    _ => Value::Null,
+                }
+            }
+            (_, Value::Object(inner)) => {
+                let mut inner = inner.clone();
+                fill_meta(&mut inner, page, last_id, array_member);
+                *v = Value::Object(inner);
+            }
+            _ => {}
+        }
     }
 }
 

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use http::Method;
 use serde_json::Value;
 
-use super::profile::Profile;
 use crate::generate::flatten;
+use crate::profile::Profile;
 use crate::spec::Spec;
 use crate::spec::catalog::is_json;
 
@@ -172,6 +172,121 @@ pub fn singular(name: &str) -> String {
     }
 }
 
+impl Binding {
+    /// An operation that keeps no state.
+    fn stateless() -> Self {
+        Self {
+            kind: Kind::Stateless,
+            resource: String::new(),
+            item_param: None,
+            parent: None,
+            singleton: None,
+            respond_parent: false,
+            link: None,
+            lookup: None,
+        }
+    }
+
+    /// The profile's override of an operation, laid over what inference found.
+    fn overridden(self, over: Option<&crate::profile::OperationOverride>) -> Self {
+        let Some(o) = over else { return self };
+        let kind = o.kind.as_deref().and_then(Kind::parse).unwrap_or(self.kind);
+        // The delivery log is not a resource: such an operation names none.
+        let resource = match kind {
+            Kind::Webhooks(_) => String::new(),
+            _ => o.resource.clone().unwrap_or(self.resource),
+        };
+        Self {
+            kind,
+            resource,
+            respond_parent: o.respond.as_deref() == Some("parent"),
+            lookup: o.lookup.clone(),
+            ..self
+        }
+    }
+}
+
+/// Path segments that name collections: followed by a parameter somewhere, or both listed
+/// (GET) and created into (POST).
+fn collections(paths: &[(Method, Vec<Seg>)]) -> BTreeSet<String> {
+    let mut collections: BTreeSet<String> = BTreeSet::new();
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    let mut created: BTreeSet<String> = BTreeSet::new();
+    for (method, segs) in paths {
+        for w in segs.windows(2) {
+            if let [Seg::Lit(l), Seg::Param(_)] = w {
+                collections.insert(l.clone());
+            }
+        }
+        if let Some(Seg::Lit(last)) = segs.last() {
+            if *method == Method::GET {
+                listed.insert(last.clone());
+            } else if *method == Method::POST {
+                created.insert(last.clone());
+            }
+        }
+    }
+    collections.extend(listed.intersection(&created).cloned());
+    collections
+}
+
+/// How the operation at `method` + `segs` acts, from the shape of its path alone.
+fn infer_binding(method: &Method, segs: &[Seg], collections: &BTreeSet<String>) -> Binding {
+    // The nearest `collection/{param}` pair before the end.
+    let parent_of = |segs: &[Seg]| -> Option<(String, String)> {
+        segs.windows(2).rev().find_map(|w| match w {
+            [Seg::Lit(l), Seg::Param(p)] if collections.contains(l) => Some((p.clone(), l.clone())),
+            _ => None,
+        })
+    };
+    let n = segs.len();
+    match (segs.get(n.wrapping_sub(2)), segs.last()) {
+        // `/things/{id}`: an item.
+        (Some(Seg::Lit(l)), Some(Seg::Param(p))) if collections.contains(l) => Binding {
+            kind: match *method {
+                Method::GET => Kind::Read,
+                Method::PUT => Kind::Replace,
+                Method::PATCH | Method::POST => Kind::Update,
+                Method::DELETE => Kind::Delete,
+                _ => Kind::Stateless,
+            },
+            resource: l.clone(),
+            item_param: Some(p.clone()),
+            parent: parent_of(&segs[..n - 2]),
+            ..Binding::stateless()
+        },
+        // `/things`: the collection.
+        (_, Some(Seg::Lit(l))) if collections.contains(l) => Binding {
+            kind: match *method {
+                Method::GET => Kind::List,
+                Method::POST => Kind::Create,
+                Method::DELETE => Kind::DeleteAll,
+                _ => Kind::Stateless,
+            },
+            resource: l.clone(),
+            parent: parent_of(&segs[..n - 1]),
+            ..Binding::stateless()
+        },
+        // `/things/{id}/word`: an action, or a singleton sub-document.
+        (Some(Seg::Param(p)), Some(Seg::Lit(sub))) if n >= 3 => match &segs[n - 3] {
+            Seg::Lit(owner) if collections.contains(owner) => Binding {
+                kind: match *method {
+                    Method::GET => Kind::SingletonRead,
+                    Method::PUT | Method::PATCH => Kind::SingletonWrite,
+                    _ => Kind::Action,
+                },
+                resource: owner.clone(),
+                item_param: Some(p.clone()),
+                parent: parent_of(&segs[..n - 3]),
+                singleton: Some(sub.clone()),
+                ..Binding::stateless()
+            },
+            _ => Binding::stateless(),
+        },
+        _ => Binding::stateless(),
+    }
+}
+
 impl Model {
     pub fn infer(spec: &Spec, profile: &Profile) -> Self {
         let paths: Vec<(Method, Vec<Seg>)> = spec
@@ -179,128 +294,15 @@ impl Model {
             .iter()
             .map(|o| (o.method.clone(), segments(&o.path)))
             .collect();
-        // Collections: followed by a parameter somewhere, or both listed and created into.
-        let mut collections: BTreeSet<String> = BTreeSet::new();
-        let mut listed: BTreeSet<String> = BTreeSet::new();
-        let mut created: BTreeSet<String> = BTreeSet::new();
-        for (method, segs) in &paths {
-            for w in segs.windows(2) {
-                if let [Seg::Lit(l), Seg::Param(_)] = w {
-                    collections.insert(l.clone());
-                }
-            }
-            if let Some(Seg::Lit(last)) = segs.last() {
-                if *method == Method::GET {
-                    listed.insert(last.clone());
-                } else if *method == Method::POST {
-                    created.insert(last.clone());
-                }
-            }
-        }
-        collections.extend(listed.intersection(&created).cloned());
-        let parent_of = |segs: &[Seg]| -> Option<(String, String)> {
-            // The nearest `collection/{param}` pair before the end.
-            segs.windows(2).rev().find_map(|w| match w {
-                [Seg::Lit(l), Seg::Param(p)] if collections.contains(l) => {
-                    Some((p.clone(), l.clone()))
-                }
-                _ => None,
+        let collections = collections(&paths);
+        let mut bindings: Vec<Binding> = spec
+            .operations
+            .iter()
+            .zip(&paths)
+            .map(|(op, (method, segs))| {
+                infer_binding(method, segs, &collections).overridden(profile.operations.get(&op.id))
             })
-        };
-        let mut bindings = Vec::with_capacity(paths.len());
-        for (op, (method, segs)) in spec.operations.iter().zip(&paths) {
-            let n = segs.len();
-            let stateless = Binding {
-                kind: Kind::Stateless,
-                resource: String::new(),
-                item_param: None,
-                parent: None,
-                singleton: None,
-                respond_parent: false,
-                link: None,
-                lookup: None,
-            };
-            let binding = match (segs.get(n.wrapping_sub(2)), segs.last()) {
-                (Some(Seg::Lit(l)), Some(Seg::Param(p))) if collections.contains(l) => {
-                    let kind = match *method {
-                        Method::GET => Kind::Read,
-                        Method::PUT => Kind::Replace,
-                        Method::PATCH | Method::POST => Kind::Update,
-                        Method::DELETE => Kind::Delete,
-                        _ => Kind::Stateless,
-                    };
-                    Binding {
-                        kind,
-                        resource: l.clone(),
-                        item_param: Some(p.clone()),
-                        parent: parent_of(&segs[..n - 2]),
-                        singleton: None,
-                        respond_parent: false,
-                        link: None,
-                        lookup: None,
-                    }
-                }
-                (_, Some(Seg::Lit(l))) if collections.contains(l) => {
-                    let kind = match *method {
-                        Method::GET => Kind::List,
-                        Method::POST => Kind::Create,
-                        Method::DELETE => Kind::DeleteAll,
-                        _ => Kind::Stateless,
-                    };
-                    Binding {
-                        kind,
-                        resource: l.clone(),
-                        item_param: None,
-                        parent: parent_of(&segs[..n - 1]),
-                        singleton: None,
-                        respond_parent: false,
-                        link: None,
-                        lookup: None,
-                    }
-                }
-                (Some(Seg::Param(p)), Some(Seg::Lit(sub))) if n >= 3 => match &segs[n - 3] {
-                    Seg::Lit(owner) if collections.contains(owner) => Binding {
-                        kind: match *method {
-                            Method::GET => Kind::SingletonRead,
-                            Method::PUT | Method::PATCH => Kind::SingletonWrite,
-                            _ => Kind::Action,
-                        },
-                        resource: owner.clone(),
-                        item_param: Some(p.clone()),
-                        parent: parent_of(&segs[..n - 3]),
-                        singleton: Some(sub.clone()),
-                        respond_parent: false,
-                        link: None,
-                        lookup: None,
-                    },
-                    _ => stateless.clone(),
-                },
-                _ => stateless,
-            };
-            let binding = match profile.operations.get(&op.id) {
-                Some(o) => {
-                    let kind = o
-                        .kind
-                        .as_deref()
-                        .and_then(Kind::parse)
-                        .unwrap_or(binding.kind);
-                    // The delivery log is not a resource: such an operation names none.
-                    let resource = match kind {
-                        Kind::Webhooks(_) => String::new(),
-                        _ => o.resource.clone().unwrap_or(binding.resource),
-                    };
-                    Binding {
-                        kind,
-                        resource,
-                        respond_parent: o.respond.as_deref() == Some("parent"),
-                        lookup: o.lookup.clone(),
-                        ..binding
-                    }
-                }
-                None => binding,
-            };
-            bindings.push(binding);
-        }
+            .collect();
         infer_links(&mut bindings, spec, profile);
         let mut model = Self {
             resources: BTreeMap::new(),

@@ -6,35 +6,25 @@ use std::sync::Arc;
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 
+use super::call::{Call, Outcome};
 use super::effects::Site;
+use super::engine::Engine;
 use super::events::Change;
+use super::lists::{ListPlan, fill_meta};
 use super::model::{
     Binding, Kind, Resource, SINGLETON_ID, list_item_schema, singular, success_schema,
 };
-use super::shape::{Members, NewRecord, project, property_names, repair, timestamp_for};
+use super::shape::{NewRecord, project, property_names, repair, timestamp_for};
 use super::store::{ParentRef, Store};
-use super::{Call, Engine, Outcome, delivery_log, lifecycle, lists, lock, relations};
+use super::{delivery_log, lifecycle, lists, relations};
+use crate::compiled::Api;
 use crate::generate::{Generator, flatten, ids};
 use crate::schema::Direction;
-use crate::server::api::Api;
 use crate::spec::Spec;
-
-/// What a list response needs, worked out once per operation.
-pub(super) struct ListPlan {
-    /// The response is a bare array.
-    pub(super) bare: bool,
-    /// The wrapper generated from the schema, without its items.
-    pub(super) wrapper: Map<String, Value>,
-    pub(super) array_member: String,
-    pub(super) item_schema: Option<String>,
-    pub(super) item_members: Option<Arc<Members>>,
-    pub(super) default_limit: usize,
-    pub(super) max_limit: usize,
-}
 
 impl Engine {
     pub(super) fn list_plan(&self, spec: &Spec, oi: usize, schema_ptr: &str) -> Arc<ListPlan> {
-        if let Some(p) = lock(&self.list_plans).get(&oi) {
+        if let Some(p) = self.list_plans.lock().get(&oi) {
             return p.clone();
         }
         let flat = spec
@@ -93,20 +83,26 @@ impl Engine {
                 .and_then(Value::as_u64)
                 .unwrap_or(100) as usize,
         });
-        lock(&self.list_plans).insert(oi, plan.clone());
+        self.list_plans.lock().insert(oi, plan.clone());
         plan
     }
 }
 
+impl Engine {
+    /// Answers operation `oi` of `api` from the store.
+    pub fn handle(&self, api: &Api, oi: usize, call: &Call) -> Outcome {
+        answer(api, self, oi, call)
+    }
+}
+
 /// Runs operation `oi` against the store.
-pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
-    let engine = &api.engine;
+fn answer(api: &Api, engine: &Engine, oi: usize, call: &Call) -> Outcome {
     let binding = &engine.model.bindings[oi];
     if binding.kind == Kind::Stateless || engine.stateless {
         return Outcome::Stateless;
     }
     if let Kind::Webhooks(what) = binding.kind {
-        return delivery_log::handle(api, oi, what, call);
+        return delivery_log::handle(api, engine, oi, what, call);
     }
     let Some(resource) = engine.model.resources.get(&binding.resource) else {
         return Outcome::Stateless;
@@ -114,7 +110,7 @@ pub fn handle(api: &Api, oi: usize, call: &Call) -> Outcome {
     let op = &api.spec.operations[oi];
     let schema = success_schema(op);
     let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
-    let mut store = lock(&engine.store);
+    let mut store = engine.store.lock();
     // A read never shows a state older than the clock allows: a list brings its records up
     // to date, an item operation its item; a create reads nothing that exists.
     if engine.profile.lifecycles.contains_key(&binding.resource) && binding.kind != Kind::Create {
@@ -967,46 +963,4 @@ fn canonical(spec: &Spec, ptr: Option<&str>) -> Option<String> {
             .and_then(|(_, at)| at)
             .unwrap_or_else(|| ptr.to_owned()),
     )
-}
-
-pub(super) fn fill_meta(
-    map: &mut Map<String, Value>,
-    page: &lists::Page,
-    last_id: Option<&str>,
-    array_member: &str,
-) {
-    for (k, v) in map.iter_mut() {
-        if k == array_member {
-            continue;
-        }
-        match (k.as_str(), &*v) {
-            (
-                "total_count" | "total" | "count" | "total_items" | "totalCount",
-                Value::Number(_),
-            ) => *v = json!(page.total),
-            (
-                "has_more" | "has_more_after" | "has_next" | "has_next_page" | "hasMore",
-                Value::Bool(_),
-            ) => *v = json!(page.has_more_after),
-            (
-                "has_more_before" | "has_previous" | "has_prev" | "has_previous_page",
-                Value::Bool(_),
-            ) => *v = json!(page.has_more_before),
-            ("limit" | "page_size" | "per_page", Value::Number(_)) => *v = json!(page.limit),
-            ("offset", Value::Number(_)) => *v = json!(page.offset),
-            ("page", Value::Number(_)) => *v = json!(page.offset / page.limit.max(1) + 1),
-            ("next_cursor" | "cursor" | "next" | "next_page_token", _) => {
-                *v = match (page.has_more_after, last_id) {
-                    (true, Some(id)) => json!(id),
-                    _ => Value::Null,
-                }
-            }
-            (_, Value::Object(inner)) => {
-                let mut inner = inner.clone();
-                fill_meta(&mut inner, page, last_id, array_member);
-                *v = Value::Object(inner);
-            }
-            _ => {}
-        }
-    }
 }

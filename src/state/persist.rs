@@ -4,13 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::lock;
+use super::engine::Engine;
 use super::store::{FORMAT_VERSION, Store};
-use crate::server::Api;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
@@ -36,7 +34,7 @@ struct StateFile {
 }
 
 /// Loads `path` into the APIs' stores; a missing file means a fresh start.
-pub fn load(path: &Path, apis: &[Arc<Api>]) -> Result<(), PersistError> {
+pub fn load(path: &Path, apis: &[(&str, &Engine)]) -> Result<(), PersistError> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -65,8 +63,8 @@ pub fn load(path: &Path, apis: &[Arc<Api>]) -> Result<(), PersistError> {
                 store.version
             )));
         }
-        match apis.iter().find(|a| a.name == name) {
-            Some(api) => *lock(&api.engine.store) = store,
+        match apis.iter().find(|(n, _)| *n == name) {
+            Some((_, engine)) => *engine.store.lock() = store,
             None => tracing::warn!(
                 "state file has data for '{name}', which is not being served; it will be kept"
             ),
@@ -76,7 +74,7 @@ pub fn load(path: &Path, apis: &[Arc<Api>]) -> Result<(), PersistError> {
 }
 
 /// Writes every API's state to `path` atomically.
-pub fn save(path: &Path, apis: &[Arc<Api>]) -> Result<(), PersistError> {
+pub fn save(path: &Path, apis: &[(&str, &Engine)]) -> Result<(), PersistError> {
     let write_err = |source| PersistError::Write {
         path: path.to_path_buf(),
         source,
@@ -88,8 +86,8 @@ pub fn save(path: &Path, apis: &[Arc<Api>]) -> Result<(), PersistError> {
             .unwrap_or_default(),
         Err(_) => BTreeMap::new(),
     };
-    for api in apis {
-        apis_out.insert(api.name.clone(), lock(&api.engine.store).clone());
+    for (name, engine) in apis {
+        apis_out.insert((*name).to_owned(), engine.store.lock().clone());
     }
     let file = StateFile {
         version: FORMAT_VERSION,

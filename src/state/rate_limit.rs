@@ -4,9 +4,9 @@
 //! with `Retry-After`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
-use super::lock;
+use parking_lot::Mutex;
+
 use crate::spec::Spec;
 
 /// The window length, in seconds.
@@ -32,7 +32,7 @@ pub struct Verdict {
 }
 
 impl RateLimiter {
-    pub fn new(spec: &Spec, profile: &super::profile::Profile) -> Self {
+    pub fn new(spec: &Spec, profile: &crate::profile::Profile) -> Self {
         if let Some(h) = &profile.rate_limit.headers {
             let headers = Some((h.limit.clone(), h.remaining.clone(), h.reset.clone()));
             return Self {
@@ -86,7 +86,7 @@ impl RateLimiter {
         }
         let limit = self.limit.unwrap_or(NOMINAL_LIMIT);
         let start = now - now.rem_euclid(WINDOW);
-        let mut windows = lock(&self.windows);
+        let mut windows = self.windows.lock();
         let entry = windows.entry(tenant.to_owned()).or_insert((start, 0));
         if entry.0 != start {
             *entry = (start, 0);

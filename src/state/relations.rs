@@ -4,12 +4,12 @@
 
 use serde_json::{Map, Value};
 
+use super::engine::Engine;
 use super::model::{Link, singular};
-use super::profile::Embed;
 use super::shape::project;
 use super::store::{ParentRef, Store};
-use super::{Engine, delivery_log, lists, lock, profile};
-use crate::generate::flatten;
+use super::{delivery_log, lists};
+use crate::profile::{self, Embed};
 use crate::spec::Spec;
 
 impl Engine {
@@ -243,7 +243,7 @@ impl Engine {
         let Some(rec) = store.get(tenant, resource, id) else {
             return Vec::new();
         };
-        let hooks = lock(&self.webhooks);
+        let hooks = self.webhooks.lock();
         let mut items = Vec::new();
         for event in &rec.meta.caused {
             for d in hooks
@@ -345,17 +345,6 @@ fn one_or_many(value: Option<&Value>) -> Vec<&Value> {
         Some(Value::Null) | None => Vec::new(),
         Some(v) => vec![v],
     }
-}
-
-/// The pointer of the item schema of array member `member` of the schema at `schema`, when
-/// the items are a `$ref` (how embedded records are shown).
-pub(super) fn item_schema(spec: &Spec, schema: &str, member: &str) -> Option<String> {
-    let flat = flatten(&spec.doc, spec.at(schema)?);
-    let items = flat.get("properties")?.get(member)?.get("items")?;
-    items
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(crate::spec::pointer::fragment_to_pointer)
 }
 
 /// The record of `reference`'s resource that `value` names (by id, or by its member).

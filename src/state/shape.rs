@@ -287,3 +287,14 @@ pub fn project(
     }
     Value::Object(out)
 }
+
+/// The pointer of the item schema of array member `member` of the schema at `schema`, when
+/// the items are a `$ref` (how embedded records are shown).
+pub fn item_schema(spec: &Spec, schema: &str, member: &str) -> Option<String> {
+    let flat = flatten(&spec.doc, spec.at(schema)?);
+    let items = flat.get("properties")?.get(member)?.get("items")?;
+    items
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(crate::spec::pointer::fragment_to_pointer)
+}

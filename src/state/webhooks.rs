@@ -5,10 +5,11 @@
 //! raw body, sent as base64 in `X-Webhook-Signature` with unix seconds in
 //! `X-Webhook-Timestamp` (Dakota's scheme); `hmac-sha256` sends the hex HMAC of the same
 //! message. The key comes from the seed (or `--webhook-key`), is printed at start, and is
-//! served at `GET /__sandbox/webhooks/public-key`. The delivery log can also be served
-//! through an API's own operations ([`super::delivery_log`]).
+//! served at `GET /__sandbox/webhooks/public-key`. Deliveries go out from
+//! [`super::delivery`]; the log can also be served through an API's own operations
+//! ([`super::delivery_log`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -29,6 +30,15 @@ pub fn event_types(member: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The targets, the delivery log and the replay counts of one API.
+#[derive(Debug, Default)]
+pub struct WebhookState {
+    pub targets: Vec<Target>,
+    pub deliveries: Vec<Delivery>,
+    /// Event id -> replays made through the API's own replay operation.
+    pub replays: HashMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,81 +171,6 @@ pub fn parse_key(hex: &str) -> Option<[u8; 32]> {
         out[i] = u8::from_str_radix(s, 16).ok()?;
     }
     Some(out)
-}
-
-/// Sends every delivery that is due on the virtual clock. Deliveries to one URL go out in
-/// event order: a later event waits while an earlier one to the same URL is still pending.
-pub async fn deliver_due(engine: &super::Engine, client: &reqwest::Client) {
-    let now = engine.clock.now();
-    let due: Vec<(usize, String, bytes::Bytes, String, String, bool)> = {
-        let mut hooks = super::lock(&engine.webhooks);
-        let mut blocked: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for (i, d) in hooks.deliveries.iter_mut().enumerate() {
-            if d.status != "pending" || blocked.contains(&d.url) {
-                continue;
-            }
-            blocked.insert(d.url.clone());
-            if d.in_flight || d.next_attempt_at > now {
-                continue;
-            }
-            d.in_flight = true;
-            out.push((
-                i,
-                d.url.clone(),
-                d.body.clone(),
-                d.event_type.clone(),
-                d.event_id.clone(),
-                d.replay,
-            ));
-        }
-        out
-    };
-    for (i, url, body, event_type, event_id, replay) in due {
-        let timestamp = engine.clock.now_secs().to_string();
-        let signature = engine.signer.sign(&timestamp, &body);
-        let mut req = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-webhook-timestamp", &timestamp)
-            .header("x-webhook-signature", signature)
-            .header("x-webhook-event", &event_type)
-            .header("x-webhook-id", &event_id)
-            .timeout(std::time::Duration::from_secs(5))
-            .body(body);
-        if replay {
-            req = req.header("x-webhook-replay", "true");
-        }
-        let result = req.send().await;
-        let mut hooks = super::lock(&engine.webhooks);
-        let Some(d) = hooks.deliveries.get_mut(i) else {
-            continue;
-        };
-        d.in_flight = false;
-        d.attempts += 1;
-        match result {
-            Ok(res) if res.status().is_success() => {
-                d.status = "delivered".into();
-                d.delivered_at = Some(engine.clock.now());
-                d.response_code = Some(res.status().as_u16());
-                d.last_error = None;
-            }
-            other => {
-                match other {
-                    Ok(res) => {
-                        d.response_code = Some(res.status().as_u16());
-                        d.last_error = Some(format!("target answered {}", res.status()));
-                    }
-                    Err(e) => d.last_error = Some(e.to_string()),
-                }
-                if d.attempts >= d.max_attempts {
-                    d.status = "failed".into();
-                } else {
-                    d.next_attempt_at = engine.clock.now() + backoff(d.attempts);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

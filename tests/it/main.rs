@@ -4,6 +4,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
+// Each layer uses only the ones below it; no file depends on another in a circle.
+mod architecture;
 // Every operation of a spec answers validly and refuses invalid input as declared.
 mod conformance;
 // Generated values always satisfy their own schema, for any seed.

@@ -185,8 +185,9 @@ proptest! {
         }
         let doc_text = format!("openapi: '{openapi}'\ninfo: {{title: t, version: '1'}}\npaths:\n{body}");
         if let Ok(doc) = parse_text(file, &doc_text)
-            && let Ok(spec) = Spec::from_document(file, doc) {
-                let _ = api_sandbox::server::Api::build(spec, 0);
+            && let Ok(spec) = Spec::from_document(file, doc)
+            && let Ok(api) = api_sandbox::compiled::Api::build(spec, 0) {
+                let _ = api_sandbox::server::Sandbox::new(api);
             }
     }
 }

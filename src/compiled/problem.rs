@@ -5,17 +5,17 @@
 //! are learned from the spec's own error examples. The result is checked against the schema;
 //! a member the schema rejects is left as generated.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::api::Api;
-use super::respond::{Prepared, body_candidates, first_valid};
+use super::error_style::slug;
+use super::prepared::Prepared;
+use super::respond::{body_candidates, first_valid};
 use crate::schema::Direction;
 use crate::spec::catalog::{Media, Operation, is_json};
-use crate::spec::{Spec, pointer};
 
 /// One thing wrong with a request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -27,125 +27,6 @@ pub struct FieldError {
     pub message: String,
     /// The failing rule (`required`, `type`, `enum`, ...).
     pub code: String,
-}
-
-/// What the spec teaches about its errors, beyond per-operation schemas.
-#[derive(Debug, Default)]
-pub struct ErrorStyle {
-    /// Status -> `type` URI seen in the spec's error examples.
-    types: HashMap<u16, String>,
-    /// The common prefix of those URIs up to and including `#`, to coin missing ones.
-    type_base: Option<String>,
-    /// An error response (operation index, response index) to borrow for statuses an
-    /// operation does not declare (404 for unknown paths, 405, 401, ...).
-    fallback: Option<(usize, usize)>,
-}
-
-impl ErrorStyle {
-    pub fn learn(spec: &Spec) -> Self {
-        let mut style = Self::default();
-        let mut fallback_rank = u16::MAX;
-        for (oi, op) in spec.operations.iter().enumerate() {
-            for (ri, r) in op.responses.iter().enumerate() {
-                let code = match r.status {
-                    crate::spec::catalog::Status::Code(c) if c >= 400 => c,
-                    _ => continue,
-                };
-                let Some(media) = r.content.iter().find(|m| is_json(&m.media_type)) else {
-                    continue;
-                };
-                // Prefer a 404 shape for the fallback, then the most general (lowest) 4xx.
-                let rank = if code == 404 { 0 } else { code };
-                if rank < fallback_rank {
-                    fallback_rank = rank;
-                    style.fallback = Some((oi, ri));
-                }
-                for ex in examples_of(spec, media) {
-                    if let (Some(t), Some(s)) = (
-                        ex.get("type").and_then(Value::as_str),
-                        ex.get("status").and_then(Value::as_u64),
-                    ) {
-                        if let Ok(s) = u16::try_from(s) {
-                            // Prefer URIs that name the error (`...#not-found`) over `about:blank`.
-                            let slot = style.types.entry(s).or_insert_with(|| t.to_owned());
-                            if !slot.contains('#') && t.contains('#') {
-                                *slot = t.to_owned();
-                            }
-                        }
-                        if let Some((base, _)) = t.split_once('#') {
-                            style.type_base.get_or_insert_with(|| format!("{base}#"));
-                        }
-                    }
-                }
-            }
-        }
-        style
-    }
-
-    fn type_for(&self, status: u16) -> Option<String> {
-        self.types.get(&status).cloned().or_else(|| {
-            self.type_base
-                .as_ref()
-                .map(|b| format!("{b}{}", slug(status)))
-        })
-    }
-}
-
-fn examples_of<'a>(spec: &'a Spec, media: &Media) -> Vec<&'a Value> {
-    let mut out = Vec::new();
-    let Some(node) = spec.at(&media.pointer) else {
-        return out;
-    };
-    if let Some(ex) = node.get("example") {
-        out.push(ex);
-    }
-    if let Some(Value::Object(map)) = node.get("examples") {
-        for ex in map.values() {
-            if let Ok((ex, _)) = pointer::resolve(&spec.doc, ex)
-                && let Some(v) = ex.get("value")
-            {
-                out.push(v);
-            }
-        }
-    }
-    out
-}
-
-/// The name of an error of `status`, as APIs write it in `type` URIs and codes: the usual
-/// names for the common statuses, else the reason phrase in kebab case (`504` ->
-/// `gateway-timeout`), so a status no example shows still gets a telling name.
-fn slug(status: u16) -> String {
-    let usual = match status {
-        400 => "invalid-request",
-        401 => "authentication-error",
-        404 => "not-found",
-        422 => "validation-error",
-        429 => "rate-limit-exceeded",
-        500 => "internal-error",
-        _ => "",
-    };
-    if !usual.is_empty() {
-        return usual.to_owned();
-    }
-    let reason = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let words: Vec<String> = reason
-        .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(char::is_ascii_alphanumeric)
-                .collect::<String>()
-                .to_ascii_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.is_empty() {
-        "error".to_owned()
-    } else {
-        words.join("-")
-    }
 }
 
 /// The parts of an error that every format can carry.
@@ -194,10 +75,7 @@ fn template(
     media: &Media,
     validator: Option<&jsonschema::Validator>,
 ) -> Arc<Value> {
-    let mut cache = match api.error_templates.lock() {
-        Ok(c) => c,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut cache = api.error_templates.lock();
     if let Some(t) = cache.get(&media.pointer) {
         return t.clone();
     }
@@ -356,33 +234,4 @@ fn default_problem(p: &Problem, status: StatusCode, api: &Api) -> Value {
         );
     }
     body
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_status_gets_a_telling_type_fragment() {
-        for (status, name) in [
-            (400, "invalid-request"),
-            (401, "authentication-error"),
-            (403, "forbidden"),
-            (404, "not-found"),
-            (405, "method-not-allowed"),
-            (409, "conflict"),
-            (413, "payload-too-large"),
-            (415, "unsupported-media-type"),
-            (422, "validation-error"),
-            (429, "rate-limit-exceeded"),
-            (500, "internal-error"),
-            (502, "bad-gateway"),
-            (503, "service-unavailable"),
-            (504, "gateway-timeout"),
-            (418, "im-a-teapot"),
-            (599, "error"),
-        ] {
-            assert_eq!(slug(status), name, "status {status}");
-        }
-    }
 }

@@ -10,6 +10,7 @@ use jsonschema::Validator;
 use serde_json::Value;
 
 use super::api::Api;
+use super::prepared::Prepared;
 use crate::generate::Generator;
 use crate::schema::Direction;
 use crate::spec::catalog::{Media, is_json};
@@ -17,26 +18,6 @@ use crate::spec::{Spec, pointer};
 
 /// Synthesis attempts before giving up on a schema that generated values keep failing.
 const SYNTH_ATTEMPTS: usize = 8;
-
-/// A response ready to send: status, content type, headers and body bytes.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
-
-impl Prepared {
-    pub fn json(status: u16, content_type: &str, body: &Value) -> Self {
-        Self {
-            status,
-            content_type: Some(content_type.to_owned()),
-            headers: Vec::new(),
-            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
-        }
-    }
-}
 
 /// Candidate bodies for a media type, best first: examples, then synthesised values.
 pub fn body_candidates(
@@ -114,8 +95,7 @@ pub fn with_body(api: &Api, oi: usize, body: Value) -> Prepared {
 
 /// The success response of operation `oi`, generated once per process and then reused.
 pub fn success(api: &Api, oi: usize) -> Arc<Prepared> {
-    api.checks[oi]
-        .success
+    api.success[oi]
         .get_or_init(|| Arc::new(build_success(api, oi)))
         .clone()
 }
@@ -177,7 +157,6 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
     }
     // The profile may fix the answer (a reference list, say); it was checked at start-up.
     let fixed = api
-        .engine
         .profile
         .operations
         .get(&op.id)

@@ -1,0 +1,256 @@
+//! `sandbox serve`: one axum listener per API, each at the root of its own port (SDKs drop
+//! base paths), a scheduler that moves lifecycles and sends webhooks on the virtual clock,
+//! and the `--state` file; all stopped together on Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::handler;
+use super::sandbox::Sandbox;
+use crate::spec::SpecError;
+use crate::state::clock::Clock;
+use crate::state::persist::{self, PersistError};
+use crate::state::webhooks::Signer;
+
+/// Real milliseconds between scheduler steps (lifecycles and webhook deliveries).
+const SCHEDULER_MS: u64 = 50;
+
+/// What `sandbox serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub specs: Vec<PathBuf>,
+    pub host: IpAddr,
+    /// First port; the n-th spec gets `port + n` (0 lets the OS choose each).
+    pub port: u16,
+    pub seed: u64,
+    /// State file (`--state`).
+    pub state: Option<PathBuf>,
+    /// Seconds between periodic state writes; 0 for shutdown only.
+    pub state_interval: u64,
+    /// Answer from the spec alone, without state.
+    pub stateless: bool,
+    /// Requests per minute per tenant before 429 (`None`: unlimited).
+    pub rate_limit: Option<u32>,
+    /// Sandbox seconds per real second.
+    pub time_scale: f64,
+    /// Webhook signing secret (64 hex characters); derived from the seed when absent.
+    pub webhook_key: Option<[u8; 32]>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    State(#[from] PersistError),
+}
+
+/// The axum router for one API: every request goes to the one handler.
+pub fn router(sandbox: Arc<Sandbox>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handler::handle)
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(sandbox)
+}
+
+/// Loads and prepares every spec, in order, with the options that shape its engine.
+pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, SpecError> {
+    options
+        .specs
+        .iter()
+        .map(|file| {
+            let mut sandbox = Sandbox::load(file, options.seed)?;
+            let engine = &mut sandbox.engine;
+            engine.stateless = options.stateless;
+            engine.rate_limit.limit = options.rate_limit;
+            engine.clock = Clock::new(options.time_scale);
+            if let Some(key) = options.webhook_key {
+                engine.signer = Signer::new(engine.profile.webhooks.signing.as_deref(), key);
+            }
+            Ok(Arc::new(sandbox))
+        })
+        .collect()
+}
+
+/// Serves every API until `shutdown` resolves. Prints the "API -> URL" table once all
+/// listeners are bound, so a reader of stdout knows the sandbox is ready.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let sandboxes = prepare(&options)?;
+    if let Some(path) = &options.state {
+        persist::load(path, &engines(&sandboxes))?;
+    }
+    let listeners = bind_all(&sandboxes, options.host, options.port).await?;
+    announce(&listeners)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let tasks: Vec<_> = listeners
+        .into_iter()
+        .map(|(sandbox, listener)| spawn_listener(sandbox, listener, stop_rx.clone()))
+        .collect();
+    let background = spawn_scheduler(sandboxes.clone());
+    if let (Some(path), true) = (options.state.clone(), options.state_interval > 0) {
+        spawn_state_writer(path, options.state_interval, sandboxes.clone());
+    }
+    for t in tasks {
+        match t.await {
+            Ok(result) => result?,
+            Err(e) => tracing::error!("listener task failed: {e}"),
+        }
+    }
+    background.abort();
+    if let Some(path) = &options.state {
+        persist::save(path, &engines(&sandboxes))?;
+        tracing::info!("state written to {}", path.display());
+    }
+    tracing::info!("sandbox stopped");
+    Ok(())
+}
+
+/// Each API's name and engine, for the state file.
+fn engines(sandboxes: &[Arc<Sandbox>]) -> Vec<(&str, &crate::state::Engine)> {
+    sandboxes
+        .iter()
+        .map(|s| (s.api.name.as_str(), &s.engine))
+        .collect()
+}
+
+/// Binds one listener per API: `port + n` for the n-th, or free ports when `port` is 0.
+async fn bind_all(
+    sandboxes: &[Arc<Sandbox>],
+    host: IpAddr,
+    port: u16,
+) -> Result<Vec<(Arc<Sandbox>, TcpListener)>, ServeError> {
+    let mut listeners = Vec::with_capacity(sandboxes.len());
+    for (i, sandbox) in sandboxes.iter().enumerate() {
+        let port = if port == 0 {
+            0
+        } else {
+            port.saturating_add(u16::try_from(i).unwrap_or(u16::MAX))
+        };
+        let addr = SocketAddr::new(host, port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        listeners.push((sandbox.clone(), listener));
+    }
+    Ok(listeners)
+}
+
+/// Prints the "API -> URL" table, then each API's webhook verification key.
+fn announce(listeners: &[(Arc<Sandbox>, TcpListener)]) -> std::io::Result<()> {
+    let width = listeners
+        .iter()
+        .map(|(s, _)| s.api.name.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let mut table = format!("{:width$}  URL\n", "API");
+    for (sandbox, listener) in listeners {
+        let addr = listener.local_addr()?;
+        table.push_str(&format!(
+            "{:width$}  http://{addr}  ({} operations)\n",
+            sandbox.api.name,
+            sandbox.api.spec.operations.len()
+        ));
+    }
+    // After the table, so tools reading URLs stop at the first line without one.
+    for (sandbox, _) in listeners {
+        let signer = &sandbox.engine.signer;
+        table.push_str(&format!(
+            "webhooks of {} are signed with {}; verification key {}\n",
+            sandbox.api.name,
+            signer.scheme(),
+            signer.public_hex()
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(table.as_bytes())?;
+    out.flush()
+}
+
+fn spawn_listener(
+    sandbox: Arc<Sandbox>,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let app = router(sandbox);
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// Lifecycles advance and webhooks go out in the background, on the virtual clock.
+fn spawn_scheduler(sandboxes: Vec<Arc<Sandbox>>) -> tokio::task::JoinHandle<()> {
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(SCHEDULER_MS));
+        loop {
+            tick.tick().await;
+            for s in &sandboxes {
+                s.engine.tick(&s.api.spec);
+                crate::state::delivery::deliver_due(&s.engine, &client).await;
+            }
+        }
+    })
+}
+
+/// Writes the state file every `seconds`.
+fn spawn_state_writer(path: PathBuf, seconds: u64, sandboxes: Vec<Arc<Sandbox>>) {
+    let every = std::time::Duration::from_secs(seconds);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = persist::save(&path, &engines(&sandboxes)) {
+                tracing::error!("{e}");
+            }
+        }
+    });
+}
+
+/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are registered now,
+/// not on first poll, so a signal sent right after start-up is never lost. Call it inside the
+/// runtime.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}

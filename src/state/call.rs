@@ -1,0 +1,46 @@
+//! The engine's side of one request: what it reads of a validated request ([`Call`]) and
+//! what it decides ([`Outcome`]). Parsing and answering HTTP is the server's job.
+
+use serde_json::Value;
+
+/// What the engine decided for a request.
+pub enum Outcome {
+    /// A body for the operation's success status (`Value::Null` for none).
+    Body(Value),
+    /// An error: status and detail.
+    Problem(u16, String),
+    /// Not a stateful operation: answer from the spec.
+    Stateless,
+}
+
+/// The parts of a validated request the engine reads.
+pub struct Call<'a> {
+    pub tenant: &'a str,
+    pub path_params: &'a [(String, String)],
+    pub query: &'a [(String, String)],
+    pub body: Option<&'a Value>,
+    pub now: i64,
+    /// `X-Sandbox-Scenario`, kept on created resources to choose lifecycle branches.
+    pub scenario: Option<String>,
+    /// `X-Sandbox-Instant-Completion`: run a new resource's lifecycle to its end at once.
+    pub instant: bool,
+    pub headers: Option<&'a http::HeaderMap>,
+}
+
+impl Call<'_> {
+    /// A boolean request header (`true`, `1`, `yes`; anything else is false).
+    pub fn flag(&self, name: &str) -> bool {
+        self.headers
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    }
+
+    /// The value of path parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.path_params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -88,7 +88,7 @@ async fn state(
             ok(&json!({"reset": tenant.unwrap_or("all")}))
         }
         ("GET", "/state") => {
-            ok(&serde_json::to_value(&*engine.store.lock()).unwrap_or(Value::Null))
+            ok(&serde_json::to_value(&*engine.store.read()).unwrap_or(Value::Null))
         }
         ("PUT", "/state") => {
             let Ok(bytes) = axum::body::to_bytes(body, MAX_STATE_BYTES).await else {
@@ -96,7 +96,7 @@ async fn state(
             };
             match parse_state(&bytes) {
                 Ok(store) => {
-                    *engine.store.lock() = store;
+                    engine.store.write().replace(store);
                     engine.idempotency.clear(None);
                     ok(&json!({"imported": true}))
                 }
@@ -124,7 +124,7 @@ fn resources(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
             .collect();
         return ok(&json!({"operations": ops}));
     }
-    let store = engine.store.lock();
+    let store = engine.store.read();
     let list: Vec<Value> = engine
         .model
         .resources
@@ -135,7 +135,7 @@ fn resources(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
                 .iter()
                 .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
                 .filter_map(|(_, t)| t.resources.get(&r.name))
-                .map(indexmap::IndexMap::len)
+                .map(crate::state::store::Collection::len)
                 .sum();
             json!({"name": r.name, "id_field": r.id_field, "schema": r.schema, "count": count})
         })
@@ -150,15 +150,16 @@ fn records(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
     if !engine.model.resources.contains_key(name) {
         return error(404, &format!("no resource type '{name}'"));
     }
-    let store = engine.store.lock();
+    let store = engine.store.read();
     let records: Vec<Value> = store
         .tenants
         .iter()
         .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
         .flat_map(|(t, state)| {
             state.resources.get(name).into_iter().flat_map(move |recs| {
-                recs.values()
-                    .map(move |rec| json!({"tenant": t, "parent": rec.parent, "body": rec.body}))
+                recs.iter().map(
+                    move |(_, rec)| json!({"tenant": t, "parent": rec.parent, "body": rec.body}),
+                )
             })
         })
         .collect();

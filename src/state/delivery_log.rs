@@ -24,7 +24,7 @@ use super::call::{Call, Outcome};
 use super::engine::Engine;
 use super::lists::{self, fill_meta};
 use super::model::{WebhookOp, success_schema};
-use super::shape::{project, timestamp_for};
+use super::shape::{Shown, timestamp_for};
 use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery, event_payload};
 use crate::compiled::Api;
 use crate::generate::flatten;
@@ -117,42 +117,33 @@ fn list(api: &Api, engine: &Engine, oi: usize, schema: &str, call: &Call) -> Out
     let items: Vec<Value> = rows[start..end]
         .iter()
         .map(|r| {
-            let mut copy = (*r).clone();
             let key = format!(
                 "{}/webhook-deliveries/{}",
                 call.tenant,
-                text(copy.get("delivery_id"))
+                text(r.get("delivery_id"))
             );
             match &plan.item_schema {
-                Some(s) => project(
-                    spec,
-                    api.seed,
-                    &key,
-                    s,
-                    &mut copy,
-                    None,
-                    plan.item_members.as_deref(),
-                    engine.profile.generate_optional,
-                ),
-                None => Value::Object(copy),
+                Some(s) => {
+                    shown(api, engine).project(&key, s, r, None, plan.item_members.as_deref())
+                }
+                None => Value::Object((*r).clone()),
             }
         })
         .collect();
     if plan.bare {
         return Outcome::Body(Value::Array(items));
     }
-    let page = lists::Page {
-        items: rows[start..end].to_vec(),
+    let window = lists::Window {
         total: rows.len(),
         has_more_after: end < rows.len(),
         has_more_before: start > 0,
         limit,
         offset: start,
     };
-    let last_id = page.items.last().and_then(|r| lists::id_of(r, "id"));
+    let last_id = rows[start..end].last().and_then(|r| lists::id_of(r, "id"));
     let mut body = plan.wrapper.clone();
     body.insert(plan.array_member.clone(), Value::Array(items));
-    fill_meta(&mut body, &page, last_id.as_deref(), &plan.array_member);
+    fill_meta(&mut body, &window, last_id.as_deref(), &plan.array_member);
     Outcome::Body(Value::Object(body))
 }
 
@@ -253,7 +244,7 @@ fn replay(
     event_id: &str,
 ) -> Outcome {
     // Locked in the order `Engine::emit` locks them: store, events, webhooks.
-    let store = engine.store.lock();
+    let store = engine.store.read();
     let event = engine
         .events
         .lock()
@@ -352,16 +343,21 @@ fn respond(
 ) -> Outcome {
     let names = engine.names_of(&api.spec, schema);
     let validator = api.success_validator(oi);
-    Outcome::Body(project(
-        &api.spec,
-        api.seed,
+    Outcome::Body(shown(api, engine).project(
         key,
         schema,
         record,
         validator.as_deref(),
         names.as_deref(),
-        engine.profile.generate_optional,
     ))
+}
+
+fn shown<'a>(api: &'a Api, engine: &Engine) -> Shown<'a> {
+    Shown {
+        spec: &api.spec,
+        seed: api.seed,
+        generate_optional: engine.profile.generate_optional,
+    }
 }
 
 /// What the log knows about one delivery, under the member names APIs give it. Times are

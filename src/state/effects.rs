@@ -9,12 +9,21 @@ use super::engine::{Engine, MAX_EFFECT_DEPTH};
 use super::events::Change;
 use super::model::SINGLETON_ID;
 use super::shape::{NewRecord, timestamp_for};
-use super::store::{self, ParentRef, Store};
+use super::store::{Id, Meta, ParentRef, Store};
 use super::{expr, lifecycle, lists};
 use crate::generate::{Generator, flatten, ids};
 use crate::profile;
 use crate::schema::Direction;
 use crate::spec::Spec;
+
+/// Which lifecycle steps to apply: of one tenant or all, one resource or all, one record or
+/// all.
+#[derive(Clone, Copy)]
+pub(super) struct Due<'a> {
+    pub tenant: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub only: Option<&'a str>,
+}
 
 /// The record something happened to, and when: what an effect reads (`$id`, `$now`,
 /// `$from`, `$to`, the record's references) and where its cascade starts.
@@ -32,7 +41,54 @@ pub(super) struct Site<'a> {
 }
 
 impl Engine {
-    /// Applies due lifecycle transitions to `resource` records (one tenant, or all).
+    /// Applies the lifecycle steps due by `now`: of one tenant or all, of one resource or
+    /// all, of one record or all. Each record's due steps are applied in order, records in
+    /// the order they fell due.
+    pub(super) fn advance(&self, spec: &Spec, store: &mut Store, due: Due<'_>, now: f64) {
+        let tenants = match due.tenant {
+            Some(t) => vec![t.to_owned()],
+            None => store.tenants_due(now),
+        };
+        let mut changes = Vec::new();
+        for t in tenants {
+            let records: Vec<(String, Id)> = match (store.tenants.get(&t), due.only) {
+                (None, _) => continue,
+                (Some(state), Some(id)) => due
+                    .resource
+                    .filter(|r| state.due_at(r, id).is_some_and(|at| at <= now))
+                    .map(|r| vec![(r.to_owned(), Id::from(id))])
+                    .unwrap_or_default(),
+                (Some(state), None) => state.due_records(due.resource, now),
+            };
+            for (resource, id) in records {
+                let Some(lc) = self.profile.lifecycles.get(&resource) else {
+                    continue;
+                };
+                let key = format!("{t}/{resource}/{id}");
+                let steps = store.tenant(&t).edit(&resource, &id, |body, meta| {
+                    lifecycle::advance(lc, body, meta, now, false, &key)
+                });
+                for (from, to, at) in steps.unwrap_or_default() {
+                    changes.push((t.clone(), resource.clone(), id.clone(), from, to, at));
+                }
+            }
+        }
+        for (t, resource, id, from, to, at) in changes {
+            let site = Site {
+                spec,
+                tenant: &t,
+                resource: &resource,
+                id: &id,
+                transition: Some((&from, &to)),
+                at,
+                depth: 0,
+            };
+            self.transitioned(store, site);
+        }
+    }
+
+    /// Applies due lifecycle transitions to `resource` records (one tenant, or all; one
+    /// record, or all).
     pub(super) fn advance_resource(
         &self,
         spec: &Spec,
@@ -42,44 +98,12 @@ impl Engine {
         now: f64,
         only: Option<&str>,
     ) {
-        let Some(lc) = self.profile.lifecycles.get(resource) else {
-            return;
+        let due = Due {
+            tenant,
+            resource: Some(resource),
+            only,
         };
-        let mut changes = Vec::new();
-        for (t, state) in store
-            .tenants
-            .iter_mut()
-            .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
-        {
-            let Some(records) = state.resources.get_mut(resource) else {
-                continue;
-            };
-            // One item: look it up; otherwise every record of the type.
-            let selected: Vec<(&String, &mut store::Record)> = match only {
-                Some(o) => records.get_key_value_mut(o).into_iter().collect(),
-                None => records.iter_mut().collect(),
-            };
-            for (id, rec) in selected {
-                let key = format!("{t}/{resource}/{id}");
-                for (from, to, at) in
-                    lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, false, &key)
-                {
-                    changes.push((t.clone(), id.clone(), from, to, at));
-                }
-            }
-        }
-        for (t, id, from, to, at) in changes {
-            let site = Site {
-                spec,
-                tenant: &t,
-                resource,
-                id: &id,
-                transition: Some((&from, &to)),
-                at,
-                depth: 0,
-            };
-            self.transitioned(store, site);
-        }
+        self.advance(spec, store, due, now);
     }
 
     /// A lifecycle transition (`site.transition`) happened: apply what entering the state
@@ -107,7 +131,7 @@ impl Engine {
         if let Some(effects) = lc.on_enter.get(to) {
             self.apply_effects(store, site, effects);
         }
-        let Some(mut body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+        let Some(mut body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
             return;
         };
         // Several due steps are applied at once; each event shows the state it entered.
@@ -168,7 +192,7 @@ impl Engine {
                                 .filter(|r| r.singleton)
                                 .map(|_| (via.to_owned(), SINGLETON_ID.to_owned()))
                         })?;
-                    store.get(tenant, &r, &i)?.body.get(field).cloned()
+                    store.get(tenant, &r, &i)?.body.get(field)
                 };
                 let time = |m: &str, unix: i64| match target_schema {
                     Some(s) => timestamp_for(spec, s, m, unix),
@@ -227,7 +251,7 @@ impl Engine {
             return;
         }
         for effects in list.iter() {
-            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
                 return;
             };
             if !profile::matches(&effects.when, Some(&body)) {
@@ -240,12 +264,12 @@ impl Engine {
                 &effects.set,
                 self.record_schema(resource),
             );
-            if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
-                for (k, v) in own {
-                    rec.body.insert(k, v);
-                }
+            if !own.is_empty() {
+                store
+                    .tenant(tenant)
+                    .edit(resource, id, |body, _| body.extend(own));
             }
-            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+            let Some(body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
                 return;
             };
             for u in &effects.update {
@@ -269,7 +293,7 @@ impl Engine {
                 }
             }
             for (r, i, previous) in adjusted {
-                if let Some(updated) = store.get(tenant, &r, &i).map(|x| x.body.clone()) {
+                if let Some(updated) = store.get(tenant, &r, &i).map(|x| x.body.map()) {
                     self.emit(
                         store,
                         tenant,
@@ -309,22 +333,24 @@ impl Engine {
         };
         let values = self.evaluate(store, site, body, &u.set, self.record_schema(&target));
         let lifecycle = self.profile.lifecycles.get(&target);
-        let Some(rec) = store.tenant(tenant).get_mut(&target, &target_id) else {
-            return;
-        };
-        let before = rec.body.clone();
-        let mut step = None;
-        for (k, v) in values {
-            match (lifecycle, v.as_str()) {
-                (Some(lc), Some(state)) if lc.field == k => {
-                    step = lifecycle::force(lc, &mut rec.body, &mut rec.meta, state, at);
-                }
-                _ => {
-                    rec.body.insert(k, v);
+        let edited = store.tenant(tenant).edit(&target, &target_id, |rec, meta| {
+            let before = rec.clone();
+            let mut step = None;
+            for (k, v) in values {
+                match (lifecycle, v.as_str()) {
+                    (Some(lc), Some(state)) if lc.field == k => {
+                        step = lifecycle::force(lc, rec, meta, state, at);
+                    }
+                    _ => {
+                        rec.insert(k, v);
+                    }
                 }
             }
-        }
-        let after = rec.body.clone();
+            (before, rec.clone(), step)
+        });
+        let Some((before, after, step)) = edited else {
+            return;
+        };
         let changed: Map<String, Value> = before
             .iter()
             .filter(|(k, v)| after.get(*k) != Some(v))
@@ -379,7 +405,7 @@ impl Engine {
             .build(None, &[], None);
             store
                 .tenant(tenant)
-                .insert(resource, SINGLETON_ID.to_owned(), body, None);
+                .insert(resource, SINGLETON_ID, body, None);
             let site = Site {
                 spec,
                 tenant,
@@ -434,8 +460,11 @@ impl Engine {
             let new = self.evaluate(store, site, body, &e.new, self.record_schema(&a.resource));
             (e, new)
         });
-        let rec = store.tenant(tenant).get_mut(&a.resource, &target_id)?;
-        let before = rec.body.get(&a.field).cloned().unwrap_or(Value::Null);
+        let before = store
+            .get(tenant, &a.resource, &target_id)?
+            .body
+            .get(&a.field)
+            .unwrap_or(Value::Null);
         let after = match entry {
             None => add_to(&before, delta, &amount_text),
             Some((e, new)) => {
@@ -461,7 +490,11 @@ impl Engine {
                 Value::Array(items)
             }
         };
-        rec.body.insert(a.field.clone(), after);
+        store
+            .tenant(tenant)
+            .edit(&a.resource, &target_id, |rec, _| {
+                rec.insert(a.field.clone(), after)
+            })?;
         Some((a.resource.clone(), target_id, before))
     }
 
@@ -541,15 +574,16 @@ impl Engine {
             );
             new_body = record;
         }
-        store
-            .tenant(tenant)
-            .insert(&c.resource, new_id.clone(), new_body.clone(), parent);
-        if let Some(rec) = store.tenant(tenant).get_mut(&c.resource, &new_id) {
-            rec.meta.caused_by = Some(ParentRef {
+        let meta = Meta {
+            caused_by: Some(ParentRef {
                 resource: resource.to_owned(),
                 id: id.to_owned(),
-            });
-        }
+            }),
+            ..Meta::default()
+        };
+        store
+            .tenant(tenant)
+            .insert_with(&c.resource, &new_id, new_body, meta, parent);
         // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
         let made = Site {
             resource: &c.resource,
@@ -574,6 +608,12 @@ impl Engine {
         let mark = self.event_mark();
         self.start(store, site, call, instant);
         self.attribute(store, site.tenant, site.resource, site.id, mark);
+        let key = format!("{}/{}/{}", site.tenant, site.resource, site.id);
+        store
+            .tenant(site.tenant)
+            .edit(site.resource, site.id, |body, _| {
+                self.complete(site.spec, &key, site.resource, body);
+            });
     }
 
     /// How many events there are, when some resource shows the events its records cause.
@@ -606,18 +646,20 @@ impl Engine {
         }
         let (mut r, mut i) = (resource.to_owned(), id.to_owned());
         for _ in 0..=MAX_EFFECT_DEPTH {
-            let Some(rec) = store.tenant(tenant).get_mut(&r, &i) else {
+            let Some(rec) = store.get(tenant, &r, &i) else {
                 return;
             };
             if self.shows_caused.contains(&r) {
-                for e in new {
-                    if !rec.meta.caused.contains(&e) {
-                        rec.meta.caused.push(e);
+                store.tenant(tenant).edit(&r, &i, |_, meta| {
+                    for e in new {
+                        if !meta.caused.contains(&e) {
+                            meta.caused.push(e);
+                        }
                     }
-                }
+                });
                 return;
             }
-            let Some(cause) = rec.meta.caused_by.clone() else {
+            let Some(cause) = rec.meta().caused_by.clone() else {
                 return;
             };
             (r, i) = (cause.resource, cause.id);
@@ -635,31 +677,34 @@ impl Engine {
         let schema = self.record_schema(resource);
         if let Some(over) = self.profile.resources.get(resource) {
             for d in &over.derive {
-                let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+                let Some(body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
                     return;
                 };
                 if !profile::matches(&d.when, Some(&body)) {
                     continue;
                 }
                 let values = self.evaluate(store, site, &body, &d.set, schema);
-                if let Some(rec) = store.tenant(tenant).get_mut(resource, id) {
-                    rec.body.extend(values);
-                }
+                store
+                    .tenant(tenant)
+                    .edit(resource, id, |body, _| body.extend(values));
             }
         }
         let mut steps = Vec::new();
-        if let Some(lc) = self.profile.lifecycles.get(resource)
-            && let Some(rec) = store.tenant(tenant).get_mut(resource, id)
-        {
-            if let Some(call) = call {
-                rec.meta.scenario.clone_from(&call.scenario);
-                rec.meta.held = lc.hold_header.as_deref().is_some_and(|h| call.flag(h));
-            }
-            lifecycle::start(lc, &mut rec.body, &mut rec.meta, now);
+        if let Some(lc) = self.profile.lifecycles.get(resource) {
             let key = format!("{tenant}/{resource}/{id}");
-            steps = lifecycle::advance(lc, &mut rec.body, &mut rec.meta, now, instant, &key);
+            steps = store
+                .tenant(tenant)
+                .edit(resource, id, |body, meta| {
+                    if let Some(call) = call {
+                        meta.scenario.clone_from(&call.scenario);
+                        meta.held = lc.hold_header.as_deref().is_some_and(|h| call.flag(h));
+                    }
+                    lifecycle::start(lc, body, meta, now);
+                    lifecycle::advance(lc, body, meta, now, instant, &key)
+                })
+                .unwrap_or_default();
         }
-        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.clone()) else {
+        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
             return;
         };
         self.emit(store, tenant, resource, Change::Created, &body, now);
@@ -691,10 +736,16 @@ impl Engine {
     /// resources were looked at.
     pub fn tick(&self, spec: &Spec) {
         let now = self.clock.now();
-        let mut store = self.store.lock();
-        for resource in self.profile.lifecycles.keys() {
-            self.advance_resource(spec, &mut store, None, resource, now, None);
+        if self.store.read().tenants_due(now).is_empty() {
+            return;
         }
+        let mut store = self.store.write();
+        let due = Due {
+            tenant: None,
+            resource: None,
+            only: None,
+        };
+        self.advance(spec, &mut store, due, now);
     }
 }
 

@@ -90,9 +90,7 @@ impl Engine {
         if self.model.resources.contains_key("events")
             && let Value::Object(body) = payload.clone()
         {
-            store
-                .tenant(tenant)
-                .insert("events", id.clone(), body, None);
+            store.tenant(tenant).insert("events", &id, body, None);
         }
         let urls = self.targets_for(store, tenant, &kind);
         if !urls.is_empty() {
@@ -146,23 +144,17 @@ impl Engine {
             .map(|t| t.url.clone())
             .collect();
         if let Some(resource) = &self.profile.webhooks.targets_resource {
-            let records = store
-                .tenants
-                .get(tenant)
-                .and_then(|t| t.resources.get(resource));
-            for r in records.into_iter().flat_map(|m| m.values()) {
-                let Some(url) = r.body.get("url").and_then(Value::as_str) else {
+            let records = store.collection(tenant, resource);
+            for (_, r) in records.into_iter().flat_map(|m| m.iter()) {
+                let body = r.body.map();
+                let Some(url) = body.get("url").and_then(Value::as_str) else {
                     continue;
                 };
-                let global = r
-                    .body
-                    .get("global")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let types = webhooks::event_types(r.body.get("event_types"));
+                let global = body.get("global").and_then(Value::as_bool).unwrap_or(false);
+                let types = webhooks::event_types(body.get("event_types"));
                 if global
                     || types.iter().any(|t| t == kind)
-                    || (r.body.get("global").is_none() && types.is_empty())
+                    || (body.get("global").is_none() && types.is_empty())
                 {
                     urls.push(url.to_owned());
                 }

@@ -9,21 +9,24 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jsonschema::Validator;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
 use super::clock::Clock;
 use super::events::Event;
 use super::idempotency::Idempotency;
+use super::lifecycle;
 use super::lists::ListPlan;
+use super::model::Kind;
 use super::model::Model;
 use super::rate_limit::RateLimiter;
 use super::shape::{Members, item_schema};
-use super::store::Store;
+use super::store::{IndexPlan, Store};
 use super::webhooks::{Signer, WebhookState};
 use crate::compiled::Api;
 use crate::profile::{Embed, Profile};
 use crate::schema::Direction;
+use crate::spec::catalog::Location;
 use crate::spec::{Spec, SpecError};
 
 /// How deep effects may cascade (an update whose transition updates another record...).
@@ -32,7 +35,7 @@ pub const MAX_EFFECT_DEPTH: usize = 8;
 pub struct Engine {
     pub model: Model,
     pub profile: Arc<Profile>,
-    pub store: Mutex<Store>,
+    pub store: RwLock<Store>,
     /// Resource type -> validator of its stored representation.
     pub validators: HashMap<String, Arc<Validator>>,
     pub idempotency: Idempotency,
@@ -53,6 +56,13 @@ pub struct Engine {
     pub(super) embed_items: HashMap<(String, String), String>,
     /// Resources whose records show the webhook deliveries of the events they caused.
     pub(super) shows_caused: HashSet<String>,
+    /// Resource -> the response schemas its records are shown through (item, list item,
+    /// create and update answers): what a new record is completed for.
+    pub(super) shown: HashMap<String, Vec<String>>,
+    /// Resource -> the flattened schema of its id member.
+    pub(super) id_schemas: HashMap<String, Value>,
+    /// What the store indexes.
+    pub plan: Arc<IndexPlan>,
 }
 
 impl Engine {
@@ -63,6 +73,9 @@ impl Engine {
         let profile = api.profile.clone();
         let model = Model::infer(spec, &profile);
         let (embed_items, shows_caused) = embeds(spec, &profile, &model);
+        let plan = Arc::new(index_plan(spec, &profile, &model));
+        let shown = shown_schemas(spec, &model);
+        let id_schemas = id_schemas(spec, &model);
         let mut validators = HashMap::new();
         for r in model.resources.values() {
             // Usually compiled already (the item GET's response schema).
@@ -78,7 +91,7 @@ impl Engine {
             ),
             model,
             profile,
-            store: Mutex::new(Store::new()),
+            store: RwLock::new(Store::new(plan.clone())),
             validators,
             idempotency: Idempotency::default(),
             stateless: false,
@@ -90,6 +103,9 @@ impl Engine {
             list_plans: Mutex::new(HashMap::new()),
             embed_items,
             shows_caused,
+            shown,
+            id_schemas,
+            plan,
         })
     }
 
@@ -110,19 +126,18 @@ impl Engine {
         if issued.is_empty() {
             return credential;
         }
-        let store = self.store.lock();
+        let store = self.store.read();
         if store.tenants.contains_key(&credential) {
             return credential;
         }
+        let wanted = Value::String(credential.clone());
         let owner = store.tenants.iter().find_map(|(t, state)| {
             issued
                 .iter()
                 .any(|i| {
-                    state.resources.get(&i.resource).is_some_and(|recs| {
-                        recs.values().any(|r| {
-                            r.body.get(&i.member).and_then(Value::as_str) == Some(&credential)
-                        })
-                    })
+                    state
+                        .collection(&i.resource)
+                        .is_some_and(|c| c.find_by(&i.member, &wanted).is_some())
                 })
                 .then(|| t.clone())
         });
@@ -131,14 +146,54 @@ impl Engine {
 
     /// Clears all state, or one tenant's.
     pub fn reset(&self, tenant: Option<&str>) {
-        let mut store = self.store.lock();
-        match tenant {
-            Some(t) => {
-                store.tenants.remove(t);
-            }
-            None => store.tenants.clear(),
-        }
+        self.store.write().reset(tenant);
         self.idempotency.clear(tenant);
+    }
+
+    /// The flattened schema of `resource`'s id member, if its schema declares one.
+    pub(super) fn id_schema(&self, _spec: &Spec, resource: &str) -> Option<&Value> {
+        self.id_schemas.get(resource)
+    }
+
+    /// Generates, once, the members a new record of `resource` (key `key`) will be shown
+    /// with and lacks, so every later read and event agrees on them.
+    pub(super) fn complete(
+        &self,
+        spec: &Spec,
+        key: &str,
+        resource: &str,
+        record: &mut serde_json::Map<String, Value>,
+    ) {
+        let shown = super::shape::Shown {
+            spec,
+            seed: self.seed,
+            generate_optional: self.profile.generate_optional,
+        };
+        let schemas: Vec<(&String, Arc<super::shape::Members>)> = self
+            .shown
+            .get(resource)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s, self.names_of(spec, s)?)))
+            .collect();
+        // A schema asking for `id` shows the record's id, whatever its member's name.
+        let id_field = self
+            .model
+            .resources
+            .get(resource)
+            .map(|r| r.id_field.as_str());
+        if let Some(field) = id_field.filter(|f| *f != "id")
+            && !record.contains_key("id")
+            && schemas
+                .iter()
+                .any(|(_, m)| m.names.iter().any(|n| n == "id"))
+            && let Some(id) = record.get(field).cloned()
+        {
+            record.insert("id".to_owned(), id);
+        }
+        for (schema, members) in &schemas {
+            shown.complete(key, schema, record, members);
+        }
     }
 
     /// The schema a resource's records follow, for time formats and generation.
@@ -174,6 +229,150 @@ fn embeds(
         }
     }
     (embed_items, shows_caused)
+}
+
+/// The members the store indexes: those the spec's list operations filter and sort on, and
+/// those records are looked up by (references by member, lookups, issued credentials, links
+/// kept on the child's side); and when each resource's lifecycle is next due.
+fn index_plan(spec: &Spec, profile: &Arc<Profile>, model: &Model) -> IndexPlan {
+    let mut plan = IndexPlan::default();
+    let mut add = |resource: &str, member: &str| {
+        plan.members
+            .entry(resource.to_owned())
+            .or_default()
+            .insert(member.to_owned());
+    };
+    for (op, b) in spec.operations.iter().zip(&model.bindings) {
+        if b.kind == Kind::List {
+            for p in op.params.iter().filter(|p| p.location == Location::Query) {
+                for member in filter_members(&p.name) {
+                    add(&b.resource, &member);
+                }
+                if matches!(p.name.as_str(), "sort_by" | "sort") {
+                    for field in sort_fields(spec, p.schema.as_deref()) {
+                        add(&b.resource, &field);
+                    }
+                }
+            }
+        }
+        if let Some(lookup) = &b.lookup {
+            add(&b.resource, lookup);
+        }
+        if let Some(link) = &b.link {
+            match (&link.by, link.parent_holds) {
+                (Some(by), true) => add(&b.resource, by),
+                (_, false) => add(&b.resource, &link.member),
+                _ => {}
+            }
+        }
+    }
+    for over in profile.resources.values() {
+        for reference in over.references.values() {
+            if let Some(member) = reference.member() {
+                add(reference.resource(), member);
+            }
+        }
+    }
+    for issued in &profile.tenancy.issued {
+        add(&issued.resource, &issued.member);
+    }
+    plan.timed = profile
+        .lifecycles
+        .iter()
+        .filter(|(_, lc)| lc.transitions.iter().any(|t| t.after.is_some()))
+        .map(|(r, _)| r.clone())
+        .collect();
+    let lifecycles = profile.clone();
+    plan.due = Some(Box::new(move |resource, body, meta, key| {
+        lifecycle::due_at(lifecycles.lifecycles.get(resource)?, body, meta, key)
+    }));
+    plan
+}
+
+/// The record members a list's query parameter may filter or sort on: itself, the singular
+/// of a plural (`statuses` -> `status`), the base of a range (`amount_min` -> `amount`),
+/// `created_at` for date bounds.
+fn filter_members(param: &str) -> Vec<String> {
+    if crate::state::lists::PAGING.contains(&param) || param == "search" {
+        return Vec::new();
+    }
+    let mut out = vec![param.to_owned()];
+    for suffix in ["_from", "_to", "_min", "_max"] {
+        if let Some(base) = param.strip_suffix(suffix) {
+            out.push(base.to_owned());
+        }
+    }
+    if matches!(
+        param,
+        "start_date" | "end_date" | "from" | "to" | "created_after" | "created_before"
+    ) {
+        out.push("created_at".to_owned());
+    }
+    for suffix in ["es", "s"] {
+        if let Some(single) = param.strip_suffix(suffix) {
+            out.push(single.to_owned());
+        }
+    }
+    out
+}
+
+/// The fields a `sort_by` parameter enumerates (`-field` sorts the other way).
+fn sort_fields(spec: &Spec, schema: Option<&str>) -> Vec<String> {
+    let Some(s) = schema.and_then(|p| spec.at(p)) else {
+        return Vec::new();
+    };
+    crate::generate::flatten(&spec.doc, s)
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|f| f.trim_start_matches('-').to_owned())
+        .collect()
+}
+
+/// Each resource's distinct response schemas (item reads, list items, creates, updates).
+fn shown_schemas(spec: &Spec, model: &Model) -> HashMap<String, Vec<String>> {
+    let mut shown: HashMap<String, Vec<String>> = HashMap::new();
+    for (op, b) in spec.operations.iter().zip(&model.bindings) {
+        if !matches!(
+            b.kind,
+            Kind::Read | Kind::List | Kind::Create | Kind::Update | Kind::Replace
+        ) || b.resource.is_empty()
+            || b.respond_parent
+        {
+            continue;
+        }
+        let Some(schema) = super::model::success_schema(op) else {
+            continue;
+        };
+        let schema = if b.kind == Kind::List {
+            match super::model::list_item_schema(spec, &schema) {
+                Some(item) => item,
+                None => continue,
+            }
+        } else {
+            schema
+        };
+        let list = shown.entry(b.resource.clone()).or_default();
+        if !list.contains(&schema) {
+            list.push(schema);
+        }
+    }
+    shown
+}
+
+/// The flattened schema of each resource's id member.
+fn id_schemas(spec: &Spec, model: &Model) -> HashMap<String, Value> {
+    model
+        .resources
+        .values()
+        .filter_map(|r| {
+            let schema = crate::generate::flatten(&spec.doc, spec.at(r.schema.as_deref()?)?);
+            let member = schema.get("properties")?.get(&r.id_field)?;
+            Some((r.name.clone(), crate::generate::flatten(&spec.doc, member)))
+        })
+        .collect()
 }
 
 /// The webhook signing secret derived from the seed, so runs are reproducible.

@@ -118,6 +118,19 @@ pub fn advance(
     steps
 }
 
+/// When the resource's next timed transition is due (virtual seconds), if it has one.
+pub fn due_at(
+    lc: &Lifecycle,
+    body: &Map<String, Value>,
+    meta: &Meta,
+    seed_key: &str,
+) -> Option<f64> {
+    let state = state_of(lc, body)?;
+    let t = next_timed(lc, &state, meta, seed_key)?;
+    let entered = meta.entered_at?;
+    Some(entered + t.after.as_ref().map_or(0.0, |a| a.seconds(body)))
+}
+
 /// The outcome of calling operation `op` on a resource with this lifecycle.
 pub enum Triggered {
     /// The operation drives no transition.

@@ -6,12 +6,13 @@
 //! stay correct under any sort order.
 
 use std::cmp::Ordering;
-
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use super::shape::Members;
+use super::store::{Collection, Id, ParentRef, index_texts};
 
 /// Query parameters that choose the page (its position, size and order) rather than filter
 /// records.
@@ -29,15 +30,28 @@ pub const PAGING: [&str; 11] = [
     "sort",
 ];
 
-/// A page of a list, and what the page metadata needs.
-#[derive(Debug)]
-pub struct Page<'a> {
-    pub items: Vec<&'a Map<String, Value>>,
+/// Where a page sits in its list, and what the page metadata needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
     pub total: usize,
     pub has_more_after: bool,
     pub has_more_before: bool,
     pub limit: usize,
     pub offset: usize,
+}
+
+/// A page of a list of bodies.
+#[derive(Debug)]
+pub struct Page<'a> {
+    pub items: Vec<&'a Map<String, Value>>,
+    pub window: Window,
+}
+
+/// A page of a collection's records: their ids, in order.
+#[derive(Debug)]
+pub struct Listed {
+    pub ids: Vec<Id>,
+    pub window: Window,
 }
 
 /// Why a list request cannot be answered.
@@ -61,6 +75,98 @@ impl ListQuery<'_> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The page size asked for, within the list's bounds.
+    fn limit(&self) -> Result<usize, ListError> {
+        Ok(match self
+            .get("limit")
+            .or_else(|| self.get("page_size"))
+            .or_else(|| self.get("per_page"))
+        {
+            Some(l) => l.parse::<usize>().map_err(|_| ListError {
+                field: "limit".into(),
+                message: format!("limit must be a number, not '{l}'"),
+            })?,
+            None => self.default_limit,
+        }
+        .clamp(1, self.max_limit.max(1)))
+    }
+
+    /// The sort field and direction (`sort_by`/`sort` with `-field` or `sort_dir=desc`).
+    fn sort(&self) -> (Option<&str>, bool) {
+        let dir_desc = self
+            .get("sort_dir")
+            .is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+        match self.get("sort_by").or_else(|| self.get("sort")) {
+            Some(f) => match f.strip_prefix('-') {
+                Some(f) => (Some(f), true),
+                None => (Some(f), dir_desc),
+            },
+            None => (None, dir_desc),
+        }
+    }
+
+    /// `[start, end)` of the page in a list of `total` items; `position` finds an id's
+    /// place for the cursors.
+    fn bounds(
+        &self,
+        total: usize,
+        limit: usize,
+        position: impl Fn(&str) -> Option<usize>,
+    ) -> Result<(usize, usize), ListError> {
+        let at = |id: &str, name: &str| {
+            position(id).ok_or_else(|| ListError {
+                field: name.into(),
+                message: format!("{name}: no item with id '{id}' in this list"),
+            })
+        };
+        Ok(
+            if let Some(id) = self.get("starting_after").filter(|s| !s.is_empty()) {
+                let p = at(id, "starting_after")? + 1;
+                (p, (p + limit).min(total))
+            } else if let Some(id) = self.get("ending_before").filter(|s| !s.is_empty()) {
+                let p = at(id, "ending_before")?;
+                (p.saturating_sub(limit), p)
+            } else if let Some(o) = self.get("offset") {
+                let o = o.parse::<usize>().map_err(|_| ListError {
+                    field: "offset".into(),
+                    message: format!("offset must be a number, not '{o}'"),
+                })?;
+                (o.min(total), (o + limit).min(total))
+            } else if let Some(p) = self.get("page") {
+                let p = p.parse::<usize>().map_err(|_| ListError {
+                    field: "page".into(),
+                    message: format!("page must be a number, not '{p}'"),
+                })?;
+                let o = p.saturating_sub(1) * limit;
+                (o.min(total), (o + limit).min(total))
+            } else {
+                (0, limit.min(total))
+            },
+        )
+    }
+
+    /// Parameters that may filter: everything but paging and `search`.
+    fn filters(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params
+            .iter()
+            .filter(|(k, _)| !PAGING.contains(&k.as_str()) && k != "search")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn search(&self) -> Option<&str> {
+        self.get("search").filter(|s| !s.is_empty())
+    }
+}
+
+fn window(total: usize, limit: usize, (start, end): (usize, usize)) -> Window {
+    Window {
+        total,
+        has_more_after: end < total,
+        has_more_before: start > 0,
+        limit,
+        offset: start,
+    }
 }
 
 /// Filters, sorts and pages `records` (given in creation order).
@@ -70,7 +176,7 @@ pub fn page<'a>(
 ) -> Result<Page<'a>, ListError> {
     // A filter that names a field some record has applies to all records; one that names
     // nothing any record has is not a filter (an unknown parameter).
-    let known: std::collections::HashSet<&str> = records
+    let known: HashSet<&str> = records
         .iter()
         .flat_map(|r| r.keys().map(String::as_str))
         .collect();
@@ -79,75 +185,258 @@ pub fn page<'a>(
         .copied()
         .filter(|r| matches(r, q.params, &known))
         .collect();
-    if let Some(field) = q.get("sort_by").or_else(|| q.get("sort")) {
-        let (field, desc_prefix) = match field.strip_prefix('-') {
-            Some(f) => (f, true),
-            None => (field, false),
-        };
-        let desc = desc_prefix
-            || q.get("sort_dir")
-                .is_some_and(|d| d.eq_ignore_ascii_case("desc"));
-        // A stable sort keeps creation order among equal keys, so pages never shuffle.
-        rows.sort_by(|a, b| {
-            let o = compare(a.get(field), b.get(field));
-            if desc { o.reverse() } else { o }
-        });
-    } else if q
-        .get("sort_dir")
-        .is_some_and(|d| d.eq_ignore_ascii_case("desc"))
-    {
-        rows.reverse();
+    match q.sort() {
+        (Some(field), desc) => {
+            // A stable sort keeps creation order among equal keys, so pages never shuffle.
+            rows.sort_by(|a, b| {
+                let o = compare(a.get(field), b.get(field));
+                if desc { o.reverse() } else { o }
+            });
+        }
+        (None, true) => rows.reverse(),
+        (None, false) => {}
     }
     let total = rows.len();
-    let limit = match q
-        .get("limit")
-        .or_else(|| q.get("page_size"))
-        .or_else(|| q.get("per_page"))
-    {
-        Some(l) => l.parse::<usize>().map_err(|_| ListError {
-            field: "limit".into(),
-            message: format!("limit must be a number, not '{l}'"),
-        })?,
-        None => q.default_limit,
-    }
-    .clamp(1, q.max_limit.max(1));
-    let position = |id: &str, name: &str| {
+    let limit = q.limit()?;
+    let range = q.bounds(total, limit, |id| {
         rows.iter()
             .position(|r| id_of(r, q.id_field).as_deref() == Some(id))
-            .ok_or_else(|| ListError {
-                field: name.into(),
-                message: format!("{name}: no item with id '{id}' in this list"),
-            })
-    };
-    let (start, end) = if let Some(id) = q.get("starting_after").filter(|s| !s.is_empty()) {
-        let p = position(id, "starting_after")? + 1;
-        (p, (p + limit).min(total))
-    } else if let Some(id) = q.get("ending_before").filter(|s| !s.is_empty()) {
-        let p = position(id, "ending_before")?;
-        (p.saturating_sub(limit), p)
-    } else if let Some(o) = q.get("offset") {
-        let o = o.parse::<usize>().map_err(|_| ListError {
-            field: "offset".into(),
-            message: format!("offset must be a number, not '{o}'"),
-        })?;
-        (o.min(total), (o + limit).min(total))
-    } else if let Some(p) = q.get("page") {
-        let p = p.parse::<usize>().map_err(|_| ListError {
-            field: "page".into(),
-            message: format!("page must be a number, not '{p}'"),
-        })?;
-        let o = p.saturating_sub(1) * limit;
-        (o.min(total), (o + limit).min(total))
-    } else {
-        (0, limit.min(total))
-    };
+    })?;
     Ok(Page {
-        items: rows[start..end].to_vec(),
-        total,
-        has_more_after: end < total,
-        has_more_before: start > 0,
-        limit,
-        offset: start,
+        items: rows[range.0..range.1].to_vec(),
+        window: window(total, limit, range),
+    })
+}
+
+/// Which records of a collection a list starts from.
+pub enum Scope<'a> {
+    /// Every record.
+    All,
+    /// The children of a record.
+    Children(&'a ParentRef),
+    /// The records whose member holds a value (a link kept on the child's side).
+    Member(&'a str, String),
+    /// These records, in creation order (a link kept in an array on the parent's side).
+    Ids(Vec<Id>),
+}
+
+/// Filters, sorts and pages a collection's records. Unfiltered lists and lists filtered on
+/// indexed members seek through the indexes (O(log n + page)); anything else (a search, a
+/// filter or sort on a member without an index) reads the records in scope.
+pub fn page_collection(
+    coll: &Collection,
+    scope: Scope<'_>,
+    q: &ListQuery,
+) -> Result<Listed, ListError> {
+    let limit = q.limit()?;
+    let filters: Vec<(&str, &str)> = q
+        .filters()
+        .filter(|(name, _)| filters_anything(coll, name))
+        .collect();
+    let (sort, desc) = q.sort();
+    if q.search().is_none() && sort.is_none() {
+        if filters.is_empty() {
+            return unfiltered(coll, scope, q, limit, desc);
+        }
+        if let Some(ids) = by_index(coll, &scope, &filters) {
+            return positional(ids, q, limit, desc);
+        }
+    }
+    if filters.is_empty()
+        && q.search().is_none()
+        && matches!(scope, Scope::All)
+        && let Some(ids) = sort.and_then(|f| sorted(coll, f, desc))
+    {
+        return positional(ids, q, limit, false);
+    }
+    scan(coll, scope, q)
+}
+
+/// Whether filter `name` names something the records hold (else it is not a filter).
+fn filters_anything(coll: &Collection, name: &str) -> bool {
+    let held = |f: &str| coll.holding(f) > 0;
+    if held(name) {
+        return true;
+    }
+    let base = name
+        .strip_suffix("_from")
+        .or_else(|| name.strip_suffix("_min"))
+        .or_else(|| name.strip_suffix("_to"))
+        .or_else(|| name.strip_suffix("_max"));
+    if base.is_some_and(held) {
+        return true;
+    }
+    if matches!(
+        name,
+        "start_date" | "from" | "created_after" | "end_date" | "to" | "created_before"
+    ) {
+        return held("created_at");
+    }
+    name.strip_suffix("es").is_some_and(held) || name.strip_suffix('s').is_some_and(held)
+}
+
+/// Every record in scope, in creation order (or reversed): pages seek by position.
+fn unfiltered(
+    coll: &Collection,
+    scope: Scope<'_>,
+    q: &ListQuery,
+    limit: usize,
+    desc: bool,
+) -> Result<Listed, ListError> {
+    let ids: Vec<Id> = match scope {
+        Scope::All => {
+            let total = coll.len();
+            let logical = |p: usize| if desc { total - 1 - p } else { p };
+            let range = q.bounds(total, limit, |id| coll.position(id).map(logical))?;
+            let ids = (range.0..range.1)
+                .filter_map(|i| coll.at(logical(i)).map(|(id, _)| id.clone()))
+                .collect();
+            return Ok(Listed {
+                ids,
+                window: window(total, limit, range),
+            });
+        }
+        Scope::Children(p) => coll
+            .children(p)
+            .map(|set| set.values().cloned().collect())
+            .unwrap_or_default(),
+        Scope::Member(member, value) => member_set(coll, member, &value),
+        Scope::Ids(ids) => ids,
+    };
+    positional(ids, q, limit, desc)
+}
+
+/// The records whose `member` holds `value`, in creation order.
+fn member_set(coll: &Collection, member: &str, value: &str) -> Vec<Id> {
+    match coll.index(member) {
+        Some(index) => index
+            .equal_to(value)
+            .map(|set| set.values().cloned().collect())
+            .unwrap_or_default(),
+        None => coll
+            .iter()
+            .filter(|(_, r)| {
+                r.body
+                    .get(member)
+                    .is_some_and(|v| index_texts(&v).iter().any(|t| t == value))
+            })
+            .map(|(id, _)| id.clone())
+            .collect(),
+    }
+}
+
+/// The first record (in creation order) whose `member` reads `wanted` as text.
+pub fn find_text<'c>(coll: &'c Collection, member: &str, wanted: &str) -> Option<&'c Id> {
+    match coll.index(member) {
+        Some(index) => index.equal_to(wanted)?.values().next(),
+        None => coll
+            .iter()
+            .find(|(_, r)| r.body.get(member).is_some_and(|v| text(&v) == wanted))
+            .map(|(id, _)| id),
+    }
+}
+
+/// Pages a list of ids already in order.
+fn positional(
+    mut ids: Vec<Id>,
+    q: &ListQuery,
+    limit: usize,
+    desc: bool,
+) -> Result<Listed, ListError> {
+    if desc {
+        ids.reverse();
+    }
+    let total = ids.len();
+    let range = q.bounds(total, limit, |id| ids.iter().position(|i| &**i == id))?;
+    Ok(Listed {
+        ids: ids[range.0..range.1].to_vec(),
+        window: window(total, limit, range),
+    })
+}
+
+/// The records in scope that pass every filter, through the indexes: `None` when a filter
+/// is not a plain match on an indexed member.
+fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> Option<Vec<Id>> {
+    let mut sets: Vec<BTreeMap<u64, &Id>> = Vec::with_capacity(filters.len());
+    for (name, value) in filters {
+        let index = coll.index(name)?;
+        // `a,b` matches either; the whole text matches too (a value with a comma).
+        let mut wanted: Vec<&str> = value.split(',').map(str::trim).collect();
+        wanted.push(value);
+        let mut set = BTreeMap::new();
+        for w in wanted {
+            for (seq, id) in index.equal_to(w).into_iter().flatten() {
+                set.insert(*seq, id);
+            }
+        }
+        sets.push(set);
+    }
+    sets.sort_by_key(BTreeMap::len);
+    let (driver, rest) = sets.split_first()?;
+    let in_scope = |id: &Id| match scope {
+        Scope::All => true,
+        Scope::Children(p) => coll.get(id).is_some_and(|r| r.parent.as_ref() == Some(*p)),
+        Scope::Member(member, value) => coll.get(id).is_some_and(|r| {
+            r.body
+                .get(member)
+                .is_some_and(|v| index_texts(&v).iter().any(|t| t == value))
+        }),
+        Scope::Ids(ids) => ids.contains(id),
+    };
+    Some(
+        driver
+            .iter()
+            .filter(|(seq, _)| rest.iter().all(|s| s.contains_key(seq)))
+            .map(|(_, id)| (*id).clone())
+            .filter(in_scope)
+            .collect(),
+    )
+}
+
+/// Every record, ordered by an indexed member that all of them hold with one kind of value
+/// (numbers, or text): ties keep creation order in both directions, as a stable sort does.
+fn sorted(coll: &Collection, field: &str, desc: bool) -> Option<Vec<Id>> {
+    let index = coll.index(field)?;
+    let uniform = index.numbers == 0 || index.texts == 0;
+    if !uniform || index.sorted_len() != coll.len() || coll.holding(field) != coll.len() {
+        return None;
+    }
+    let groups: Box<dyn Iterator<Item = &BTreeMap<u64, Id>>> = if desc {
+        Box::new(index.sorted.values().rev())
+    } else {
+        Box::new(index.sorted.values())
+    };
+    Some(groups.flat_map(|g| g.values().cloned()).collect())
+}
+
+/// The general case: the records in scope, read and filtered one by one.
+fn scan(coll: &Collection, scope: Scope<'_>, q: &ListQuery) -> Result<Listed, ListError> {
+    let ids: Vec<Id> = match scope {
+        Scope::All => coll.iter().map(|(id, _)| id.clone()).collect(),
+        Scope::Children(p) => coll
+            .children(p)
+            .map(|set| set.values().cloned().collect())
+            .unwrap_or_default(),
+        Scope::Member(member, value) => member_set(coll, member, &value),
+        Scope::Ids(ids) => ids,
+    };
+    let bodies: Vec<Map<String, Value>> = ids
+        .iter()
+        .map(|id| coll.get(id).map(|r| r.body.map()).unwrap_or_default())
+        .collect();
+    let page = page(bodies.iter().collect(), q)?;
+    // Back from bodies to ids, by position in `bodies`.
+    let ids = page
+        .items
+        .iter()
+        .filter_map(|b| {
+            let at = bodies.iter().position(|x| std::ptr::eq(x, *b))?;
+            ids.get(at).cloned()
+        })
+        .collect();
+    Ok(Listed {
+        ids,
+        window: page.window,
     })
 }
 
@@ -155,19 +444,13 @@ pub fn id_of(record: &Map<String, Value>, id_field: &str) -> Option<String> {
     record.get(id_field).map(text)
 }
 
-/// A value as text: strings as they are, anything else as JSON (ids that are numbers).
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+pub use super::store::text;
 
 /// Whether a record passes every filter in the query.
 fn matches(
     record: &Map<String, Value>,
     params: &[(String, String)],
-    known: &std::collections::HashSet<&str>,
+    known: &HashSet<&str>,
 ) -> bool {
     params.iter().all(|(name, value)| {
         // Paging does not filter; `search` matches any member rather than one.
@@ -178,12 +461,7 @@ fn matches(
     })
 }
 
-fn filter(
-    record: &Map<String, Value>,
-    name: &str,
-    value: &str,
-    known: &std::collections::HashSet<&str>,
-) -> bool {
+fn filter(record: &Map<String, Value>, name: &str, value: &str, known: &HashSet<&str>) -> bool {
     if known.contains(name) && !record.contains_key(name) {
         return false;
     }
@@ -295,7 +573,7 @@ pub struct ListPlan {
 /// Writes a page's metadata into a list wrapper's members, by their usual names.
 pub fn fill_meta(
     map: &mut Map<String, Value>,
-    page: &Page,
+    page: &Window,
     last_id: Option<&str>,
     array_member: &str,
 ) {
@@ -378,7 +656,7 @@ mod tests {
                 };
                 let p = page(data.iter().collect(), &q).unwrap();
                 seen.extend(ids(&p));
-                if !p.has_more_after {
+                if !p.window.has_more_after {
                     break;
                 }
                 params = sort.clone();
@@ -410,7 +688,7 @@ mod tests {
                 let mut got = ids(&p);
                 got.reverse();
                 back.extend(got.clone());
-                if !p.has_more_before {
+                if !p.window.has_more_before {
                     break;
                 }
                 before = got.last().cloned().unwrap_or_default();

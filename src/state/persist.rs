@@ -64,7 +64,7 @@ pub fn load(path: &Path, apis: &[(&str, &Engine)]) -> Result<(), PersistError> {
             )));
         }
         match apis.iter().find(|(n, _)| *n == name) {
-            Some((_, engine)) => *engine.store.lock() = store,
+            Some((_, engine)) => engine.store.write().replace(store),
             None => tracing::warn!(
                 "state file has data for '{name}', which is not being served; it will be kept"
             ),
@@ -87,7 +87,10 @@ pub fn save(path: &Path, apis: &[(&str, &Engine)]) -> Result<(), PersistError> {
         Err(_) => BTreeMap::new(),
     };
     for (name, engine) in apis {
-        apis_out.insert((*name).to_owned(), engine.store.lock().clone());
+        let store = serde_json::to_value(&*engine.store.read())
+            .and_then(serde_json::from_value)
+            .map_err(|e| write_err(std::io::Error::other(e)))?;
+        apis_out.insert((*name).to_owned(), store);
     }
     let file = StateFile {
         version: FORMAT_VERSION,

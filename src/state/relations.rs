@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::engine::Engine;
 use super::model::{Link, singular};
-use super::shape::project;
-use super::store::{ParentRef, Store};
+use super::shape::Shown as Showing;
+use super::store::{Collection, Id, ParentRef, Store, Tenant};
 use super::{delivery_log, lists};
 use crate::profile::{self, Embed};
 use crate::spec::Spec;
@@ -76,7 +76,7 @@ impl Engine {
     ) -> Option<Value> {
         let rec = store.get(tenant, resource, id)?;
         match by {
-            Some(member) => rec.body.get(member).cloned(),
+            Some(member) => rec.body.get(member),
             None => Some(Value::String(id.to_owned())),
         }
     }
@@ -120,28 +120,23 @@ impl Engine {
         self.link_slot(store, tenant, link, parent, child, child_id)
             .and_then(|(r, i, value)| {
                 let holder = store.get(tenant, &r, &i)?;
-                Some(holds(holder.body.get(&link.member), &value))
+                Some(holds(holder.body.get(&link.member).as_ref(), &value))
             })
             .unwrap_or(false)
     }
 
-    /// Writes each embedded member of record `id`: its current children, as the member's
-    /// item schema shows them.
-    pub(super) fn refresh_embeds(
+    /// Record `id` as it is shown: its members, with its embedded members as they are now.
+    pub(super) fn view(
         &self,
         spec: &Spec,
-        store: &mut Store,
+        store: &Store,
         tenant: &str,
         resource: &str,
         id: &str,
-    ) {
-        let values = self.embeds(spec, store, tenant, resource, id);
-        if values.is_empty() {
-            return;
-        }
-        if let Some(r) = store.tenant(tenant).get_mut(resource, id) {
-            r.body.extend(values);
-        }
+    ) -> Option<Map<String, Value>> {
+        let mut body = store.get(tenant, resource, id)?.body.map();
+        body.extend(self.embeds(spec, store, tenant, resource, id));
+        Some(body)
     }
 
     /// The embedded members of record `id` as they are now.
@@ -159,36 +154,43 @@ impl Engine {
         let Some(records) = store.tenants.get(tenant).map(|t| &t.resources) else {
             return Vec::new();
         };
+        let own = store.get(tenant, resource, id).map(|r| r.body.map());
         let mut values = Vec::new();
+        let shown = Showing {
+            spec,
+            seed: self.seed,
+            generate_optional: self.profile.generate_optional,
+        };
         for (member, embed) in &over.embed {
             let item_schema = self
                 .embed_items
                 .get(&(resource.to_owned(), member.clone()))
                 .map(String::as_str);
-            let (child, children): (&str, Vec<Shown<'_>>) = match embed {
+            let (child, children): (&str, Vec<Shown>) = match embed {
                 Embed::Deliveries { .. } => {
                     let items =
                         self.caused_deliveries(spec, store, tenant, resource, id, item_schema);
                     values.push((member.clone(), Value::Array(items)));
                     continue;
                 }
-                Embed::Children(child) => (
-                    child,
-                    records
-                        .get(child)
-                        .into_iter()
-                        .flatten()
-                        .filter(|(_, r)| {
-                            r.parent
-                                .as_ref()
-                                .is_some_and(|p| p.resource == resource && p.id == id)
-                        })
-                        .map(|(i, r)| (i, &r.body))
-                        .collect(),
-                ),
+                Embed::Children(child) => {
+                    let parent = ParentRef {
+                        resource: resource.to_owned(),
+                        id: id.to_owned(),
+                    };
+                    let coll = records.get(child);
+                    (
+                        child,
+                        coll.and_then(|c| c.children(&parent))
+                            .into_iter()
+                            .flat_map(|set| set.values())
+                            .filter_map(|i| Some((i.clone(), coll?.get(i)?.body.map())))
+                            .collect(),
+                    )
+                }
                 Embed::Via { via } => {
                     let (Some(body), Some(child)) = (
-                        store.get(tenant, resource, id).map(|r| &r.body),
+                        own.as_ref(),
                         over.references.get(via).map(profile::Reference::resource),
                     ) else {
                         continue;
@@ -199,29 +201,25 @@ impl Engine {
                         child,
                         named
                             .iter()
-                            .filter_map(|(_, i)| recs?.get_key_value(i))
-                            .map(|(i, r)| (i, &r.body))
+                            .filter_map(|(_, i)| {
+                                let (id, r) = recs?.id(i).zip(recs?.get(i))?;
+                                Some((id.clone(), r.body.map()))
+                            })
                             .collect(),
                     )
                 }
             };
             let items: Vec<Value> = children
                 .into_iter()
-                .map(|(cid, body)| {
-                    let mut body = body.clone();
-                    match item_schema {
-                        Some(s) => project(
-                            spec,
-                            self.seed,
-                            &format!("{tenant}/{child}/{cid}"),
-                            s,
-                            &mut body,
-                            None,
-                            self.names_of(spec, s).as_deref(),
-                            self.profile.generate_optional,
-                        ),
-                        None => Value::Object(body),
-                    }
+                .map(|(cid, body)| match item_schema {
+                    Some(s) => shown.project(
+                        &format!("{tenant}/{child}/{cid}"),
+                        s,
+                        &body,
+                        None,
+                        self.names_of(spec, s).as_deref(),
+                    ),
+                    None => Value::Object(body),
                 })
                 .collect();
             values.push((member.clone(), Value::Array(items)));
@@ -245,7 +243,12 @@ impl Engine {
         };
         let hooks = self.webhooks.lock();
         let mut items = Vec::new();
-        for event in &rec.meta.caused {
+        let shown = Showing {
+            spec,
+            seed: self.seed,
+            generate_optional: false,
+        };
+        for event in &rec.meta().caused {
             for d in hooks
                 .deliveries
                 .iter()
@@ -256,15 +259,12 @@ impl Engine {
                 // What the log does not know (not delivered yet, no error) stays absent.
                 known.retain(|_, v| !v.is_null());
                 items.push(match item_schema {
-                    Some(s) => project(
-                        spec,
-                        self.seed,
+                    Some(s) => shown.project(
                         &format!("{tenant}/deliveries/{}", d.id),
                         s,
-                        &mut known,
+                        &known,
                         None,
                         self.names_of(spec, s).as_deref(),
-                        false,
                     ),
                     None => Value::Object(known),
                 });
@@ -283,24 +283,7 @@ impl Engine {
         id: &str,
     ) -> Option<String> {
         let t = store.tenants.get(tenant)?;
-        // The record and its descendants.
-        let mut doomed: Vec<(String, String)> = vec![(resource.to_owned(), id.to_owned())];
-        let mut i = 0;
-        while i < doomed.len() {
-            let (r, rid) = doomed[i].clone();
-            for (cr, recs) in &t.resources {
-                for (cid, rec) in recs {
-                    if rec
-                        .parent
-                        .as_ref()
-                        .is_some_and(|p| p.resource == r && p.id == rid)
-                    {
-                        doomed.push((cr.clone(), cid.clone()));
-                    }
-                }
-            }
-            i += 1;
-        }
+        let doomed = descendants(t, resource, id);
         for (holder, over) in &self.profile.resources {
             for (member, reference) in &over.references {
                 let profile::Reference::Full(spec) = reference else {
@@ -309,18 +292,28 @@ impl Engine {
                 if !spec.blocks_delete {
                     continue;
                 }
-                for (hid, rec) in t.resources.get(holder).into_iter().flatten() {
-                    if !spec.unless.is_empty() && profile::matches(&spec.unless, Some(&rec.body)) {
+                let Some(coll) = t.collection(holder) else {
+                    continue;
+                };
+                for (target, target_id) in &doomed {
+                    if target != &spec.resource {
                         continue;
                     }
-                    if doomed.iter().any(|(d, did)| d == holder && did == hid) {
-                        continue;
-                    }
-                    let targets = self.referenced_all(store, tenant, holder, &rec.body, member);
-                    if targets
-                        .iter()
-                        .any(|(r, rid)| doomed.iter().any(|(d, did)| d == r && did == rid))
-                    {
+                    // The value a holder's member would hold to name this record.
+                    let named = match &spec.member {
+                        None => Some(Value::String(target_id.clone())),
+                        Some(m) => t.get(target, target_id).and_then(|r| r.body.get(m)),
+                    };
+                    let Some(named) = named else { continue };
+                    for hid in holders(coll, member, &named) {
+                        let Some(rec) = coll.get(&hid) else { continue };
+                        let body = rec.body.map();
+                        if !spec.unless.is_empty() && profile::matches(&spec.unless, Some(&body)) {
+                            continue;
+                        }
+                        if doomed.iter().any(|(d, did)| d == holder && *did == *hid) {
+                            continue;
+                        }
                         return Some(format!(
                             "{} '{id}' is still in use by {} '{hid}'",
                             singular(resource).replace('_', " "),
@@ -334,8 +327,40 @@ impl Engine {
     }
 }
 
-/// A record about to be shown embedded: its id and body.
-type Shown<'a> = (&'a String, &'a Map<String, Value>);
+/// Record `id` of `resource` and everything under it, as (resource, id).
+fn descendants(t: &Tenant, resource: &str, id: &str) -> Vec<(String, String)> {
+    let mut doomed: Vec<(String, String)> = vec![(resource.to_owned(), id.to_owned())];
+    let mut i = 0;
+    while i < doomed.len() {
+        let parent = ParentRef {
+            resource: doomed[i].0.clone(),
+            id: doomed[i].1.clone(),
+        };
+        for (cr, coll) in &t.resources {
+            for cid in coll.children(&parent).into_iter().flat_map(|s| s.values()) {
+                doomed.push((cr.clone(), cid.to_string()));
+            }
+        }
+        i += 1;
+    }
+    doomed
+}
+
+/// The records of `coll` whose `member` names `value` (the value, or an array holding it).
+fn holders(coll: &Collection, member: &str, value: &Value) -> Vec<Id> {
+    let wanted = lists::text(value);
+    match coll.index(member) {
+        Some(index) => index
+            .equal_to(&wanted)
+            .map(|set| set.values().cloned().collect())
+            .unwrap_or_default(),
+        None => coll
+            .iter()
+            .filter(|(_, r)| holds(r.body.get(member).as_ref(), value))
+            .map(|(id, _)| id.clone())
+            .collect(),
+    }
+}
 
 /// The values a reference member holds: each item of an array, or the one value (none when
 /// it is missing or null).
@@ -355,16 +380,15 @@ fn resolve(
     value: &Value,
 ) -> Option<(String, String)> {
     let target = reference.resource();
-    let records = store.tenants.get(tenant)?.resources.get(target)?;
+    let records = store.collection(tenant, target)?;
     match reference.member() {
         None => {
             let id = lists::text(value);
-            records.contains_key(&id).then(|| (target.to_owned(), id))
+            records.get(&id).map(|_| (target.to_owned(), id))
         }
         Some(member) => records
-            .iter()
-            .find(|(_, r)| r.body.get(member) == Some(value))
-            .map(|(id, _)| (target.to_owned(), id.clone())),
+            .find_by(member, value)
+            .map(|id| (target.to_owned(), id.to_string())),
     }
 }
 
@@ -407,3 +431,6 @@ pub(super) fn detach(body: &mut Map<String, Value>, member: &str, value: &Value)
     }
     true
 }
+
+/// A record about to be shown embedded: its id and members.
+type Shown = (Id, Map<String, Value>);

@@ -1,9 +1,10 @@
 //! The shape of stored records and of the bodies built from them. A new record is the
 //! validated request body laid over a body generated from the resource's schema, with the
 //! id, parent link and timestamps set by the server. A response is the record projected
-//! onto the response's own schema: members the record lacks are generated once and stored,
-//! so they never change between reads. Anything that would break a schema falls back to the
-//! generated value.
+//! onto the response's own schema; members the schemas it is shown through need are
+//! generated when the record is made and stored with it, and anything else a schema asks for
+//! is generated from the record's key, so reads never change a record and always agree.
+//! Anything that would break a schema falls back to the generated value.
 
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
@@ -221,42 +222,101 @@ pub fn repair(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Projects a stored record onto a response schema. Members the schema has and the record
-/// lacks are generated and written back into the record, so later reads agree.
-pub fn project(
-    spec: &Spec,
-    seed: u64,
-    key: &str,
-    schema_ptr: &str,
-    record: &mut Map<String, Value>,
-    validator: Option<&Validator>,
-    members: Option<&Members>,
-    generate_optional: bool,
-) -> Value {
-    // A union has no members of its own: its branch, chosen by the discriminator, does.
-    let branch_members;
-    let (schema_ptr, members) = match members {
-        Some(m) => (schema_ptr.to_owned(), m),
-        None => {
-            let b = branch(spec, schema_ptr, Some(record));
-            if b == schema_ptr {
-                return Value::Object(record.clone());
-            }
-            match Members::of(spec, &b) {
-                Some(m) => {
-                    branch_members = m;
-                    (b, &branch_members)
+/// How records are shown: which seed generated members come from, and whether optional
+/// members are generated at all.
+#[derive(Clone, Copy)]
+pub struct Shown<'a> {
+    pub spec: &'a Spec,
+    pub seed: u64,
+    pub generate_optional: bool,
+}
+
+impl Shown<'_> {
+    /// The record `key` (tenant/resource/id) projected onto the response schema at
+    /// `schema_ptr`: its members, by name, in the schema's order. Members the schema asks
+    /// for and the record lacks are generated from the record's key and the schema, so every
+    /// read shows the same values; the record itself never changes when it is shown.
+    pub fn project(
+        &self,
+        key: &str,
+        schema_ptr: &str,
+        record: &Map<String, Value>,
+        validator: Option<&Validator>,
+        members: Option<&Members>,
+    ) -> Value {
+        // A union has no members of its own: its branch, chosen by the discriminator, does.
+        let branch_members;
+        let (schema_ptr, members) = match members {
+            Some(m) => (schema_ptr.to_owned(), m),
+            None => {
+                let b = branch(self.spec, schema_ptr, Some(record));
+                if b == schema_ptr {
+                    return Value::Object(record.clone());
                 }
-                None => return Value::Object(record.clone()),
+                match Members::of(self.spec, &b) {
+                    Some(m) => {
+                        branch_members = m;
+                        (b, &branch_members)
+                    }
+                    None => return Value::Object(record.clone()),
+                }
+            }
+        };
+        let mut generated: Option<Map<String, Value>> = None;
+        let mut out = Map::new();
+        for name in &members.names {
+            if let Some(v) = record.get(name) {
+                out.insert(name.clone(), v.clone());
+                continue;
+            }
+            if !self.generate_optional && !members.required.contains(name) {
+                continue;
+            }
+            let g = generated.get_or_insert_with(|| self.generate(key, &schema_ptr));
+            if let Some(v) = g.get(name) {
+                out.insert(name.clone(), v.clone());
             }
         }
-    };
-    let schema_ptr = schema_ptr.as_str();
-    let generate = || {
+        if validator.is_some_and(|v| !v.is_valid(&Value::Object(out.clone()))) {
+            let g = generated
+                .get_or_insert_with(|| self.generate(key, &schema_ptr))
+                .clone();
+            repair(&mut out, Some(&g), validator, &[]);
+        }
+        Value::Object(out)
+    }
+
+    /// Members a record lacks that showing it through `schema_ptr` would generate: added to
+    /// the record when it is made, so they are stored once and every later read (and the
+    /// events of later changes) agree.
+    pub fn complete(
+        &self,
+        key: &str,
+        schema_ptr: &str,
+        record: &mut Map<String, Value>,
+        members: &Members,
+    ) {
+        let missing: Vec<&String> = members
+            .names
+            .iter()
+            .filter(|n| !record.contains_key(*n))
+            .filter(|n| self.generate_optional || members.required.contains(n))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let generated = self.generate(key, schema_ptr);
+        for name in missing {
+            if let Some(v) = generated.get(name) {
+                record.insert(name.clone(), v.clone());
+            }
+        }
+    }
+
+    fn generate(&self, key: &str, schema_ptr: &str) -> Map<String, Value> {
         Generator::new(
-            &spec.doc,
-            seed,
+            &self.spec.doc,
+            self.seed,
             &format!("{key} {schema_ptr}"),
             Direction::Response,
         )
@@ -264,28 +324,7 @@ pub fn project(
         .as_object()
         .cloned()
         .unwrap_or_default()
-    };
-    let mut generated: Option<Map<String, Value>> = None;
-    let mut out = Map::new();
-    for name in &members.names {
-        if let Some(v) = record.get(name) {
-            out.insert(name.clone(), v.clone());
-            continue;
-        }
-        if !generate_optional && !members.required.contains(name) {
-            continue;
-        }
-        let g = generated.get_or_insert_with(generate);
-        if let Some(v) = g.get(name) {
-            record.insert(name.clone(), v.clone());
-            out.insert(name.clone(), v.clone());
-        }
     }
-    if validator.is_some_and(|v| !v.is_valid(&Value::Object(out.clone()))) {
-        let g = generated.get_or_insert_with(generate).clone();
-        repair(&mut out, Some(&g), validator, &[]);
-    }
-    Value::Object(out)
 }
 
 /// The pointer of the item schema of array member `member` of the schema at `schema`, when

@@ -1,24 +1,99 @@
-//! In-memory state: per tenant, per resource type, records in creation order. A record
-//! keeps its parent link outside its body, so nesting never depends on the body's shape.
-//! The whole store serialises to JSON for export, import and `--state` files.
+//! Records per tenant, per resource type, in creation order, kept compact and indexed.
+//!
+//! - A record's body is its members as compact JSON text ([`Body`]): immutable and shared,
+//!   so the store, the events a change records, an idempotent replay and the state file can
+//!   all hold the same bytes. A change parses the body, edits it and stores new bytes.
+//! - Each resource's records ([`Collection`]) are indexed: by id and creation order (pages
+//!   seek instead of scanning), by parent (nested lists and cascades), by the members the
+//!   engine names in the [`IndexPlan`] (list filters and sorts the spec declares, members
+//!   that references look records up by), and by when their lifecycle is next due.
+//! - Every write goes through [`TenantMut`], which notes what changed so the state file can
+//!   write it before the request is answered.
+//!
+//! The whole store serialises to the JSON export format (`GET /__sandbox/state`).
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
+use bytes::Bytes;
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// Version of the exported state format; a file with another version is refused.
+/// Version of the exported state format; a document with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A record id, shared by the collection and its indexes.
+pub type Id = Arc<str>;
+
+/// A record's members as compact JSON text. Cloning shares the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Body(Bytes);
+
+impl Body {
+    pub fn new(members: &Map<String, Value>) -> Self {
+        Self(Bytes::from(serde_json::to_vec(members).unwrap_or_default()))
+    }
+
+    /// Bytes known to be a JSON object (read back from the store's own output).
+    pub fn from_json(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+
+    /// The members, parsed.
+    pub fn map(&self) -> Map<String, Value> {
+        serde_json::from_slice(&self.0).unwrap_or_default()
+    }
+
+    /// One member, parsed with the rest of the body.
+    pub fn get(&self, member: &str) -> Option<Value> {
+        self.map().remove(member)
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.len() <= 2
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = std::str::from_utf8(&self.0).map_err(serde::ser::Error::custom)?;
+        let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let members = Map::<String, Value>::deserialize(d)?;
+        Ok(Self::new(&members))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ParentRef {
     pub resource: String,
     pub id: String,
 }
 
 /// What the sandbox knows about a record beyond its body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
     /// Virtual time the current lifecycle state was entered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,103 +115,955 @@ pub struct Meta {
     pub caused: Vec<String>,
 }
 
+impl Meta {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
-    pub body: Map<String, Value>,
-    #[serde(default)]
-    pub meta: Meta,
+    pub body: Body,
+    /// Boxed: most records have none, and the box keeps records small.
+    #[serde(default, with = "boxed_meta")]
+    meta: Option<Box<Meta>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentRef>,
     /// Creation order within the tenant, for stable default sorting.
     pub seq: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The export format writes `meta` as a plain object (`{}` when empty).
+mod boxed_meta {
+    use super::Meta;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[allow(clippy::ref_option, clippy::borrowed_box)]
+    pub fn serialize<S: Serializer>(m: &Option<Box<Meta>>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => m.serialize(s),
+            None => Meta::default().serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<Meta>>, D::Error> {
+        let m = Meta::deserialize(d)?;
+        Ok((!m.is_default()).then(|| Box::new(m)))
+    }
+}
+
+impl Record {
+    pub fn meta(&self) -> &Meta {
+        static NONE: std::sync::OnceLock<Meta> = std::sync::OnceLock::new();
+        self.meta
+            .as_deref()
+            .unwrap_or_else(|| NONE.get_or_init(Meta::default))
+    }
+}
+
+/// Members of one value that an index files it under: its text, or each item's text for an
+/// array (a record with `tags: [a, b]` is found under `a` and `b`).
+pub fn index_texts(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().map(text).collect(),
+        other => vec![text(other)],
+    }
+}
+
+/// A value as text: strings as they are, anything else as JSON (ids that are numbers).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A member's value in sort order: numbers and timestamps by value, other text
+/// case-insensitively (the order lists use).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    Number(f64),
+    Text(String),
+}
+
+impl SortKey {
+    pub fn of(v: &Value) -> Option<Self> {
+        match v {
+            Value::Number(n) => n.as_f64().map(Self::Number),
+            Value::String(s) => Some(Self::of_text(s)),
+            Value::Bool(b) => Some(Self::Text(b.to_string())),
+            _ => None,
+        }
+    }
+
+    /// Text as a number or a time when it reads as one.
+    pub fn of_text(s: &str) -> Self {
+        s.parse::<f64>()
+            .ok()
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .ok()
+                    .map(|t| t.timestamp() as f64)
+            })
+            .map_or_else(|| Self::Text(s.to_lowercase()), Self::Number)
+    }
+}
+
+impl Eq for SortKey {}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Number(a), Self::Number(b)) => a.total_cmp(b),
+            (Self::Text(a), Self::Text(b)) => a.cmp(b),
+            (Self::Number(_), Self::Text(_)) => Ordering::Less,
+            (Self::Text(_), Self::Number(_)) => Ordering::Greater,
+        }
+    }
+}
+
+/// One indexed member of a collection's records.
+#[derive(Debug, Default)]
+pub struct MemberIndex {
+    /// Value text -> records holding it, in creation order.
+    pub equal: HashMap<String, BTreeMap<u64, Id>>,
+    /// Sort key -> records, in creation order among equals (for sorted lists).
+    pub sorted: BTreeMap<SortKey, BTreeMap<u64, Id>>,
+    /// How many sort keys are numbers and how many text (a mixed member sorts by scan).
+    pub numbers: usize,
+    pub texts: usize,
+}
+
+impl MemberIndex {
+    fn add(&mut self, v: &Value, seq: u64, id: &Id) {
+        for t in index_texts(v) {
+            self.equal.entry(t).or_default().insert(seq, id.clone());
+        }
+        if let Some(k) = SortKey::of(v) {
+            match k {
+                SortKey::Number(_) => self.numbers += 1,
+                SortKey::Text(_) => self.texts += 1,
+            }
+            self.sorted.entry(k).or_default().insert(seq, id.clone());
+        }
+    }
+
+    fn remove(&mut self, v: &Value, seq: u64) {
+        for t in index_texts(v) {
+            if let Some(set) = self.equal.get_mut(&t) {
+                set.remove(&seq);
+                if set.is_empty() {
+                    self.equal.remove(&t);
+                }
+            }
+        }
+        if let Some(k) = SortKey::of(v) {
+            match k {
+                SortKey::Number(_) => self.numbers = self.numbers.saturating_sub(1),
+                SortKey::Text(_) => self.texts = self.texts.saturating_sub(1),
+            }
+            if let Some(set) = self.sorted.get_mut(&k) {
+                set.remove(&seq);
+                if set.is_empty() {
+                    self.sorted.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// The records whose member reads `value` (or holds it, for arrays).
+    pub fn equal_to(&self, value: &str) -> Option<&BTreeMap<u64, Id>> {
+        self.equal.get(value)
+    }
+
+    /// How many records the sorted index holds.
+    pub fn sorted_len(&self) -> usize {
+        self.numbers + self.texts
+    }
+}
+
+/// When a record's lifecycle next moves on its own (virtual seconds), if it will.
+pub type DueFn = dyn Fn(&str, &Map<String, Value>, &Meta, &str) -> Option<f64> + Send + Sync;
+
+/// What the engine asks the store to index, per resource.
+#[derive(Default)]
+pub struct IndexPlan {
+    /// Resource -> members to index.
+    pub members: HashMap<String, BTreeSet<String>>,
+    /// Resources whose records have timed lifecycle transitions, and when each is due
+    /// (`resource, body, meta, record key`).
+    pub due: Option<Box<DueFn>>,
+    pub timed: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for IndexPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexPlan")
+            .field("members", &self.members)
+            .field("timed", &self.timed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The records of one resource type in one tenant.
+#[derive(Debug, Default)]
+pub struct Collection {
+    records: IndexMap<Id, Record>,
+    /// Parent -> its children here, in creation order.
+    children: HashMap<ParentRef, BTreeMap<u64, Id>>,
+    /// Indexed members.
+    indexes: HashMap<String, MemberIndex>,
+    /// Member name -> how many records hold it.
+    present: HashMap<String, usize>,
+}
+
+impl Collection {
+    fn new(members: Option<&BTreeSet<String>>) -> Self {
+        Self {
+            indexes: members
+                .into_iter()
+                .flatten()
+                .map(|m| (m.clone(), MemberIndex::default()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Record> {
+        self.records.get(id)
+    }
+
+    /// The shared id of record `id`.
+    pub fn id(&self, id: &str) -> Option<&Id> {
+        self.records.get_key_value(id).map(|(k, _)| k)
+    }
+
+    /// Records in creation order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Id, &Record)> + ExactSizeIterator {
+        self.records.iter()
+    }
+
+    /// The record at `position` in creation order.
+    pub fn at(&self, position: usize) -> Option<(&Id, &Record)> {
+        self.records.get_index(position)
+    }
+
+    /// The position of record `id` in creation order.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.records.get_index_of(id)
+    }
+
+    /// Children of `parent`, in creation order.
+    pub fn children(&self, parent: &ParentRef) -> Option<&BTreeMap<u64, Id>> {
+        self.children.get(parent)
+    }
+
+    pub fn index(&self, member: &str) -> Option<&MemberIndex> {
+        self.indexes.get(member)
+    }
+
+    /// How many records hold member `name`.
+    pub fn holding(&self, name: &str) -> usize {
+        self.present.get(name).copied().unwrap_or(0)
+    }
+
+    /// The first record whose `member` reads `value`: through the index when there is one.
+    pub fn find_by(&self, member: &str, value: &Value) -> Option<&Id> {
+        if let Some(index) = self.indexes.get(member) {
+            return index.equal_to(&text(value))?.values().find(|id| {
+                self.records
+                    .get(&***id)
+                    .is_some_and(|r| holds(r, member, value))
+            });
+        }
+        self.records
+            .iter()
+            .find(|(_, r)| r.body.get(member).as_ref() == Some(value))
+            .map(|(id, _)| id)
+    }
+
+    fn file(&mut self, id: &Id, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
+        if let Some(p) = parent {
+            self.children
+                .entry(p.clone())
+                .or_default()
+                .insert(seq, id.clone());
+        }
+        for (name, index) in &mut self.indexes {
+            if let Some(v) = body.get(name) {
+                index.add(v, seq, id);
+            }
+        }
+        for name in body.keys() {
+            *self.present.entry(name.clone()).or_default() += 1;
+        }
+    }
+
+    fn unfile(&mut self, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
+        if let Some(p) = parent
+            && let Some(set) = self.children.get_mut(p)
+        {
+            set.remove(&seq);
+            if set.is_empty() {
+                self.children.remove(p);
+            }
+        }
+        for (name, index) in &mut self.indexes {
+            if let Some(v) = body.get(name) {
+                index.remove(v, seq);
+            }
+        }
+        for name in body.keys() {
+            if let Some(n) = self.present.get_mut(name) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.present.remove(name);
+                }
+            }
+        }
+    }
+
+    /// Moves the indexes from `before` to `after` for record `id`.
+    fn refile(
+        &mut self,
+        id: &Id,
+        seq: u64,
+        before: &Map<String, Value>,
+        after: &Map<String, Value>,
+    ) {
+        for (name, index) in &mut self.indexes {
+            let (old, new) = (before.get(name), after.get(name));
+            if old != new {
+                if let Some(v) = old {
+                    index.remove(v, seq);
+                }
+                if let Some(v) = new {
+                    index.add(v, seq, id);
+                }
+            }
+        }
+        for name in before.keys().filter(|k| !after.contains_key(*k)) {
+            if let Some(n) = self.present.get_mut(name) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.present.remove(name);
+                }
+            }
+        }
+        for name in after.keys().filter(|k| !before.contains_key(*k)) {
+            *self.present.entry(name.clone()).or_default() += 1;
+        }
+    }
+}
+
+fn holds(r: &Record, member: &str, value: &Value) -> bool {
+    r.body.get(member).as_ref() == Some(value)
+}
+
+/// A virtual time as an ordered key (due times are finite).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Due(pub f64);
+
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Tenant {
-    /// Resource type -> id -> record, in creation order.
-    pub resources: BTreeMap<String, IndexMap<String, Record>>,
+    /// Resource type -> its records.
+    #[serde(with = "collections")]
+    pub resources: BTreeMap<String, Collection>,
     /// Singleton sub-documents: `"{resource}/{name}"` -> owner id -> body.
     #[serde(default)]
     pub singletons: BTreeMap<String, BTreeMap<String, Value>>,
     pub next_seq: u64,
+    /// When records' lifecycles are next due: (time, resource, id).
+    #[serde(skip)]
+    due: BTreeSet<(Due, String, Id)>,
+    /// Record (resource, id) -> its entry in `due`.
+    #[serde(skip)]
+    due_of: HashMap<(String, Id), Due>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Store {
-    pub version: u32,
-    pub tenants: BTreeMap<String, Tenant>,
-}
+/// The export format writes each collection as an object of records by id.
+mod collections {
+    use super::{BTreeMap, Collection, Id, Record};
+    use indexmap::IndexMap;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl Store {
-    pub fn new() -> Self {
-        Self {
-            version: FORMAT_VERSION,
-            tenants: BTreeMap::new(),
+    /// One collection's records by id, in creation order.
+    struct Records<'a>(&'a Collection);
+
+    impl Serialize for Records<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(self.0.records.len()))?;
+            for (id, rec) in &self.0.records {
+                map.serialize_entry(&**id, rec)?;
+            }
+            map.end()
         }
     }
 
-    pub fn tenant(&mut self, key: &str) -> &mut Tenant {
-        self.tenants.entry(key.to_owned()).or_default()
+    pub fn serialize<S: Serializer>(
+        c: &BTreeMap<String, Collection>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(c.len()))?;
+        for (name, coll) in c {
+            map.serialize_entry(name, &Records(coll))?;
+        }
+        map.end()
     }
 
-    pub fn get(&self, tenant: &str, resource: &str, id: &str) -> Option<&Record> {
-        self.tenants.get(tenant)?.resources.get(resource)?.get(id)
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Collection>, D::Error> {
+        let raw = BTreeMap::<String, IndexMap<String, Record>>::deserialize(d)?;
+        Ok(raw
+            .into_iter()
+            .map(|(name, records)| {
+                let records = records.into_iter().map(|(k, v)| (Id::from(k), v)).collect();
+                (
+                    name,
+                    Collection {
+                        records,
+                        ..Collection::default()
+                    },
+                )
+            })
+            .collect())
     }
 }
 
 impl Tenant {
-    /// Stores a record (replacing one with the same id, which keeps its place in the order).
-    pub fn insert(
-        &mut self,
-        resource: &str,
-        id: String,
-        body: Map<String, Value>,
-        parent: Option<ParentRef>,
-    ) {
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        let records = self.resources.entry(resource.to_owned()).or_default();
-        records.insert(
-            id,
-            Record {
-                body,
-                meta: Meta::default(),
-                parent,
-                seq,
+    pub fn get(&self, resource: &str, id: &str) -> Option<&Record> {
+        self.resources.get(resource)?.get(id)
+    }
+
+    pub fn collection(&self, resource: &str) -> Option<&Collection> {
+        self.resources.get(resource)
+    }
+
+    /// The earliest due lifecycle step of `resource` (all resources when `None`), if it is
+    /// due by `now`.
+    pub fn due_by(&self, resource: Option<&str>, now: f64) -> bool {
+        self.due
+            .iter()
+            .take_while(|(at, _, _)| at.0 <= now)
+            .any(|(_, r, _)| resource.is_none_or(|x| x == r))
+    }
+
+    /// Records due by `now`, earliest first: (resource, id).
+    pub fn due_records(&self, resource: Option<&str>, now: f64) -> Vec<(String, Id)> {
+        self.due
+            .iter()
+            .take_while(|(at, _, _)| at.0 <= now)
+            .filter(|(_, r, _)| resource.is_none_or(|x| x == r))
+            .map(|(_, r, id)| (r.clone(), id.clone()))
+            .collect()
+    }
+
+    /// When record `id` is due, if it is scheduled.
+    pub fn due_at(&self, resource: &str, id: &str) -> Option<f64> {
+        self.due_of
+            .get(&(resource.to_owned(), Id::from(id)))
+            .map(|d| d.0)
+    }
+}
+
+/// What changed since the state file last heard: records, singletons, whole tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dirty {
+    Record {
+        tenant: String,
+        resource: String,
+        id: Id,
+    },
+    Singleton {
+        tenant: String,
+        slot: String,
+        owner: String,
+    },
+    /// The tenant was removed (reset).
+    Tenant(String),
+    /// Everything was replaced (reset of all tenants, or an import).
+    All,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Store {
+    pub version: u32,
+    pub tenants: BTreeMap<String, Tenant>,
+    /// What to index, from the engine.
+    #[serde(skip)]
+    plan: Arc<IndexPlan>,
+    /// Changes not yet taken by the state file, in order, with duplicates kept out.
+    #[serde(skip)]
+    dirty: Vec<Dirty>,
+    #[serde(skip)]
+    dirty_set: std::collections::HashSet<Dirty>,
+    /// Whether anyone takes the changes (a state file is open).
+    #[serde(skip)]
+    pub tracking: bool,
+}
+
+impl Store {
+    pub fn new(plan: Arc<IndexPlan>) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            plan,
+            ..Self::default()
+        }
+    }
+
+    /// Indexes every record (after an import or a load) with `plan`.
+    pub fn reindex(&mut self, plan: Arc<IndexPlan>) {
+        self.plan = plan.clone();
+        for (key, tenant) in &mut self.tenants {
+            tenant.due.clear();
+            tenant.due_of.clear();
+            for (resource, coll) in &mut tenant.resources {
+                let records = std::mem::take(&mut coll.records);
+                *coll = Collection::new(plan.members.get(resource));
+                for (id, rec) in records {
+                    let body = rec.body.map();
+                    coll.file(&id, rec.seq, rec.parent.as_ref(), &body);
+                    let due = plan_due(&plan, resource, &body, rec.meta(), key, &id);
+                    coll.records.insert(id.clone(), rec);
+                    schedule(
+                        tenant_due(&mut tenant.due, &mut tenant.due_of),
+                        resource,
+                        &id,
+                        due,
+                    );
+                }
+            }
+        }
+    }
+
+    /// A tenant to write to (created when missing).
+    pub fn tenant(&mut self, key: &str) -> TenantMut<'_> {
+        let tenant = self.tenants.entry(key.to_owned()).or_default();
+        TenantMut {
+            key: key.to_owned(),
+            tenant,
+            plan: &self.plan,
+            dirty: DirtyLog {
+                list: &mut self.dirty,
+                set: &mut self.dirty_set,
+                on: self.tracking,
             },
+        }
+    }
+
+    pub fn get(&self, tenant: &str, resource: &str, id: &str) -> Option<&Record> {
+        self.tenants.get(tenant)?.get(resource, id)
+    }
+
+    pub fn collection(&self, tenant: &str, resource: &str) -> Option<&Collection> {
+        self.tenants.get(tenant)?.resources.get(resource)
+    }
+
+    /// Forgets one tenant, or all.
+    pub fn reset(&mut self, tenant: Option<&str>) {
+        match tenant {
+            Some(t) => {
+                self.tenants.remove(t);
+                self.mark(Dirty::Tenant(t.to_owned()));
+            }
+            None => {
+                self.tenants.clear();
+                self.mark(Dirty::All);
+            }
+        }
+    }
+
+    /// Replaces everything with `other` (an import), indexed with this store's plan.
+    pub fn replace(&mut self, other: Store) {
+        self.tenants = other.tenants;
+        let plan = self.plan.clone();
+        self.reindex(plan);
+        self.mark(Dirty::All);
+    }
+
+    fn mark(&mut self, d: Dirty) {
+        if self.tracking && self.dirty_set.insert(d.clone()) {
+            self.dirty.push(d);
+        }
+    }
+
+    /// The changes since the last call, in order.
+    pub fn take_dirty(&mut self) -> Vec<Dirty> {
+        self.dirty_set.clear();
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Tenants with a lifecycle step due by `now`.
+    pub fn tenants_due(&self, now: f64) -> Vec<String> {
+        self.tenants
+            .iter()
+            .filter(|(_, t)| t.due.first().is_some_and(|(at, _, _)| at.0 <= now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+fn plan_due(
+    plan: &IndexPlan,
+    resource: &str,
+    body: &Map<String, Value>,
+    meta: &Meta,
+    tenant: &str,
+    id: &str,
+) -> Option<f64> {
+    if !plan.timed.contains(resource) {
+        return None;
+    }
+    let key = format!("{tenant}/{resource}/{id}");
+    plan.due.as_ref()?(resource, body, meta, &key)
+}
+
+type DueSets<'a> = (
+    &'a mut BTreeSet<(Due, String, Id)>,
+    &'a mut HashMap<(String, Id), Due>,
+);
+
+fn tenant_due<'a>(
+    due: &'a mut BTreeSet<(Due, String, Id)>,
+    due_of: &'a mut HashMap<(String, Id), Due>,
+) -> DueSets<'a> {
+    (due, due_of)
+}
+
+fn schedule((due, due_of): DueSets<'_>, resource: &str, id: &Id, at: Option<f64>) {
+    let key = (resource.to_owned(), id.clone());
+    if let Some(old) = due_of.remove(&key) {
+        due.remove(&(old, key.0.clone(), id.clone()));
+    }
+    if let Some(at) = at.filter(|t| t.is_finite()) {
+        due.insert((Due(at), key.0.clone(), id.clone()));
+        due_of.insert(key, Due(at));
+    }
+}
+
+struct DirtyLog<'a> {
+    list: &'a mut Vec<Dirty>,
+    set: &'a mut std::collections::HashSet<Dirty>,
+    on: bool,
+}
+
+impl DirtyLog<'_> {
+    fn mark(&mut self, d: Dirty) {
+        if self.on && self.set.insert(d.clone()) {
+            self.list.push(d);
+        }
+    }
+}
+
+/// Writing to one tenant: every change is indexed and noted for the state file.
+pub struct TenantMut<'a> {
+    key: String,
+    tenant: &'a mut Tenant,
+    plan: &'a IndexPlan,
+    dirty: DirtyLog<'a>,
+}
+
+impl TenantMut<'_> {
+    pub fn get(&self, resource: &str, id: &str) -> Option<&Record> {
+        self.tenant.get(resource, id)
+    }
+
+    pub fn collection(&self, resource: &str) -> Option<&Collection> {
+        self.tenant.resources.get(resource)
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.tenant.next_seq
+    }
+
+    fn collection_mut(&mut self, resource: &str) -> &mut Collection {
+        let plan = self.plan;
+        self.tenant
+            .resources
+            .entry(resource.to_owned())
+            .or_insert_with(|| Collection::new(plan.members.get(resource)))
+    }
+
+    fn touched(&mut self, resource: &str, id: &Id) {
+        let d = Dirty::Record {
+            tenant: self.key.clone(),
+            resource: resource.to_owned(),
+            id: id.clone(),
+        };
+        self.dirty.mark(d);
+    }
+
+    fn reschedule(&mut self, resource: &str, id: &Id, body: &Map<String, Value>, meta: &Meta) {
+        let at = plan_due(self.plan, resource, body, meta, &self.key, id);
+        schedule(
+            tenant_due(&mut self.tenant.due, &mut self.tenant.due_of),
+            resource,
+            id,
+            at,
         );
     }
 
-    pub fn get_mut(&mut self, resource: &str, id: &str) -> Option<&mut Record> {
-        self.resources.get_mut(resource)?.get_mut(id)
+    /// Stores a new record (replacing one with the same id, which keeps its place).
+    pub fn insert(
+        &mut self,
+        resource: &str,
+        id: &str,
+        body: Map<String, Value>,
+        parent: Option<ParentRef>,
+    ) {
+        self.insert_with(resource, id, body, Meta::default(), parent);
+    }
+
+    /// Stores a new record with what the sandbox knows about it.
+    pub fn insert_with(
+        &mut self,
+        resource: &str,
+        id: &str,
+        body: Map<String, Value>,
+        meta: Meta,
+        parent: Option<ParentRef>,
+    ) {
+        self.tenant.next_seq += 1;
+        let seq = self.tenant.next_seq;
+        self.put(resource, id, body, meta, parent, seq);
+    }
+
+    /// Stores a record as it is (a state file being replayed): its own sequence number.
+    pub fn put(
+        &mut self,
+        resource: &str,
+        id: &str,
+        body: Map<String, Value>,
+        meta: Meta,
+        parent: Option<ParentRef>,
+        seq: u64,
+    ) {
+        self.tenant.next_seq = self.tenant.next_seq.max(seq);
+        let coll = self.collection_mut(resource);
+        let id: Id = coll.id(id).cloned().unwrap_or_else(|| Id::from(id));
+        if let Some(old) = coll.records.get(&id).cloned() {
+            coll.unfile(old.seq, old.parent.as_ref(), &old.body.map());
+        }
+        coll.file(&id, seq, parent.as_ref(), &body);
+        let record = Record {
+            body: Body::new(&body),
+            meta: (!meta.is_default()).then(|| Box::new(meta.clone())),
+            parent,
+            seq,
+        };
+        coll.records.insert(id.clone(), record);
+        self.reschedule(resource, &id, &body, &meta);
+        self.touched(resource, &id);
+    }
+
+    /// Changes record `id`: `f` gets its members and meta, parsed; the record is stored
+    /// again (and re-indexed) afterwards. `None` when there is no such record.
+    pub fn edit<R>(
+        &mut self,
+        resource: &str,
+        id: &str,
+        f: impl FnOnce(&mut Map<String, Value>, &mut Meta) -> R,
+    ) -> Option<R> {
+        let coll = self.tenant.resources.get_mut(resource)?;
+        let (id, rec) = coll.records.get_key_value(id)?;
+        let id = id.clone();
+        let before = rec.body.map();
+        let mut after = before.clone();
+        let mut meta = rec.meta().clone();
+        let out = f(&mut after, &mut meta);
+        let seq = rec.seq;
+        if after != before {
+            coll.refile(&id, seq, &before, &after);
+        }
+        if let Some(rec) = coll.records.get_mut(&id) {
+            if after != before {
+                rec.body = Body::new(&after);
+            }
+            rec.meta = (!meta.is_default()).then(|| Box::new(meta.clone()));
+        }
+        self.reschedule(resource, &id, &after, &meta);
+        self.touched(resource, &id);
+        Some(out)
     }
 
     /// Removes a record and, recursively, every record whose parent it was.
     pub fn remove_cascade(&mut self, resource: &str, id: &str) -> Option<Record> {
-        let removed = self.resources.get_mut(resource)?.shift_remove(id)?;
+        let coll = self.tenant.resources.get_mut(resource)?;
+        let (key, removed) = coll.records.shift_remove_entry(id)?;
+        let body = removed.body.map();
+        coll.unfile(removed.seq, removed.parent.as_ref(), &body);
+        schedule(
+            tenant_due(&mut self.tenant.due, &mut self.tenant.due_of),
+            resource,
+            &key,
+            None,
+        );
+        self.touched(resource, &key);
         let target = ParentRef {
             resource: resource.to_owned(),
             id: id.to_owned(),
         };
-        let children: Vec<(String, String)> = self
+        let children: Vec<(String, Id)> = self
+            .tenant
             .resources
             .iter()
-            .flat_map(|(r, recs)| {
-                recs.iter()
-                    .filter(|(_, rec)| rec.parent.as_ref() == Some(&target))
-                    .map(move |(i, _)| (r.clone(), i.clone()))
+            .flat_map(|(r, coll)| {
+                coll.children(&target)
+                    .into_iter()
+                    .flat_map(|set| set.values())
+                    .map(move |i| (r.clone(), i.clone()))
             })
             .collect();
         for (r, i) in children {
             self.remove_cascade(&r, &i);
         }
-        for owners in self
-            .singletons
-            .iter_mut()
-            .filter(|(k, _)| k.split('/').next() == Some(resource))
-        {
-            owners.1.remove(id);
+        let mut cleared = Vec::new();
+        for (slot, owners) in &mut self.tenant.singletons {
+            if slot.split('/').next() == Some(resource) && owners.remove(id).is_some() {
+                cleared.push(slot.clone());
+            }
+        }
+        for slot in cleared {
+            self.dirty.mark(Dirty::Singleton {
+                tenant: self.key.clone(),
+                slot,
+                owner: id.to_owned(),
+            });
         }
         Some(removed)
+    }
+
+    /// The singleton sub-document `slot` of record `owner`, created empty when missing.
+    pub fn singleton(&mut self, slot: &str, owner: &str) -> &mut Value {
+        self.dirty.mark(Dirty::Singleton {
+            tenant: self.key.clone(),
+            slot: slot.to_owned(),
+            owner: owner.to_owned(),
+        });
+        self.tenant
+            .singletons
+            .entry(slot.to_owned())
+            .or_default()
+            .entry(owner.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()))
+    }
+
+    /// Sets a singleton sub-document as it is (a state file being replayed); `None` removes it.
+    pub fn put_singleton(&mut self, slot: &str, owner: &str, value: Option<Value>) {
+        match value {
+            Some(v) => {
+                *self.singleton(slot, owner) = v;
+            }
+            None => {
+                if let Some(owners) = self.tenant.singletons.get_mut(slot) {
+                    owners.remove(owner);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan() -> Arc<IndexPlan> {
+        let mut p = IndexPlan::default();
+        p.members
+            .insert("things".into(), ["status".to_owned()].into_iter().collect());
+        Arc::new(p)
+    }
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn edits_move_records_between_index_entries() {
+        let mut store = Store::new(plan());
+        let mut t = store.tenant("t");
+        t.insert("things", "a", body(json!({"status": "new"})), None);
+        t.insert("things", "b", body(json!({"status": "new"})), None);
+        t.edit("things", "a", |b, _| {
+            b.insert("status".into(), json!("done"));
+        });
+        let coll = store.collection("t", "things").unwrap();
+        let index = coll.index("status").unwrap();
+        let ids = |v: &str| -> Vec<String> {
+            index
+                .equal_to(v)
+                .map(|s| s.values().map(|i| i.to_string()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(ids("new"), ["b"]);
+        assert_eq!(ids("done"), ["a"]);
+        assert_eq!(coll.holding("status"), 2);
+    }
+
+    #[test]
+    fn removing_a_parent_removes_its_children_and_their_index_entries() {
+        let mut store = Store::new(plan());
+        let mut t = store.tenant("t");
+        t.insert("owners", "o", Map::new(), None);
+        let parent = ParentRef {
+            resource: "owners".into(),
+            id: "o".into(),
+        };
+        t.insert(
+            "things",
+            "c",
+            body(json!({"status": "x"})),
+            Some(parent.clone()),
+        );
+        t.remove_cascade("owners", "o");
+        let coll = store.collection("t", "things").unwrap();
+        assert!(coll.is_empty());
+        assert!(coll.children(&parent).is_none());
+        assert!(coll.index("status").unwrap().equal_to("x").is_none());
+    }
+
+    #[test]
+    fn the_export_format_round_trips() {
+        let mut store = Store::new(plan());
+        store
+            .tenant("t")
+            .insert("things", "a", body(json!({"status": "new", "n": 1})), None);
+        let text = serde_json::to_string(&store).unwrap();
+        let mut back: Store = serde_json::from_str(&text).unwrap();
+        back.reindex(plan());
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        assert_eq!(
+            back.get("t", "things", "a").unwrap().body.map(),
+            body(json!({"status": "new", "n": 1}))
+        );
     }
 }

@@ -92,14 +92,15 @@ impl Uses<'_> {
                     rest = &rest[1..];
                 }
             }
-            Some(first) => {
+            // `child::item`: a module declared here (a lone name is a local, not a module).
+            Some(first) if rest.len() >= 2 => {
                 let mut child = base.clone();
                 child.push(first.to_owned());
                 if !self.modules.contains_key(&child) {
                     return None;
                 }
             }
-            None => return None,
+            _ => return None,
         }
         base.extend(rest.iter().cloned());
         Some(base)

@@ -1,0 +1,385 @@
+//! Answers one operation from state, shaped by the operation's response schema: `create`,
+//! the item operations (`item`: read, update, replace, delete, actions, with lifecycle
+//! triggers), `list` pages, `link` (attach, detach) and `singleton` sub-documents.
+//!
+//! Reads (an item GET, a list) take the store's read lock and change nothing, unless a
+//! lifecycle step is due, which they apply first so that no read shows a state older than
+//! the clock allows. Everything else takes the write lock.
+
+mod create;
+mod item;
+mod link;
+mod list;
+mod singleton;
+
+use jsonschema::Validator;
+use serde_json::{Map, Value, json};
+
+use super::call::{Call, Outcome};
+use super::engine::Engine;
+use super::model::{Binding, Kind, Resource, singular, success_schema};
+use super::shape::{NewRecord, Shown};
+use super::store::{ParentRef, Store};
+use super::{delivery_log, lists};
+use crate::compiled::Api;
+use crate::generate::flatten;
+use crate::spec::Spec;
+
+impl Engine {
+    /// Answers operation `oi` of `api` from the store.
+    pub fn handle(&self, api: &Api, oi: usize, call: &Call) -> Outcome {
+        let binding = &self.model.bindings[oi];
+        if binding.kind == Kind::Stateless || self.stateless {
+            return Outcome::Stateless;
+        }
+        if let Kind::Webhooks(what) = binding.kind {
+            return delivery_log::handle(api, self, oi, what, call);
+        }
+        let Some(resource) = self.model.resources.get(&binding.resource) else {
+            return Outcome::Stateless;
+        };
+        let op = &api.spec.operations[oi];
+        let schema = success_schema(op);
+        let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
+        let ctx = Ctx {
+            api,
+            engine: self,
+            binding,
+            resource,
+            call,
+            schema: schema.as_deref(),
+            validator: validator.as_deref(),
+            parent: None,
+            op_id: &op.id,
+            oi,
+        };
+        if matches!(binding.kind, Kind::Read | Kind::List | Kind::SingletonRead) {
+            let store = self.store.read();
+            if !ctx.needs_write(&store) {
+                return match ctx.with_parent(&store) {
+                    Ok(ctx) => ctx.read(&store),
+                    Err(outcome) => outcome,
+                };
+            }
+        }
+        let mut store = self.store.write();
+        ctx.catch_up(&mut store);
+        match ctx.with_parent(&store) {
+            Ok(ctx) => ctx.write(&mut store),
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+pub(super) fn not_found(resource: &str, id: &str) -> Outcome {
+    Outcome::Problem(
+        404,
+        format!("no {} with id '{id}'", singular(resource).replace('_', " ")),
+    )
+}
+
+/// One operation on one resource, for one request.
+pub(super) struct Ctx<'a> {
+    api: &'a Api,
+    engine: &'a Engine,
+    binding: &'a Binding,
+    resource: &'a Resource,
+    call: &'a Call<'a>,
+    /// The operation's success response schema.
+    schema: Option<&'a str>,
+    validator: Option<&'a Validator>,
+    /// The parent item the path names, once checked to exist.
+    parent: Option<ParentRef>,
+    op_id: &'a str,
+    oi: usize,
+}
+
+impl<'a> Ctx<'a> {
+    fn spec(&self) -> &Spec {
+        &self.api.spec
+    }
+
+    fn shown(&self) -> Shown<'_> {
+        Shown {
+            spec: self.spec(),
+            seed: self.api.seed,
+            generate_optional: self.engine.profile.generate_optional,
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}/{}/{id}", self.call.tenant, self.resource.name)
+    }
+
+    /// The id of the item named in the path.
+    fn path_id(&self) -> Option<&str> {
+        self.binding
+            .item_param
+            .as_deref()
+            .and_then(|p| self.call.param(p))
+    }
+
+    /// Whether answering needs the write lock even for a read: a lifecycle step is due for
+    /// what the read shows, or a singleton record does not exist yet.
+    fn needs_write(&self, store: &Store) -> bool {
+        let Some(tenant) = store.tenants.get(self.call.tenant) else {
+            return self.resource.singleton;
+        };
+        if self.resource.singleton
+            && tenant
+                .get(&self.resource.name, super::model::SINGLETON_ID)
+                .is_none()
+        {
+            return true;
+        }
+        // An operation that moves a lifecycle changes the record even when it reads.
+        let triggers = |lc: &crate::profile::Lifecycle| {
+            lc.transitions
+                .iter()
+                .any(|t| t.on.as_deref() == Some(self.op_id))
+        };
+        if self
+            .engine
+            .profile
+            .lifecycles
+            .get(&self.resource.name)
+            .is_some_and(triggers)
+        {
+            return true;
+        }
+        let now = self.engine.clock.now();
+        match (self.binding.kind, self.path_id()) {
+            (Kind::List, _) => tenant.due_by(Some(&self.resource.name), now),
+            (_, Some(id)) => tenant
+                .due_at(&self.resource.name, id)
+                .is_some_and(|at| at <= now),
+            _ => false,
+        }
+    }
+
+    /// Applies what is due before answering: lifecycle steps (a list brings its records up
+    /// to date, an item operation its item; a create reads nothing that exists), and the
+    /// tenant's record of a singleton resource.
+    fn catch_up(&self, store: &mut Store) {
+        let name = &self.resource.name;
+        if self.engine.profile.lifecycles.contains_key(name) && self.binding.kind != Kind::Create {
+            let only = self.path_id();
+            if only.is_some() || self.binding.kind == Kind::List {
+                self.engine.advance_resource(
+                    self.spec(),
+                    store,
+                    Some(self.call.tenant),
+                    name,
+                    self.engine.clock.now(),
+                    only,
+                );
+            }
+        }
+        if self.resource.singleton {
+            self.engine
+                .singleton(self.spec(), store, self.call.tenant, name);
+        }
+    }
+
+    /// This context with the path's parent item, which must exist (404 otherwise).
+    fn with_parent(self, store: &Store) -> Result<Self, Outcome> {
+        let Some((param, ptype)) = &self.binding.parent else {
+            return Ok(self);
+        };
+        let Some(pid) = self.call.param(param) else {
+            return Err(Outcome::Stateless);
+        };
+        if store.get(self.call.tenant, ptype, pid).is_none() {
+            return Err(not_found(ptype, pid));
+        }
+        let parent = Some(ParentRef {
+            resource: ptype.clone(),
+            id: pid.to_owned(),
+        });
+        Ok(Self { parent, ..self })
+    }
+
+    /// Reads: an item, a list page, a singleton sub-document.
+    fn read(&self, store: &Store) -> Outcome {
+        match self.binding.kind {
+            Kind::List => self.list(store),
+            Kind::SingletonRead => self.singleton_read(store),
+            _ => match self.item_id(store) {
+                Some(id) if self.in_scope(store, &id) => {
+                    match (&self.parent, self.binding.respond_parent) {
+                        (Some(p), true) => self.respond_stored(store, &p.resource, &p.id),
+                        _ => self.respond_stored(store, &self.resource.name, &id),
+                    }
+                }
+                Some(id) => not_found(&self.resource.name, &id),
+                None => Outcome::Stateless,
+            },
+        }
+    }
+
+    /// Everything else, and reads that had to catch up first.
+    fn write(&self, store: &mut Store) -> Outcome {
+        match self.binding.kind {
+            Kind::Create => self.create(store),
+            Kind::List => self.list(store),
+            Kind::Read | Kind::Update | Kind::Replace | Kind::Delete | Kind::Action => {
+                self.item(store)
+            }
+            Kind::DeleteAll => self.delete_all(store),
+            Kind::SingletonRead => self.singleton_read(store),
+            Kind::SingletonWrite => self.singleton_write(store),
+            Kind::Link => self.link(store, true),
+            Kind::Unlink => self.link(store, false),
+            Kind::Stateless | Kind::Webhooks(_) => Outcome::Stateless,
+        }
+    }
+
+    /// Server-owned members: the id and the link to the parent.
+    fn fixed(&self, id: &Value) -> Vec<(String, Value)> {
+        let mut fixed = vec![(self.resource.id_field.clone(), id.clone())];
+        if let (Some((param, _)), Some(p)) = (&self.binding.parent, &self.parent) {
+            fixed.push((param.clone(), self.typed(param, &p.id)));
+        }
+        fixed
+    }
+
+    /// The flattened schema of one member of the resource's stored representation.
+    fn member_schema(&self, member: &str) -> Option<Value> {
+        let doc = &self.spec().doc;
+        let resource = self
+            .resource
+            .schema
+            .as_deref()
+            .and_then(|s| self.spec().at(s))
+            .map(|s| flatten(doc, s))?;
+        resource
+            .get("properties")
+            .and_then(|p| p.get(member))
+            .map(|m| flatten(doc, m))
+    }
+
+    /// An id taken from the path, typed as the record's member schema wants it.
+    fn typed(&self, member: &str, raw: &str) -> Value {
+        let numeric = self.member_schema(member).is_some_and(|m| {
+            matches!(
+                m.get("type").and_then(Value::as_str),
+                Some("integer" | "number")
+            )
+        });
+        match raw.parse::<i64>() {
+            Ok(n) if numeric => json!(n),
+            _ => json!(raw),
+        }
+    }
+
+    fn new_record(&self, key: String) -> NewRecord<'_> {
+        NewRecord {
+            spec: self.spec(),
+            schema: self.resource.schema.as_deref(),
+            validator: self
+                .engine
+                .validators
+                .get(&self.resource.name)
+                .map(|v| v.as_ref()),
+            seed: self.api.seed,
+            key,
+            now: self.call.now,
+            generate_optional: self.engine.profile.generate_optional,
+        }
+    }
+
+    /// `record` shown through the operation's response schema.
+    fn respond(&self, record: &Map<String, Value>, key: &str) -> Outcome {
+        let Some(s) = self.schema else {
+            return Outcome::Body(Value::Null);
+        };
+        let names = self.engine.names_of(self.spec(), s);
+        // A schema asking for `id` gets the record's id, whatever its member's name.
+        let wants_id = self.resource.id_field != "id"
+            && !record.contains_key("id")
+            && names
+                .as_ref()
+                .is_some_and(|n| n.names.iter().any(|x| x == "id"));
+        let with_id;
+        let record = match record.get(&self.resource.id_field) {
+            Some(v) if wants_id => {
+                let mut r = record.clone();
+                r.insert("id".to_owned(), v.clone());
+                with_id = r;
+                &with_id
+            }
+            _ => record,
+        };
+        Outcome::Body(
+            self.shown()
+                .project(key, s, record, self.validator, names.as_deref()),
+        )
+    }
+
+    /// Answers with stored record `id` of `resource`, its embedded members as they are now.
+    fn respond_stored(&self, store: &Store, resource: &str, id: &str) -> Outcome {
+        let key = format!("{}/{resource}/{id}", self.call.tenant);
+        match self
+            .engine
+            .view(self.spec(), store, self.call.tenant, resource, id)
+        {
+            Some(body) => self.respond(&body, &key),
+            None => not_found(resource, id),
+        }
+    }
+
+    /// The id of the item named in the path (which may name it by another member).
+    fn item_id(&self, store: &Store) -> Option<String> {
+        if self.resource.singleton {
+            return Some(super::model::SINGLETON_ID.to_owned());
+        }
+        let raw = self.path_id()?;
+        if self.binding.lookup.is_none() {
+            return Some(raw.to_owned());
+        }
+        let found = self.find_by(store, self.binding.lookup.as_deref(), raw);
+        Some(found.unwrap_or_else(|| raw.to_owned()))
+    }
+
+    /// The id of the resource's record whose `member` (its id when `None`) reads `wanted`.
+    fn find_by(&self, store: &Store, member: Option<&str>, wanted: &str) -> Option<String> {
+        let coll = store.collection(self.call.tenant, &self.resource.name)?;
+        match member {
+            None => coll.get(wanted).map(|_| wanted.to_owned()),
+            Some(m) => lists::find_text(coll, m, wanted).map(|id| id.to_string()),
+        }
+    }
+
+    /// Whether record `id` exists where the path puts it: under the path's parent, or linked
+    /// to it.
+    fn in_scope(&self, store: &Store, id: &str) -> bool {
+        let Some(rec) = store.get(self.call.tenant, &self.resource.name, id) else {
+            return false;
+        };
+        match (&self.binding.link, &self.parent) {
+            (Some(link), Some(p)) => {
+                self.engine
+                    .linked(store, self.call.tenant, link, p, &self.resource.name, id)
+            }
+            _ => self.parent.is_none() || rec.parent == self.parent,
+        }
+    }
+
+    /// Deletes every record of the collection under the path's parent.
+    fn delete_all(&self, store: &mut Store) -> Outcome {
+        let ids: Vec<String> = store
+            .collection(self.call.tenant, &self.resource.name)
+            .map(|coll| {
+                coll.iter()
+                    .filter(|(_, r)| r.parent == self.parent)
+                    .map(|(i, _)| i.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut tenant = store.tenant(self.call.tenant);
+        for id in ids {
+            tenant.remove_cascade(&self.resource.name, &id);
+        }
+        Outcome::Body(Value::Null)
+    }
+}

@@ -19,7 +19,17 @@ impl Prepared {
             status,
             content_type: Some(content_type.to_owned()),
             headers: Vec::new(),
-            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            body: json_bytes(body),
         }
     }
+}
+
+/// `value` as compact JSON bytes, in an allocation of exactly their size (answers are kept
+/// for idempotent replays, so spare capacity would be kept with them).
+pub fn json_bytes(value: &Value) -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(value)
+            .unwrap_or_default()
+            .into_boxed_slice(),
+    )
 }

@@ -88,7 +88,7 @@ pub fn with_body(api: &Api, oi: usize, body: Value) -> Prepared {
     if p.content_type.as_deref().is_none_or(is_json) {
         p.content_type
             .get_or_insert_with(|| "application/json".to_owned());
-        p.body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        p.body = super::prepared::json_bytes(&body);
     }
     p
 }

@@ -83,6 +83,16 @@ impl<'a> Generator<'a> {
         self.gen_value(schema, &Ctx::default())
     }
 
+    /// Generates the value of an object's member `name` (whose name picks realistic data).
+    pub fn member(&mut self, name: &str, schema: &Value) -> Value {
+        let ctx = Ctx {
+            name: Some(name),
+            depth: 1,
+            ..Ctx::default()
+        };
+        self.gen_value(schema, &ctx)
+    }
+
     pub fn value_at(&mut self, ptr: &str) -> Value {
         let doc = self.doc;
         doc.pointer(ptr).map_or(Value::Null, |s| self.value(s))
@@ -550,7 +560,7 @@ impl<'a> Generator<'a> {
             return false;
         }
         if let Some(p) = map.get("pattern").and_then(Value::as_str)
-            && !regex::Regex::new(p).is_ok_and(|r| r.is_match(s))
+            && !pattern_matches(p, s)
         {
             return false;
         }
@@ -697,6 +707,22 @@ fn is_time_name(name: &str) -> bool {
 /// Compiles an ECMA-style `pattern` for generation. Outer anchors are dropped (a string that
 /// matches the body matches the anchored form), and classes are ASCII as in ECMA-262, so
 /// `\d` never yields a non-ASCII digit.
+/// Whether `s` matches `pattern`; each pattern is compiled once per process (a spec has a
+/// fixed set, and a check runs for every generated value).
+fn pattern_matches(pattern: &str, s: &str) -> bool {
+    static COMPILED: std::sync::LazyLock<
+        parking_lot::Mutex<HashMap<String, Option<regex::Regex>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let re = {
+        let mut cache = COMPILED.lock();
+        cache
+            .entry(pattern.to_owned())
+            .or_insert_with(|| regex::Regex::new(pattern).ok())
+            .clone()
+    };
+    re.is_some_and(|r| r.is_match(s))
+}
+
 fn compile_pattern(pattern: &str) -> Option<rand_regex::Regex> {
     let body = pattern.strip_prefix('^').unwrap_or(pattern);
     let body = match body.strip_suffix('$') {

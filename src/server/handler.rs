@@ -23,7 +23,8 @@ use crate::compiled::Prepared;
 use crate::compiled::problem::{self, FieldError, Problem};
 use crate::compiled::respond;
 use crate::compiled::routing::Match;
-use crate::state::{Call, Outcome, idempotency};
+use crate::state::idempotency::{self, Begin, Kept};
+use crate::state::{Call, Outcome};
 
 /// Longest latency `X-Sandbox-Latency-Ms` may add.
 const MAX_LATENCY_MS: u64 = 10_000;
@@ -341,44 +342,87 @@ impl<'a> Journey<'a> {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
         let Some(key) = key else {
-            return Ok(self.answer(self.execute(call), "ok"));
+            return Ok(self.answer(self.execute(call).0, "ok"));
         };
         let uri = &self.parts.uri;
         let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), uri.query(), bytes);
-        let slot = engine.idempotency.slot(&self.tenant, key);
-        let mut saved = slot.lock().await;
-        if let Some(s) = saved.as_ref() {
-            if s.fingerprint == fingerprint {
-                return Ok(self.answer(s.response.clone(), "replayed"));
+        loop {
+            let now = engine.clock.now();
+            match engine
+                .idempotency
+                .begin(&self.tenant, key, fingerprint, now)
+            {
+                Begin::Replay(kept) => {
+                    return Ok(self.answer(self.replayed(call, kept), "replayed"));
+                }
+                Begin::Conflict => {
+                    let op = &self.sandbox.api.spec.operations[self.oi()];
+                    let status = if !op.declares(409) && op.declares(422) {
+                        422
+                    } else {
+                        409
+                    };
+                    let detail = format!(
+                        "idempotency key '{key}' was already used with a different request"
+                    );
+                    let p = self.problem(status, detail, &[]);
+                    return Err(self.refuse(p, "idempotency conflict"));
+                }
+                // Another request with this key is executing: its answer is ours.
+                Begin::Wait(running) => {
+                    drop(running.lock().await);
+                }
+                Begin::Run(run) => {
+                    let (prepared, kept) = self.execute(call);
+                    // Server errors are not remembered, so a retry runs again.
+                    let saved = (prepared.status < 500).then_some(idempotency::Saved {
+                        fingerprint,
+                        response: kept,
+                    });
+                    engine.idempotency.finish(run, saved, engine.clock.now());
+                    return Ok(self.answer(prepared, "ok"));
+                }
             }
-            let op = &self.sandbox.api.spec.operations[self.oi()];
-            let status = if !op.declares(409) && op.declares(422) {
-                422
-            } else {
-                409
-            };
-            let detail =
-                format!("idempotency key '{key}' was already used with a different request");
-            return Err(self.refuse(self.problem(status, detail, &[]), "idempotency conflict"));
         }
-        let prepared = self.execute(call);
-        // Server errors are not remembered, so a retry runs again.
-        if prepared.status < 500 {
-            *saved = Some(idempotency::Saved {
-                fingerprint,
-                response: prepared.clone(),
-            });
-        }
-        Ok(self.answer(prepared, "ok"))
     }
 
-    /// The engine's answer, or the spec's where the operation keeps no state.
-    fn execute(&self, call: &Call) -> Arc<Prepared> {
+    /// The engine's answer, or the spec's where the operation keeps no state; and what an
+    /// idempotent replay keeps of it.
+    fn execute(&self, call: &Call) -> (Arc<Prepared>, Kept) {
         let (api, oi) = (&self.sandbox.api, self.oi());
-        match self.sandbox.engine.handle(api, oi, call) {
-            Outcome::Body(value) => Arc::new(respond::with_body(api, oi, value)),
+        let outcome = self.sandbox.engine.handle(api, oi, call);
+        let snapshot = match &outcome {
+            Outcome::Shown(_, s) => Some(s.clone()),
+            _ => None,
+        };
+        let prepared = self.prepare(outcome);
+        let kept = match snapshot {
+            Some(s) => Kept::Shown(s),
+            None => Kept::Bytes(prepared.clone()),
+        };
+        (prepared, kept)
+    }
+
+    /// The response for what the engine decided.
+    fn prepare(&self, outcome: Outcome) -> Arc<Prepared> {
+        let (api, oi) = (&self.sandbox.api, self.oi());
+        match outcome {
+            Outcome::Body(value) | Outcome::Shown(value, _) => {
+                Arc::new(respond::with_body(api, oi, value))
+            }
             Outcome::Problem(status, detail) => Arc::new(self.problem(status, detail, &[])),
             Outcome::Stateless => respond::success(api, oi),
+        }
+    }
+
+    /// The first answer to an idempotency key, again.
+    fn replayed(&self, call: &Call, kept: Kept) -> Arc<Prepared> {
+        match kept {
+            Kept::Bytes(p) => p,
+            Kept::Shown(snapshot) => {
+                let (api, oi) = (&self.sandbox.api, self.oi());
+                self.prepare(self.sandbox.engine.replay(api, oi, call, &snapshot))
+            }
         }
     }
 }

@@ -3,14 +3,28 @@
 
 use serde_json::Value;
 
+use super::store::{Body, Id};
+
 /// What the engine decided for a request.
 pub enum Outcome {
     /// A body for the operation's success status (`Value::Null` for none).
     Body(Value),
+    /// A record shown through the operation's success schema, and the record as it was
+    /// shown: enough to show the same answer again (an idempotent replay) without keeping
+    /// its bytes twice.
+    Shown(Value, Snapshot),
     /// An error: status and detail.
     Problem(u16, String),
     /// Not a stateful operation: answer from the spec.
     Stateless,
+}
+
+/// A record as one answer showed it: its id and its stored bytes (shared with the store
+/// while the record does not change).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: Id,
+    pub body: Body,
 }
 
 /// The parts of a validated request the engine reads.

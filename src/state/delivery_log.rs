@@ -25,7 +25,7 @@ use super::engine::Engine;
 use super::lists::{self, fill_meta};
 use super::model::{WebhookOp, success_schema};
 use super::shape::{Shown, timestamp_for};
-use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery, event_payload};
+use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery};
 use crate::compiled::Api;
 use crate::generate::flatten;
 use crate::spec::Spec;
@@ -250,8 +250,8 @@ fn replay(
         .lock()
         .iter()
         .find(|e| e.id == event_id && e.tenant == call.tenant)
-        .map(|e| (e.kind.clone(), e.created, e.data.clone()));
-    let Some((kind, created, data)) = event else {
+        .map(|e| (e.kind.clone(), e.payload.clone()));
+    let Some((kind, payload)) = event else {
         return Outcome::Problem(404, format!("no event '{event_id}'"));
     };
     let urls = engine.targets_for(&store, call.tenant, &kind);
@@ -273,23 +273,8 @@ fn replay(
             ),
         );
     }
-    // The bytes first sent, so a replay is the same event; rebuilt only for an event that
-    // had no target when it happened.
-    let body = hooks
-        .deliveries
-        .iter()
-        .find(|d| d.event_id == event_id)
-        .map(|d| d.body.clone())
-        .unwrap_or_else(|| {
-            let payload = event_payload(
-                event_id,
-                &kind,
-                created,
-                &data,
-                &engine.profile.events_envelope,
-            );
-            bytes::Bytes::from(serde_json::to_vec(&payload).unwrap_or_default())
-        });
+    // The bytes first sent, so a replay is the same event.
+    let body = payload;
     let now = engine.clock.now();
     let max_attempts = engine
         .profile

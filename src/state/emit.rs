@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::engine::Engine;
 use super::events::{Change, Event};
 use super::model::singular;
-use super::store::Store;
+use super::store::{Body, Store};
 use super::webhooks;
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
@@ -86,15 +86,15 @@ impl Engine {
         let created = at.floor() as i64;
         let payload =
             webhooks::event_payload(&id, &kind, created, &data, &self.profile.events_envelope);
-        // APIs with an events collection list their events there too.
-        if self.model.resources.contains_key("events")
-            && let Value::Object(body) = payload.clone()
-        {
-            store.tenant(tenant).insert("events", &id, body, None);
+        let body = crate::compiled::prepared::json_bytes(&payload);
+        // APIs with an events collection list their events there too (the same bytes).
+        if self.model.resources.contains_key("events") {
+            store
+                .tenant(tenant)
+                .insert_body("events", &id, Body::from_json(body.clone()), None);
         }
         let urls = self.targets_for(store, tenant, &kind);
         if !urls.is_empty() {
-            let body = bytes::Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
             let max_attempts = self
                 .profile
                 .webhooks
@@ -128,7 +128,7 @@ impl Engine {
             kind,
             created,
             tenant: tenant.to_owned(),
-            data,
+            payload: body,
         });
     }
 

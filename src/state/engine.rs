@@ -236,32 +236,36 @@ fn embeds(
 /// kept on the child's side); and when each resource's lifecycle is next due.
 fn index_plan(spec: &Spec, profile: &Arc<Profile>, model: &Model) -> IndexPlan {
     let mut plan = IndexPlan::default();
-    let mut add = |resource: &str, member: &str| {
-        plan.members
+    let mut add = |resource: &str, member: &str, equal: bool, sorted: bool| {
+        let kind = plan
+            .members
             .entry(resource.to_owned())
             .or_default()
-            .insert(member.to_owned());
+            .entry(member.to_owned())
+            .or_default();
+        kind.equal |= equal;
+        kind.sorted |= sorted;
     };
     for (op, b) in spec.operations.iter().zip(&model.bindings) {
         if b.kind == Kind::List {
             for p in op.params.iter().filter(|p| p.location == Location::Query) {
-                for member in filter_members(&p.name) {
-                    add(&b.resource, &member);
+                for (member, ordered) in filter_members(&p.name) {
+                    add(&b.resource, &member, !ordered, ordered);
                 }
                 if matches!(p.name.as_str(), "sort_by" | "sort") {
                     for field in sort_fields(spec, p.schema.as_deref()) {
-                        add(&b.resource, &field);
+                        add(&b.resource, &field, false, true);
                     }
                 }
             }
         }
         if let Some(lookup) = &b.lookup {
-            add(&b.resource, lookup);
+            add(&b.resource, lookup, true, false);
         }
         if let Some(link) = &b.link {
             match (&link.by, link.parent_holds) {
-                (Some(by), true) => add(&b.resource, by),
-                (_, false) => add(&b.resource, &link.member),
+                (Some(by), true) => add(&b.resource, by, true, false),
+                (_, false) => add(&b.resource, &link.member, true, false),
                 _ => {}
             }
         }
@@ -269,12 +273,12 @@ fn index_plan(spec: &Spec, profile: &Arc<Profile>, model: &Model) -> IndexPlan {
     for over in profile.resources.values() {
         for reference in over.references.values() {
             if let Some(member) = reference.member() {
-                add(reference.resource(), member);
+                add(reference.resource(), member, true, false);
             }
         }
     }
     for issued in &profile.tenancy.issued {
-        add(&issued.resource, &issued.member);
+        add(&issued.resource, &issued.member, true, false);
     }
     plan.timed = profile
         .lifecycles
@@ -289,28 +293,29 @@ fn index_plan(spec: &Spec, profile: &Arc<Profile>, model: &Model) -> IndexPlan {
     plan
 }
 
-/// The record members a list's query parameter may filter or sort on: itself, the singular
-/// of a plural (`statuses` -> `status`), the base of a range (`amount_min` -> `amount`),
-/// `created_at` for date bounds.
-fn filter_members(param: &str) -> Vec<String> {
+/// The record members a list's query parameter may filter on, and whether in order (a
+/// range) rather than by value: the parameter itself, the singular of a plural (`statuses`
+/// -> `status`), the base of a range (`amount_min` -> `amount`), `created_at` for date
+/// bounds.
+fn filter_members(param: &str) -> Vec<(String, bool)> {
     if crate::state::lists::PAGING.contains(&param) || param == "search" {
         return Vec::new();
     }
-    let mut out = vec![param.to_owned()];
+    let mut out = vec![(param.to_owned(), false)];
     for suffix in ["_from", "_to", "_min", "_max"] {
         if let Some(base) = param.strip_suffix(suffix) {
-            out.push(base.to_owned());
+            out.push((base.to_owned(), true));
         }
     }
     if matches!(
         param,
         "start_date" | "end_date" | "from" | "to" | "created_after" | "created_before"
     ) {
-        out.push("created_at".to_owned());
+        out.push(("created_at".to_owned(), true));
     }
     for suffix in ["es", "s"] {
         if let Some(single) = param.strip_suffix(suffix) {
-            out.push(single.to_owned());
+            out.push((single.to_owned(), false));
         }
     }
     out

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::shape::Members;
-use super::store::{Collection, Id, ParentRef, index_texts};
+use super::store::{Collection, Id, IdSet, MemberIndex, ParentRef, SortKey, index_texts};
 
 /// Query parameters that choose the page (its position, size and order) rather than filter
 /// records.
@@ -298,7 +298,7 @@ fn unfiltered(
         }
         Scope::Children(p) => coll
             .children(p)
-            .map(|set| set.values().cloned().collect())
+            .map(|set| set.ids().cloned().collect())
             .unwrap_or_default(),
         Scope::Member(member, value) => member_set(coll, member, &value),
         Scope::Ids(ids) => ids,
@@ -308,12 +308,12 @@ fn unfiltered(
 
 /// The records whose `member` holds `value`, in creation order.
 fn member_set(coll: &Collection, member: &str, value: &str) -> Vec<Id> {
-    match coll.index(member) {
+    match coll.index(member).filter(|i| i.equal.is_some()) {
         Some(index) => index
             .equal_to(value)
-            .map(|set| set.values().cloned().collect())
+            .map(|set| set.ids().cloned().collect())
             .unwrap_or_default(),
-        None => coll
+        _ => coll
             .iter()
             .filter(|(_, r)| {
                 r.body
@@ -327,9 +327,9 @@ fn member_set(coll: &Collection, member: &str, value: &str) -> Vec<Id> {
 
 /// The first record (in creation order) whose `member` reads `wanted` as text.
 pub fn find_text<'c>(coll: &'c Collection, member: &str, wanted: &str) -> Option<&'c Id> {
-    match coll.index(member) {
-        Some(index) => index.equal_to(wanted)?.values().next(),
-        None => coll
+    match coll.index(member).filter(|i| i.equal.is_some()) {
+        Some(index) if index.equal.is_some() => index.equal_to(wanted)?.ids().next(),
+        _ => coll
             .iter()
             .find(|(_, r)| r.body.get(member).is_some_and(|v| text(&v) == wanted))
             .map(|(id, _)| id),
@@ -355,20 +355,15 @@ fn positional(
 }
 
 /// The records in scope that pass every filter, through the indexes: `None` when a filter
-/// is not a plain match on an indexed member.
+/// is neither a match on a member indexed by value nor a range on a member indexed in
+/// order that every record holds.
 fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> Option<Vec<Id>> {
     let mut sets: Vec<BTreeMap<u64, &Id>> = Vec::with_capacity(filters.len());
     for (name, value) in filters {
-        let index = coll.index(name)?;
-        // `a,b` matches either; the whole text matches too (a value with a comma).
-        let mut wanted: Vec<&str> = value.split(',').map(str::trim).collect();
-        wanted.push(value);
-        let mut set = BTreeMap::new();
-        for w in wanted {
-            for (seq, id) in index.equal_to(w).into_iter().flatten() {
-                set.insert(*seq, id);
-            }
-        }
+        let set = match coll.index(name).filter(|i| i.equal.is_some()) {
+            Some(index) => equal_set(index, value),
+            None => range_set(coll, name, value)?,
+        };
         sets.push(set);
     }
     sets.sort_by_key(BTreeMap::len);
@@ -393,20 +388,86 @@ fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> O
     )
 }
 
+/// The records whose member reads `value`: `a,b` matches either, and the whole text
+/// matches too (a value with a comma).
+fn equal_set<'c>(index: &'c MemberIndex, value: &str) -> BTreeMap<u64, &'c Id> {
+    let mut wanted: Vec<&str> = value.split(',').map(str::trim).collect();
+    wanted.push(value);
+    let mut set = BTreeMap::new();
+    for w in wanted {
+        for (seq, id) in index.equal_to(w).into_iter().flat_map(IdSet::iter) {
+            set.insert(seq, id);
+        }
+    }
+    set
+}
+
+/// The records a range filter (`amount_min`, `created_at_to`, `start_date`...) keeps, from
+/// the member's order index: only when every record holds the member (one without it
+/// passes a range) and its values and the bound are of one kind (numbers, or text).
+fn range_set<'c>(coll: &'c Collection, name: &str, value: &str) -> Option<BTreeMap<u64, &'c Id>> {
+    // A member that is literally called `amount_min` is matched, not a bound.
+    if coll.holding(name) > 0 {
+        return None;
+    }
+    let (base, lower) = range_of(name)?;
+    let index = coll.index(base)?;
+    let sorted = index.sorted.as_ref()?;
+    if coll.holding(base) != coll.len() || index.sorted_len() != coll.len() {
+        return None;
+    }
+    let bound = SortKey::of_text(value);
+    let uniform = match bound {
+        SortKey::Number(_) => index.texts == 0,
+        SortKey::Text(_) => index.numbers == 0,
+    };
+    if !uniform {
+        return None;
+    }
+    let groups: Box<dyn Iterator<Item = (&SortKey, &IdSet)>> = if lower {
+        Box::new(sorted.range(bound..))
+    } else {
+        Box::new(sorted.range(..=bound))
+    };
+    Some(groups.flat_map(|(_, set)| set.iter()).collect())
+}
+
+/// The member a range parameter bounds, and whether it is the lower bound.
+fn range_of(name: &str) -> Option<(&str, bool)> {
+    if let Some(base) = name
+        .strip_suffix("_from")
+        .or_else(|| name.strip_suffix("_min"))
+    {
+        return Some((base, true));
+    }
+    if let Some(base) = name
+        .strip_suffix("_to")
+        .or_else(|| name.strip_suffix("_max"))
+    {
+        return Some((base, false));
+    }
+    match name {
+        "start_date" | "from" | "created_after" => Some(("created_at", true)),
+        "end_date" | "to" | "created_before" => Some(("created_at", false)),
+        _ => None,
+    }
+}
+
 /// Every record, ordered by an indexed member that all of them hold with one kind of value
 /// (numbers, or text): ties keep creation order in both directions, as a stable sort does.
 fn sorted(coll: &Collection, field: &str, desc: bool) -> Option<Vec<Id>> {
     let index = coll.index(field)?;
+    let sorted = index.sorted.as_ref()?;
     let uniform = index.numbers == 0 || index.texts == 0;
     if !uniform || index.sorted_len() != coll.len() || coll.holding(field) != coll.len() {
         return None;
     }
-    let groups: Box<dyn Iterator<Item = &BTreeMap<u64, Id>>> = if desc {
-        Box::new(index.sorted.values().rev())
+    let groups: Box<dyn Iterator<Item = &IdSet>> = if desc {
+        Box::new(sorted.values().rev())
     } else {
-        Box::new(index.sorted.values())
+        Box::new(sorted.values())
     };
-    Some(groups.flat_map(|g| g.values().cloned()).collect())
+    Some(groups.flat_map(|g| g.ids().cloned()).collect())
 }
 
 /// The general case: the records in scope, read and filtered one by one.
@@ -415,7 +476,7 @@ fn scan(coll: &Collection, scope: Scope<'_>, q: &ListQuery) -> Result<Listed, Li
         Scope::All => coll.iter().map(|(id, _)| id.clone()).collect(),
         Scope::Children(p) => coll
             .children(p)
-            .map(|set| set.values().cloned().collect())
+            .map(|set| set.ids().cloned().collect())
             .unwrap_or_default(),
         Scope::Member(member, value) => member_set(coll, member, &value),
         Scope::Ids(ids) => ids,

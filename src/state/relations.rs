@@ -183,7 +183,7 @@ impl Engine {
                         child,
                         coll.and_then(|c| c.children(&parent))
                             .into_iter()
-                            .flat_map(|set| set.values())
+                            .flat_map(|set| set.ids())
                             .filter_map(|i| Some((i.clone(), coll?.get(i)?.body.map())))
                             .collect(),
                     )
@@ -337,7 +337,7 @@ fn descendants(t: &Tenant, resource: &str, id: &str) -> Vec<(String, String)> {
             id: doomed[i].1.clone(),
         };
         for (cr, coll) in &t.resources {
-            for cid in coll.children(&parent).into_iter().flat_map(|s| s.values()) {
+            for cid in coll.children(&parent).into_iter().flat_map(|s| s.ids()) {
                 doomed.push((cr.clone(), cid.to_string()));
             }
         }
@@ -349,12 +349,12 @@ fn descendants(t: &Tenant, resource: &str, id: &str) -> Vec<(String, String)> {
 /// The records of `coll` whose `member` names `value` (the value, or an array holding it).
 fn holders(coll: &Collection, member: &str, value: &Value) -> Vec<Id> {
     let wanted = lists::text(value);
-    match coll.index(member) {
+    match coll.index(member).filter(|i| i.equal.is_some()) {
         Some(index) => index
             .equal_to(&wanted)
-            .map(|set| set.values().cloned().collect())
+            .map(|set| set.ids().cloned().collect())
             .unwrap_or_default(),
-        None => coll
+        _ => coll
             .iter()
             .filter(|(_, r)| holds(r.body.get(member).as_ref(), value))
             .map(|(id, _)| id.clone())

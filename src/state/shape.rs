@@ -24,19 +24,28 @@ pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {
     Some(props.keys().cloned().collect())
 }
 
-/// A schema's property names and which of them are required, worked out once per schema.
+/// A schema's property names, which of them are required, and each one's schema, worked out
+/// once per schema.
 #[derive(Debug, Clone)]
 pub struct Members {
     pub names: Vec<String>,
     pub required: Vec<String>,
+    /// Each property's schema, `$ref`s followed and `allOf` merged.
+    pub schemas: Map<String, Value>,
 }
 
 impl Members {
     /// `None` for a free-form schema (or a union, whose branches have the members).
     pub fn of(spec: &Spec, schema_ptr: &str) -> Option<Self> {
+        let flat = flatten(&spec.doc, spec.at(schema_ptr)?);
+        let props = flat.get("properties")?.as_object()?;
         Some(Self {
-            names: property_names(spec, schema_ptr)?,
+            names: props.keys().cloned().collect(),
             required: required_names(spec, schema_ptr),
+            schemas: props
+                .iter()
+                .map(|(k, v)| (k.clone(), flatten(&spec.doc, v)))
+                .collect(),
         })
     }
 }
@@ -121,16 +130,20 @@ impl NewRecord<'_> {
             .schema
             .map(|s| branch(self.spec, s, body.and_then(Value::as_object)));
         let schema = schema.as_deref();
-        let generated = schema.map_or(Value::Null, |s| {
-            Generator::new(&self.spec.doc, self.seed, &self.key, Direction::Response).value_at(s)
-        });
-        // Without optional generation, required members are filled when first shown, so
-        // the server's own rules (`derive`) see only what the client sent.
-        let mut record = if self.generate_optional {
-            generated.as_object().cloned().unwrap_or_default()
-        } else {
-            Map::new()
+        let generate = || {
+            schema.map_or(Value::Null, |s| {
+                Generator::new(&self.spec.doc, self.seed, &self.key, Direction::Response)
+                    .value_at(s)
+            })
         };
+        // Without optional generation, required members are filled once the record's own
+        // rules ran, so those rules (`derive`) see only what the client sent.
+        let generated = self.generate_optional.then(generate);
+        let mut record = generated
+            .as_ref()
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let names = schema.and_then(|s| property_names(self.spec, s));
         // Everything the client sent is kept (filters may name it), even members the read
         // schema does not show; responses only ever show their own schema's members.
@@ -157,10 +170,11 @@ impl NewRecord<'_> {
                 record.insert((*member).to_owned(), value);
             }
         }
-        if self.generate_optional {
+        if let Some(generated) = &generated {
             repair(&mut record, generated.as_object(), self.validator, fixed);
-        } else {
-            // Fix what is there; what is missing is filled when first shown.
+        } else if self.validator.is_some_and(|v| misfits(v, &record)) {
+            // Fix what is there; what is missing is filled later.
+            let generated = generate();
             let present: Map<String, Value> = generated
                 .as_object()
                 .map(|g| {
@@ -174,6 +188,14 @@ impl NewRecord<'_> {
         }
         record
     }
+}
+
+/// Whether a member `record` holds breaks its schema (a missing required member does not
+/// count: it is filled later).
+fn misfits(validator: &Validator, record: &Map<String, Value>) -> bool {
+    violations(validator, &Value::Object(record.clone()))
+        .iter()
+        .any(|p| p.keyword != "required" || p.pointer.matches('/').count() > 1)
 }
 
 /// Replaces top-level members that make `record` invalid with their generated values
@@ -302,14 +324,18 @@ impl Shown<'_> {
             .filter(|n| !record.contains_key(*n))
             .filter(|n| self.generate_optional || members.required.contains(n))
             .collect();
-        if missing.is_empty() {
-            return;
-        }
-        let generated = self.generate(key, schema_ptr);
         for name in missing {
-            if let Some(v) = generated.get(name) {
-                record.insert(name.clone(), v.clone());
-            }
+            let Some(schema) = members.schemas.get(name) else {
+                continue;
+            };
+            let mut g = Generator::new(
+                &self.spec.doc,
+                self.seed,
+                &format!("{key} {schema_ptr} {name}"),
+                Direction::Response,
+            );
+            let value = g.member(name, schema);
+            record.insert(name.clone(), value);
         }
     }
 

@@ -32,9 +32,14 @@ pub type Id = Arc<str>;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Body(Bytes);
 
+/// Bytes in an allocation of exactly their size: a record's bytes live as long as it does.
+fn exact(bytes: Vec<u8>) -> Bytes {
+    Bytes::from(bytes.into_boxed_slice())
+}
+
 impl Body {
     pub fn new(members: &Map<String, Value>) -> Self {
-        Self(Bytes::from(serde_json::to_vec(members).unwrap_or_default()))
+        Self(exact(serde_json::to_vec(members).unwrap_or_default()))
     }
 
     /// Bytes known to be a JSON object (read back from the store's own output).
@@ -228,58 +233,152 @@ impl Ord for SortKey {
     }
 }
 
+/// The records filed under one index value, in creation order: most values of a unique
+/// member name one record, which needs no tree of its own.
+#[derive(Debug)]
+pub enum IdSet {
+    One(u64, Id),
+    Many(BTreeMap<u64, Id>),
+}
+
+impl IdSet {
+    fn insert(&mut self, seq: u64, id: &Id) {
+        match self {
+            Self::One(s, _) if *s == seq => *self = Self::One(seq, id.clone()),
+            Self::One(s, i) => {
+                let mut many = BTreeMap::new();
+                many.insert(*s, i.clone());
+                many.insert(seq, id.clone());
+                *self = Self::Many(many);
+            }
+            Self::Many(m) => {
+                m.insert(seq, id.clone());
+            }
+        }
+    }
+
+    /// Removes `seq`; whether the set is empty afterwards.
+    fn remove(&mut self, seq: u64) -> bool {
+        match self {
+            Self::One(s, _) => *s == seq,
+            Self::Many(m) => {
+                m.remove(&seq);
+                m.is_empty()
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::One(..) => 1,
+            Self::Many(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        match self {
+            Self::One(s, _) => *s == seq,
+            Self::Many(m) => m.contains_key(&seq),
+        }
+    }
+
+    /// (creation sequence, id), in creation order.
+    pub fn iter(&self) -> Box<dyn DoubleEndedIterator<Item = (u64, &Id)> + '_> {
+        match self {
+            Self::One(s, i) => Box::new(std::iter::once((*s, i))),
+            Self::Many(m) => Box::new(m.iter().map(|(s, i)| (*s, i))),
+        }
+    }
+
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = &Id> {
+        self.iter().map(|(_, id)| id)
+    }
+}
+
+/// How a member is indexed: by value (filters, lookups), in order (sorts, ranges), or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexKind {
+    pub equal: bool,
+    pub sorted: bool,
+}
+
 /// One indexed member of a collection's records.
 #[derive(Debug, Default)]
 pub struct MemberIndex {
-    /// Value text -> records holding it, in creation order.
-    pub equal: HashMap<String, BTreeMap<u64, Id>>,
-    /// Sort key -> records, in creation order among equals (for sorted lists).
-    pub sorted: BTreeMap<SortKey, BTreeMap<u64, Id>>,
+    /// Value text -> records holding it.
+    pub equal: Option<HashMap<String, IdSet>>,
+    /// Sort key -> records, in creation order among equals.
+    pub sorted: Option<BTreeMap<SortKey, IdSet>>,
     /// How many sort keys are numbers and how many text (a mixed member sorts by scan).
     pub numbers: usize,
     pub texts: usize,
 }
 
-impl MemberIndex {
-    fn add(&mut self, v: &Value, seq: u64, id: &Id) {
-        for t in index_texts(v) {
-            self.equal.entry(t).or_default().insert(seq, id.clone());
+fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq: u64, id: &Id) {
+    match map.get_mut(&key) {
+        Some(set) => set.insert(seq, id),
+        None => {
+            map.insert(key, IdSet::One(seq, id.clone()));
         }
-        if let Some(k) = SortKey::of(v) {
+    }
+}
+
+impl MemberIndex {
+    fn new(kind: IndexKind) -> Self {
+        Self {
+            equal: kind.equal.then(HashMap::new),
+            sorted: kind.sorted.then(BTreeMap::new),
+            ..Self::default()
+        }
+    }
+
+    fn add(&mut self, v: &Value, seq: u64, id: &Id) {
+        if let Some(equal) = &mut self.equal {
+            for t in index_texts(v) {
+                file_under(equal, t, seq, id);
+            }
+        }
+        if let (Some(sorted), Some(k)) = (&mut self.sorted, SortKey::of(v)) {
             match k {
                 SortKey::Number(_) => self.numbers += 1,
                 SortKey::Text(_) => self.texts += 1,
             }
-            self.sorted.entry(k).or_default().insert(seq, id.clone());
+            match sorted.get_mut(&k) {
+                Some(set) => set.insert(seq, id),
+                None => {
+                    sorted.insert(k, IdSet::One(seq, id.clone()));
+                }
+            }
         }
     }
 
     fn remove(&mut self, v: &Value, seq: u64) {
-        for t in index_texts(v) {
-            if let Some(set) = self.equal.get_mut(&t) {
-                set.remove(&seq);
-                if set.is_empty() {
-                    self.equal.remove(&t);
+        if let Some(equal) = &mut self.equal {
+            for t in index_texts(v) {
+                if equal.get_mut(&t).is_some_and(|set| set.remove(seq)) {
+                    equal.remove(&t);
                 }
             }
         }
-        if let Some(k) = SortKey::of(v) {
+        if let (Some(sorted), Some(k)) = (&mut self.sorted, SortKey::of(v)) {
             match k {
                 SortKey::Number(_) => self.numbers = self.numbers.saturating_sub(1),
                 SortKey::Text(_) => self.texts = self.texts.saturating_sub(1),
             }
-            if let Some(set) = self.sorted.get_mut(&k) {
-                set.remove(&seq);
-                if set.is_empty() {
-                    self.sorted.remove(&k);
-                }
+            if sorted.get_mut(&k).is_some_and(|set| set.remove(seq)) {
+                sorted.remove(&k);
             }
         }
     }
 
-    /// The records whose member reads `value` (or holds it, for arrays).
-    pub fn equal_to(&self, value: &str) -> Option<&BTreeMap<u64, Id>> {
-        self.equal.get(value)
+    /// The records whose member reads `value` (or holds it, for arrays); `None` when the
+    /// member is not indexed by value or nothing reads it.
+    pub fn equal_to(&self, value: &str) -> Option<&IdSet> {
+        self.equal.as_ref()?.get(value)
     }
 
     /// How many records the sorted index holds.
@@ -294,8 +393,8 @@ pub type DueFn = dyn Fn(&str, &Map<String, Value>, &Meta, &str) -> Option<f64> +
 /// What the engine asks the store to index, per resource.
 #[derive(Default)]
 pub struct IndexPlan {
-    /// Resource -> members to index.
-    pub members: HashMap<String, BTreeSet<String>>,
+    /// Resource -> members to index, and how.
+    pub members: HashMap<String, BTreeMap<String, IndexKind>>,
     /// Resources whose records have timed lifecycle transitions, and when each is due
     /// (`resource, body, meta, record key`).
     pub due: Option<Box<DueFn>>,
@@ -316,7 +415,7 @@ impl std::fmt::Debug for IndexPlan {
 pub struct Collection {
     records: IndexMap<Id, Record>,
     /// Parent -> its children here, in creation order.
-    children: HashMap<ParentRef, BTreeMap<u64, Id>>,
+    children: HashMap<ParentRef, IdSet>,
     /// Indexed members.
     indexes: HashMap<String, MemberIndex>,
     /// Member name -> how many records hold it.
@@ -324,12 +423,12 @@ pub struct Collection {
 }
 
 impl Collection {
-    fn new(members: Option<&BTreeSet<String>>) -> Self {
+    fn new(members: Option<&BTreeMap<String, IndexKind>>) -> Self {
         Self {
             indexes: members
                 .into_iter()
                 .flatten()
-                .map(|m| (m.clone(), MemberIndex::default()))
+                .map(|(m, kind)| (m.clone(), MemberIndex::new(*kind)))
                 .collect(),
             ..Self::default()
         }
@@ -368,7 +467,7 @@ impl Collection {
     }
 
     /// Children of `parent`, in creation order.
-    pub fn children(&self, parent: &ParentRef) -> Option<&BTreeMap<u64, Id>> {
+    pub fn children(&self, parent: &ParentRef) -> Option<&IdSet> {
         self.children.get(parent)
     }
 
@@ -383,8 +482,8 @@ impl Collection {
 
     /// The first record whose `member` reads `value`: through the index when there is one.
     pub fn find_by(&self, member: &str, value: &Value) -> Option<&Id> {
-        if let Some(index) = self.indexes.get(member) {
-            return index.equal_to(&text(value))?.values().find(|id| {
+        if let Some(index) = self.indexes.get(member).filter(|i| i.equal.is_some()) {
+            return index.equal_to(&text(value))?.ids().find(|id| {
                 self.records
                     .get(&***id)
                     .is_some_and(|r| holds(r, member, value))
@@ -398,10 +497,7 @@ impl Collection {
 
     fn file(&mut self, id: &Id, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
         if let Some(p) = parent {
-            self.children
-                .entry(p.clone())
-                .or_default()
-                .insert(seq, id.clone());
+            file_under(&mut self.children, p.clone(), seq, id);
         }
         for (name, index) in &mut self.indexes {
             if let Some(v) = body.get(name) {
@@ -415,12 +511,9 @@ impl Collection {
 
     fn unfile(&mut self, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
         if let Some(p) = parent
-            && let Some(set) = self.children.get_mut(p)
+            && self.children.get_mut(p).is_some_and(|set| set.remove(seq))
         {
-            set.remove(&seq);
-            if set.is_empty() {
-                self.children.remove(p);
-            }
+            self.children.remove(p);
         }
         for (name, index) in &mut self.indexes {
             if let Some(v) = body.get(name) {
@@ -866,21 +959,43 @@ impl TenantMut<'_> {
         parent: Option<ParentRef>,
         seq: u64,
     ) {
+        let bytes = Body::new(&body);
+        self.put_body(resource, id, (bytes, &body), meta, parent, seq);
+    }
+
+    /// Stores a new record whose body is already JSON bytes (shared with whoever holds
+    /// them: an event's payload, say).
+    pub fn insert_body(&mut self, resource: &str, id: &str, body: Body, parent: Option<ParentRef>) {
+        self.tenant.next_seq += 1;
+        let seq = self.tenant.next_seq;
+        let map = body.map();
+        self.put_body(resource, id, (body, &map), Meta::default(), parent, seq);
+    }
+
+    fn put_body(
+        &mut self,
+        resource: &str,
+        id: &str,
+        (bytes, body): (Body, &Map<String, Value>),
+        meta: Meta,
+        parent: Option<ParentRef>,
+        seq: u64,
+    ) {
         self.tenant.next_seq = self.tenant.next_seq.max(seq);
         let coll = self.collection_mut(resource);
         let id: Id = coll.id(id).cloned().unwrap_or_else(|| Id::from(id));
         if let Some(old) = coll.records.get(&id).cloned() {
             coll.unfile(old.seq, old.parent.as_ref(), &old.body.map());
         }
-        coll.file(&id, seq, parent.as_ref(), &body);
+        coll.file(&id, seq, parent.as_ref(), body);
         let record = Record {
-            body: Body::new(&body),
+            body: bytes,
             meta: (!meta.is_default()).then(|| Box::new(meta.clone())),
             parent,
             seq,
         };
         coll.records.insert(id.clone(), record);
-        self.reschedule(resource, &id, &body, &meta);
+        self.reschedule(resource, &id, body, &meta);
         self.touched(resource, &id);
     }
 
@@ -938,7 +1053,7 @@ impl TenantMut<'_> {
             .flat_map(|(r, coll)| {
                 coll.children(&target)
                     .into_iter()
-                    .flat_map(|set| set.values())
+                    .flat_map(|set| set.ids())
                     .map(move |i| (r.clone(), i.clone()))
             })
             .collect();
@@ -998,8 +1113,14 @@ mod tests {
 
     fn plan() -> Arc<IndexPlan> {
         let mut p = IndexPlan::default();
-        p.members
-            .insert("things".into(), ["status".to_owned()].into_iter().collect());
+        let kind = IndexKind {
+            equal: true,
+            sorted: true,
+        };
+        p.members.insert(
+            "things".into(),
+            [("status".to_owned(), kind)].into_iter().collect(),
+        );
         Arc::new(p)
     }
 
@@ -1021,7 +1142,7 @@ mod tests {
         let ids = |v: &str| -> Vec<String> {
             index
                 .equal_to(v)
-                .map(|s| s.values().map(|i| i.to_string()).collect())
+                .map(|s| s.ids().map(|i| i.to_string()).collect())
                 .unwrap_or_default()
         };
         assert_eq!(ids("new"), ["b"]);

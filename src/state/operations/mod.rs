@@ -15,7 +15,7 @@ mod singleton;
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 
-use super::call::{Call, Outcome};
+use super::call::{Call, Outcome, Snapshot};
 use super::engine::Engine;
 use super::model::{Binding, Kind, Resource, singular, success_schema};
 use super::shape::{NewRecord, Shown};
@@ -26,6 +26,30 @@ use crate::generate::flatten;
 use crate::spec::Spec;
 
 impl Engine {
+    /// Shows again the answer operation `oi` gave from `snapshot` (an idempotent replay).
+    pub fn replay(&self, api: &Api, oi: usize, call: &Call, snapshot: &Snapshot) -> Outcome {
+        let binding = &self.model.bindings[oi];
+        let Some(resource) = self.model.resources.get(&binding.resource) else {
+            return Outcome::Stateless;
+        };
+        let op = &api.spec.operations[oi];
+        let schema = success_schema(op);
+        let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
+        let ctx = Ctx {
+            api,
+            engine: self,
+            binding,
+            resource,
+            call,
+            schema: schema.as_deref(),
+            validator: validator.as_deref(),
+            parent: None,
+            op_id: &op.id,
+            oi,
+        };
+        ctx.replay(snapshot)
+    }
+
     /// Answers operation `oi` of `api` from the store.
     pub fn handle(&self, api: &Api, oi: usize, call: &Call) -> Outcome {
         let binding = &self.model.bindings[oi];
@@ -319,13 +343,39 @@ impl<'a> Ctx<'a> {
     /// Answers with stored record `id` of `resource`, its embedded members as they are now.
     fn respond_stored(&self, store: &Store, resource: &str, id: &str) -> Outcome {
         let key = format!("{}/{resource}/{id}", self.call.tenant);
-        match self
-            .engine
-            .view(self.spec(), store, self.call.tenant, resource, id)
-        {
-            Some(body) => self.respond(&body, &key),
-            None => not_found(resource, id),
+        let tenant = self.call.tenant;
+        let Some(body) = self.engine.view(self.spec(), store, tenant, resource, id) else {
+            return not_found(resource, id);
+        };
+        let outcome = self.respond(&body, &key);
+        // A record shown as it is stored (no embeds overlaid) can be shown again from its
+        // bytes: an idempotent replay keeps those instead of the answer's.
+        let plain = resource == self.resource.name
+            && self
+                .engine
+                .profile
+                .resources
+                .get(resource)
+                .is_none_or(|o| o.embed.is_empty());
+        match (outcome, store.collection(tenant, resource)) {
+            (Outcome::Body(value), Some(coll)) if plain => match (coll.id(id), coll.get(id)) {
+                (Some(id), Some(rec)) => Outcome::Shown(
+                    value,
+                    Snapshot {
+                        id: id.clone(),
+                        body: rec.body.clone(),
+                    },
+                ),
+                _ => Outcome::Body(value),
+            },
+            (outcome, _) => outcome,
         }
+    }
+
+    /// The answer `snapshot` gave, shown again.
+    fn replay(&self, snapshot: &Snapshot) -> Outcome {
+        let key = self.key(&snapshot.id);
+        self.respond(&snapshot.body.map(), &key)
     }
 
     /// The id of the item named in the path (which may name it by another member).

@@ -42,12 +42,19 @@ pub struct ServeArgs {
     /// Seed for generated data: the same seed gives byte-identical responses.
     #[arg(long, default_value_t = 0, env = "SANDBOX_SEED")]
     pub seed: u64,
-    /// Keep state in this JSON file: loaded at start, written on shutdown and periodically.
+    /// Keep state in this file: loaded at start, and every change written to it (and
+    /// synced) before the request that made it is answered, so it survives a crash.
     #[arg(long, value_name = "FILE", env = "SANDBOX_STATE")]
     pub state: Option<PathBuf>,
-    /// Seconds between periodic writes of --state (0: only on shutdown).
+    /// Seconds between checks whether --state should be compacted (0: only on shutdown).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub state_interval: u64,
+    /// Seconds an idempotency key is remembered (sandbox time).
+    #[arg(long, default_value_t = 86_400.0, value_name = "SECONDS")]
+    pub idempotency_ttl: f64,
+    /// Idempotency keys remembered per credential; the oldest are forgotten first.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub idempotency_keys: usize,
     /// Answer every operation from the spec alone (examples or generated data), storing
     /// nothing: a pure contract mock.
     #[arg(long)]

@@ -69,6 +69,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed: args.seed,
                 state: args.state,
                 state_interval: args.state_interval,
+                idempotency_ttl: args.idempotency_ttl,
+                idempotency_keys: args.idempotency_keys,
                 stateless: args.stateless,
                 rate_limit: args.rate_limit,
                 time_scale: args.time_scale,

@@ -85,6 +85,7 @@ async fn state(
     Some(match (method, rest) {
         ("POST", "/reset") => {
             engine.reset(tenant);
+            engine.durable(engine.take_append()).await;
             ok(&json!({"reset": tenant.unwrap_or("all")}))
         }
         ("GET", "/state") => {
@@ -96,8 +97,8 @@ async fn state(
             };
             match parse_state(&bytes) {
                 Ok(store) => {
-                    engine.store.write().replace(store);
-                    engine.idempotency.clear(None);
+                    engine.import(store);
+                    engine.durable(engine.take_append()).await;
                     ok(&json!({"imported": true}))
                 }
                 Err(e) => error(400, &e),

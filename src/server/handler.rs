@@ -342,7 +342,9 @@ impl<'a> Journey<'a> {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
         let Some(key) = key else {
-            return Ok(self.answer(self.execute(call).0, "ok"));
+            let (prepared, _, written) = self.execute(call);
+            engine.durable(written).await;
+            return Ok(self.answer(prepared, "ok"));
         };
         let uri = &self.parts.uri;
         let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), uri.query(), bytes);
@@ -373,7 +375,9 @@ impl<'a> Journey<'a> {
                     drop(running.lock().await);
                 }
                 Begin::Run(run) => {
-                    let (prepared, kept) = self.execute(call);
+                    let (prepared, kept, written) = self.execute(call);
+                    // What the answer acknowledges is on disk before it leaves.
+                    engine.durable(written).await;
                     // Server errors are not remembered, so a retry runs again.
                     let saved = (prepared.status < 500).then_some(idempotency::Saved {
                         fingerprint,
@@ -388,9 +392,12 @@ impl<'a> Journey<'a> {
 
     /// The engine's answer, or the spec's where the operation keeps no state; and what an
     /// idempotent replay keeps of it.
-    fn execute(&self, call: &Call) -> (Arc<Prepared>, Kept) {
+    fn execute(&self, call: &Call) -> (Arc<Prepared>, Kept, u64) {
         let (api, oi) = (&self.sandbox.api, self.oi());
-        let outcome = self.sandbox.engine.handle(api, oi, call);
+        let engine = &self.sandbox.engine;
+        let outcome = engine.handle(api, oi, call);
+        // The state log append this request made, read on the thread that made it.
+        let written = engine.take_append();
         let snapshot = match &outcome {
             Outcome::Shown(_, s) => Some(s.clone()),
             _ => None,
@@ -400,7 +407,7 @@ impl<'a> Journey<'a> {
             Some(s) => Kept::Shown(s),
             None => Kept::Bytes(prepared.clone()),
         };
-        (prepared, kept)
+        (prepared, kept, written)
     }
 
     /// The response for what the engine decided.

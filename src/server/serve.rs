@@ -4,9 +4,10 @@
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -15,6 +16,7 @@ use super::sandbox::Sandbox;
 use crate::spec::SpecError;
 use crate::state::clock::Clock;
 use crate::state::persist::{self, PersistError};
+use crate::state::store::Store;
 use crate::state::webhooks::Signer;
 
 /// Real milliseconds between scheduler steps (lifecycles and webhook deliveries).
@@ -30,8 +32,13 @@ pub struct ServeOptions {
     pub seed: u64,
     /// State file (`--state`).
     pub state: Option<PathBuf>,
-    /// Seconds between periodic state writes; 0 for shutdown only.
+    /// Seconds between checks whether the state log should be compacted; 0 for shutdown
+    /// only.
     pub state_interval: u64,
+    /// Seconds an idempotency key is remembered.
+    pub idempotency_ttl: f64,
+    /// Idempotency keys remembered per tenant.
+    pub idempotency_keys: usize,
     /// Answer from the spec alone, without state.
     pub stateless: bool,
     /// Requests per minute per tenant before 429 (`None`: unlimited).
@@ -65,9 +72,10 @@ pub fn router(sandbox: Arc<Sandbox>) -> axum::Router {
         .with_state(sandbox)
 }
 
-/// Loads and prepares every spec, in order, with the options that shape its engine.
-pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, SpecError> {
-    options
+/// Loads and prepares every spec, in order, with the options that shape its engine, and
+/// opens the state file (loading what it holds) when there is one.
+pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> {
+    let mut sandboxes = options
         .specs
         .iter()
         .map(|file| {
@@ -76,12 +84,25 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, SpecError> {
             engine.stateless = options.stateless;
             engine.rate_limit.limit = options.rate_limit;
             engine.clock = Clock::new(options.time_scale);
+            engine.idempotency.ttl = options.idempotency_ttl;
+            engine.idempotency.max_keys = options.idempotency_keys;
             if let Some(key) = options.webhook_key {
                 engine.signer = Signer::new(engine.profile.webhooks.signing.as_deref(), key);
             }
-            Ok(Arc::new(sandbox))
+            Ok(sandbox)
         })
-        .collect()
+        .collect::<Result<Vec<Sandbox>, SpecError>>()?;
+    if let Some(path) = &options.state {
+        let named: Vec<(&str, &RwLock<Store>)> = sandboxes
+            .iter()
+            .map(|s| (s.api.name.as_str(), &s.engine.store))
+            .collect();
+        let log = persist::open(path, &named)?;
+        for s in &mut sandboxes {
+            s.engine.log = Some(log.clone());
+        }
+    }
+    Ok(sandboxes.into_iter().map(Arc::new).collect())
 }
 
 /// Serves every API until `shutdown` resolves. Prints the "API -> URL" table once all
@@ -91,9 +112,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let sandboxes = prepare(&options)?;
-    if let Some(path) = &options.state {
-        persist::load(path, &engines(&sandboxes))?;
-    }
     let listeners = bind_all(&sandboxes, options.host, options.port).await?;
     announce(&listeners)?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -106,8 +124,8 @@ pub async fn serve(
         .map(|(sandbox, listener)| spawn_listener(sandbox, listener, stop_rx.clone()))
         .collect();
     let background = spawn_scheduler(sandboxes.clone());
-    if let (Some(path), true) = (options.state.clone(), options.state_interval > 0) {
-        spawn_state_writer(path, options.state_interval, sandboxes.clone());
+    if options.state.is_some() && options.state_interval > 0 {
+        spawn_compactor(options.state_interval, sandboxes.clone());
     }
     for t in tasks {
         match t.await {
@@ -116,19 +134,25 @@ pub async fn serve(
         }
     }
     background.abort();
-    if let Some(path) = &options.state {
-        persist::save(path, &engines(&sandboxes))?;
-        tracing::info!("state written to {}", path.display());
+    if let Some(log) = sandboxes.first().and_then(|s| s.engine.log.clone()) {
+        // Everything acknowledged is on disk already; leave the file compact.
+        log.compact_if_large(&engines(&sandboxes), true);
+        let last = log.close();
+        log.durable(last).await;
+        tracing::info!(
+            "state written to {}",
+            options.state.as_deref().unwrap_or(Path::new("")).display()
+        );
     }
     tracing::info!("sandbox stopped");
     Ok(())
 }
 
-/// Each API's name and engine, for the state file.
-fn engines(sandboxes: &[Arc<Sandbox>]) -> Vec<(&str, &crate::state::Engine)> {
+/// Each API's name and store, for the state file.
+fn engines(sandboxes: &[Arc<Sandbox>]) -> Vec<(&str, &RwLock<Store>)> {
     sandboxes
         .iter()
-        .map(|s| (s.api.name.as_str(), &s.engine))
+        .map(|s| (s.api.name.as_str(), &s.engine.store))
         .collect()
 }
 
@@ -216,16 +240,20 @@ fn spawn_scheduler(sandboxes: Vec<Arc<Sandbox>>) -> tokio::task::JoinHandle<()> 
     })
 }
 
-/// Writes the state file every `seconds`.
-fn spawn_state_writer(path: PathBuf, seconds: u64, sandboxes: Vec<Arc<Sandbox>>) {
+/// Compacts the state log every `seconds` when it has grown well past the live state.
+fn spawn_compactor(seconds: u64, sandboxes: Vec<Arc<Sandbox>>) {
     let every = std::time::Duration::from_secs(seconds);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = persist::save(&path, &engines(&sandboxes)) {
-                tracing::error!("{e}");
+            if let Some(log) = sandboxes.first().and_then(|s| s.engine.log.clone()) {
+                let sandboxes = sandboxes.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    log.compact_if_large(&engines(&sandboxes), false);
+                })
+                .await;
             }
         }
     });

@@ -739,7 +739,7 @@ impl Engine {
         if self.store.read().tenants_due(now).is_empty() {
             return;
         }
-        let mut store = self.store.write();
+        let mut store = self.write();
         let due = Due {
             tenant: None,
             resource: None,

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jsonschema::Validator;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use serde_json::Value;
 
 use super::clock::Clock;
@@ -19,6 +19,7 @@ use super::lifecycle;
 use super::lists::ListPlan;
 use super::model::Kind;
 use super::model::Model;
+use super::persist::StateLog;
 use super::rate_limit::RateLimiter;
 use super::shape::{Members, item_schema};
 use super::store::{IndexPlan, Store};
@@ -33,6 +34,8 @@ use crate::spec::{Spec, SpecError};
 pub const MAX_EFFECT_DEPTH: usize = 8;
 
 pub struct Engine {
+    /// The API's name (the state file keeps each API's records under it).
+    pub name: String,
     pub model: Model,
     pub profile: Arc<Profile>,
     pub store: RwLock<Store>,
@@ -63,6 +66,45 @@ pub struct Engine {
     pub(super) id_schemas: HashMap<String, Value>,
     /// What the store indexes.
     pub plan: Arc<IndexPlan>,
+    /// The `--state` log, when there is one: every change is written before it is answered.
+    pub log: Option<Arc<StateLog>>,
+}
+
+thread_local! {
+    /// The state log append made by the last write on this thread (requests read it right
+    /// after the engine answers, on the same thread, to wait for it to be on disk).
+    static LAST_APPEND: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The store, locked for writing: when it is released, what changed goes to the state log.
+pub struct Writing<'a> {
+    guard: RwLockWriteGuard<'a, Store>,
+    engine: &'a Engine,
+}
+
+impl std::ops::Deref for Writing<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.guard
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Some(log) = &self.engine.log {
+            let frames = super::persist::changes(&self.engine.name, &mut self.guard);
+            let seq = log.append(frames);
+            if seq > 0 {
+                LAST_APPEND.with(|c| c.set(seq));
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -84,6 +126,8 @@ impl Engine {
             }
         }
         Ok(Self {
+            name: api.name.clone(),
+            log: None,
             rate_limit: RateLimiter::new(spec, &profile),
             signer: Signer::new(
                 profile.webhooks.signing.as_deref(),
@@ -107,6 +151,32 @@ impl Engine {
             id_schemas,
             plan,
         })
+    }
+
+    /// The store, for writing; what changes is logged when it is released.
+    pub fn write(&self) -> Writing<'_> {
+        Writing {
+            guard: self.store.write(),
+            engine: self,
+        }
+    }
+
+    /// The state log append the last write on this thread made (0 for none), cleared.
+    pub fn take_append(&self) -> u64 {
+        LAST_APPEND.with(|c| c.replace(0))
+    }
+
+    /// Waits until state log append `seq` is on disk (at once without a log).
+    pub async fn durable(&self, seq: u64) {
+        if let Some(log) = &self.log {
+            log.durable(seq).await;
+        }
+    }
+
+    /// Replaces every record with an export's.
+    pub fn import(&self, store: Store) {
+        self.write().replace(store);
+        self.idempotency.clear(None);
     }
 
     /// The property names (and required ones) of the schema at `ptr`, cached.
@@ -146,7 +216,7 @@ impl Engine {
 
     /// Clears all state, or one tenant's.
     pub fn reset(&self, tenant: Option<&str>) {
-        self.store.write().reset(tenant);
+        self.write().reset(tenant);
         self.idempotency.clear(tenant);
     }
 

@@ -1,14 +1,44 @@
-//! `--state FILE`: all APIs' state in one JSON file, loaded at start and written
-//! atomically (temporary file, then rename) on shutdown and periodically. A file that cannot
-//! be read as sandbox state is refused, never silently discarded or overwritten.
+//! `--state FILE`: every API's records in one append-only log, written before a request that
+//! changed them is answered, so what a client saw acknowledged survives `kill -9`.
+//!
+//! - **Format.** Frames of `[length: u32][crc32: u32][payload]` (little-endian), the
+//!   payload a JSON object. The first frame names the format and its version; the rest are
+//!   changes: a record stored (`put`, with its body as it is stored), removed (`del`), a
+//!   singleton sub-document written, a tenant dropped, an API reset.
+//! - **Group commit.** Requests append their frames to a buffer while they hold the store's
+//!   write lock; one writer thread writes and `fdatasync`s whatever has accumulated and then
+//!   releases every request whose frames it covered, so many requests share one sync.
+//! - **Recovery.** At start the log is replayed. A torn or corrupt tail (a crash in the
+//!   middle of a write) is detected by length and checksum, logged, and cut off; everything
+//!   before it is loaded. A file that is not a state log is refused, never overwritten.
+//! - **Compaction.** When the log has grown well past the live state, it is rewritten as one
+//!   `put` per live record (to a temporary file, then renamed), in the writer thread, while
+//!   requests go on appending.
+//! - **Older files.** The single-JSON-document format of earlier versions (format 1) is
+//!   read and rewritten as a log at start; the old file is kept beside it as `FILE.v1`.
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use parking_lot::{Condvar, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
-use super::engine::Engine;
-use super::store::{FORMAT_VERSION, Store};
+use super::store::{Dirty, FORMAT_VERSION, Meta, ParentRef, Store};
+
+/// The log's format version (format 1 was one JSON document).
+pub const LOG_VERSION: u32 = 2;
+/// What the first frame says the file is.
+const FORMAT_NAME: &str = "api-sandbox state log";
+/// Frames larger than this are corrupt (a record body is at most the request body limit).
+const MAX_FRAME: u32 = 64 * 1024 * 1024;
+/// The log is compacted when it is this many times the live state (and at least this big).
+const COMPACT_RATIO: u64 = 3;
+const COMPACT_MIN_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
@@ -26,78 +56,592 @@ pub enum PersistError {
     },
 }
 
+/// One change, as a frame's payload: `{"put": {...}}`, `{"del": {...}}`... (the record's
+/// body is kept as the stored text, not parsed and written again).
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
-    version: u32,
-    /// API name -> its store.
-    apis: BTreeMap<String, Store>,
+#[serde(rename_all = "snake_case")]
+enum Change<'a> {
+    Header {
+        format: String,
+        version: u32,
+    },
+    Put {
+        api: String,
+        tenant: String,
+        resource: String,
+        id: String,
+        seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<ParentRef>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meta: Option<Meta>,
+        #[serde(borrow)]
+        body: &'a RawValue,
+    },
+    Del {
+        api: String,
+        tenant: String,
+        resource: String,
+        id: String,
+    },
+    Singleton {
+        api: String,
+        tenant: String,
+        slot: String,
+        owner: String,
+        value: Option<Value>,
+    },
+    DropTenant {
+        api: String,
+        tenant: String,
+    },
+    Reset {
+        api: String,
+    },
 }
 
-/// Loads `path` into the APIs' stores; a missing file means a fresh start.
-pub fn load(path: &Path, apis: &[(&str, &Engine)]) -> Result<(), PersistError> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(PersistError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
+impl Change<'_> {
+    fn api(&self) -> Option<&str> {
+        match self {
+            Change::Header { .. } => None,
+            Change::Put { api, .. }
+            | Change::Del { api, .. }
+            | Change::Singleton { api, .. }
+            | Change::DropTenant { api, .. }
+            | Change::Reset { api } => Some(api),
+        }
+    }
+}
+
+/// A frame around `payload`.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn encode(change: &Change<'_>) -> Vec<u8> {
+    frame(&serde_json::to_vec(change).unwrap_or_default())
+}
+
+fn header() -> Vec<u8> {
+    encode(&Change::Header {
+        format: FORMAT_NAME.to_owned(),
+        version: LOG_VERSION,
+    })
+}
+
+/// The frame storing record `id` as it is now (or removing it, when it is gone).
+fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str) -> Vec<u8> {
+    let Some(rec) = store.get(tenant, resource, id) else {
+        return encode(&Change::Del {
+            api: api.to_owned(),
+            tenant: tenant.to_owned(),
+            resource: resource.to_owned(),
+            id: id.to_owned(),
+        });
+    };
+    let text = std::str::from_utf8(rec.body.bytes()).unwrap_or("{}");
+    let Ok(body) = serde_json::from_str::<&RawValue>(text) else {
+        return Vec::new();
+    };
+    let meta = rec.meta();
+    encode(&Change::Put {
+        api: api.to_owned(),
+        tenant: tenant.to_owned(),
+        resource: resource.to_owned(),
+        id: id.to_owned(),
+        seq: rec.seq,
+        parent: rec.parent.clone(),
+        meta: (*meta != Meta::default()).then(|| meta.clone()),
+        body,
+    })
+}
+
+/// Every record and singleton of `store`, as frames.
+fn snapshot(api: &str, store: &Store, out: &mut Vec<u8>) {
+    for (tenant, t) in &store.tenants {
+        for (resource, coll) in &t.resources {
+            for (id, _) in coll.iter() {
+                out.extend(record_frame(api, store, tenant, resource, id));
+            }
+        }
+        for (slot, owners) in &t.singletons {
+            for (owner, value) in owners {
+                out.extend(encode(&Change::Singleton {
+                    api: api.to_owned(),
+                    tenant: tenant.clone(),
+                    slot: slot.clone(),
+                    owner: owner.clone(),
+                    value: Some(value.clone()),
+                }));
+            }
+        }
+    }
+}
+
+/// The frames for what changed in `store` since the last call.
+pub(super) fn changes(api: &str, store: &mut Store) -> Vec<u8> {
+    let dirty = store.take_dirty();
+    let mut out = Vec::new();
+    for d in dirty {
+        match d {
+            Dirty::Record {
+                tenant,
+                resource,
+                id,
+            } => out.extend(record_frame(api, store, &tenant, &resource, &id)),
+            Dirty::Singleton {
+                tenant,
+                slot,
+                owner,
+            } => {
+                let value = store
+                    .tenants
+                    .get(&tenant)
+                    .and_then(|t| t.singletons.get(&slot))
+                    .and_then(|o| o.get(&owner))
+                    .cloned();
+                out.extend(encode(&Change::Singleton {
+                    api: api.to_owned(),
+                    tenant,
+                    slot,
+                    owner,
+                    value,
+                }));
+            }
+            Dirty::Tenant(tenant) => out.extend(encode(&Change::DropTenant {
+                api: api.to_owned(),
+                tenant,
+            })),
+            Dirty::All => {
+                // A reset or an import: what is there now is all there is.
+                out.extend(encode(&Change::Reset {
+                    api: api.to_owned(),
+                }));
+                snapshot(api, store, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Frames written so far, and whether a rewrite is asked for.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    /// Sequence number of the last append.
+    appended: u64,
+    /// A full new file to write instead of appending (compaction).
+    rewrite: Option<Vec<u8>>,
+    stop: bool,
+}
+
+/// The open state log: appends, group commits and compaction.
+pub struct StateLog {
+    path: PathBuf,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    /// The last append that is on disk.
+    synced: tokio::sync::watch::Sender<u64>,
+    /// Bytes in the file now, and frames of APIs not served this time (kept on rewrites).
+    size: Mutex<u64>,
+    foreign: Vec<u8>,
+}
+
+impl std::fmt::Debug for StateLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateLog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateLog {
+    /// Adds frames; returns the append's sequence number (0 when there was nothing).
+    pub fn append(&self, frames: Vec<u8>) -> u64 {
+        if frames.is_empty() {
+            return 0;
+        }
+        let mut p = self.pending.lock();
+        p.buf.extend(frames);
+        p.appended += 1;
+        self.wake.notify_one();
+        p.appended
+    }
+
+    /// Waits until append `seq` is on disk.
+    pub async fn durable(&self, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|s| *s >= seq).await;
+    }
+
+    /// Writes pending frames until told to stop. Runs on its own thread.
+    fn write_loop(&self, mut file: File) {
+        // A slow disk, for the tests that prove answers wait for their writes.
+        let delay = std::env::var("SANDBOX_STATE_WRITE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(std::time::Duration::from_millis);
+        loop {
+            let (buf, rewrite, upto, stop) = {
+                let mut p = self.pending.lock();
+                while p.buf.is_empty() && p.rewrite.is_none() && !p.stop {
+                    self.wake.wait(&mut p);
+                }
+                (
+                    std::mem::take(&mut p.buf),
+                    p.rewrite.take(),
+                    p.appended,
+                    p.stop,
+                )
+            };
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
+            let written = match rewrite {
+                Some(mut all) => {
+                    all.extend(buf);
+                    self.replace_file(&all).map(|f| {
+                        file = f;
+                        *self.size.lock() = all.len() as u64;
+                    })
+                }
+                None if buf.is_empty() => Ok(()),
+                None => file
+                    .write_all(&buf)
+                    .and_then(|()| file.sync_data())
+                    .map(|()| *self.size.lock() += buf.len() as u64),
+            };
+            if let Err(e) = written {
+                // The answer goes out regardless; say loudly that it is not on disk.
+                tracing::error!("{}: cannot write the state file: {e}", self.path.display());
+            }
+            self.synced.send_replace(upto);
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Writes `contents` to a temporary file, syncs it, and renames it over the log.
+    fn replace_file(&self, contents: &[u8]) -> std::io::Result<File> {
+        let tmp = self.path.with_extension("tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(contents)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename itself is durable once the directory is synced.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        OpenOptions::new().append(true).open(&self.path)
+    }
+
+    /// Rewrites the log as the live state when it has grown well past it. Takes every
+    /// store's read lock first (as writers take the store before the log), so the new file
+    /// is exactly the state plus the frames appended after it.
+    pub fn compact_if_large(&self, engines: &[(&str, &RwLock<Store>)], force: bool) {
+        let size = *self.size.lock();
+        let guards: Vec<_> = engines.iter().map(|(_, s)| s.read()).collect();
+        let mut contents = header();
+        for ((name, _), store) in engines.iter().zip(&guards) {
+            snapshot(name, store, &mut contents);
+        }
+        contents.extend_from_slice(&self.foreign);
+        let live = contents.len() as u64;
+        if !force && (size < COMPACT_MIN_BYTES || size < live * COMPACT_RATIO) {
+            return;
+        }
+        let mut p = self.pending.lock();
+        // The frames not yet written describe changes the snapshot already holds.
+        p.buf.clear();
+        p.rewrite = Some(contents);
+        p.appended += 1;
+        self.wake.notify_one();
+    }
+
+    /// Writes what is pending and stops the writer; returns the append to wait for.
+    pub fn close(&self) -> u64 {
+        let mut p = self.pending.lock();
+        p.stop = true;
+        p.appended += 1;
+        self.wake.notify_one();
+        p.appended
+    }
+}
+
+/// Opens (or creates) the state log at `path`, loads it into the engines (by API name),
+/// and starts its writer thread. Changes the engines make from now on are logged.
+pub fn open(
+    path: &Path,
+    engines: &[(&str, &RwLock<Store>)],
+) -> Result<Arc<StateLog>, PersistError> {
+    let read_err = |source| PersistError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let write_err = |source| PersistError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(read_err(e)),
+    };
+    let (foreign, rewrite) = match bytes {
+        None => (Vec::new(), true),
+        Some(b) if b.first() == Some(&b'{') => {
+            let foreign = migrate(path, &b, engines)?;
+            (foreign, true)
+        }
+        Some(b) => {
+            let loaded = replay(path, &b, engines)?;
+            if let Some(at) = loaded.torn_at {
+                // Cut the tear off, so new frames follow the last good one.
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(write_err)?;
+                f.set_len(at as u64).map_err(write_err)?;
+                f.sync_all().map_err(write_err)?;
+            }
+            (loaded.foreign, false)
         }
     };
+    for (_, store) in engines {
+        store.write().tracking = true;
+    }
+    let (synced, _) = tokio::sync::watch::channel(0);
+    let log = Arc::new(StateLog {
+        path: path.to_path_buf(),
+        pending: Mutex::new(Pending::default()),
+        wake: Condvar::new(),
+        synced,
+        size: Mutex::new(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)),
+        foreign,
+    });
+    let file = if rewrite {
+        let mut contents = header();
+        for (name, store) in engines {
+            snapshot(name, &store.read(), &mut contents);
+        }
+        contents.extend_from_slice(&log.foreign);
+        let f = log.replace_file(&contents).map_err(write_err)?;
+        *log.size.lock() = contents.len() as u64;
+        f
+    } else {
+        OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(write_err)?
+    };
+    let writer = log.clone();
+    std::thread::Builder::new()
+        .name("state-log".into())
+        .spawn(move || writer.write_loop(file))
+        .map_err(write_err)?;
+    Ok(log)
+}
+
+/// What replaying a log found beyond the records it loaded.
+struct Loaded {
+    /// Frames of APIs not being served, kept for rewrites.
+    foreign: Vec<u8>,
+    /// Where a torn or corrupt tail starts.
+    torn_at: Option<usize>,
+}
+
+/// Applies every frame of `bytes` to the engines' stores.
+fn replay(
+    path: &Path,
+    bytes: &[u8],
+    engines: &[(&str, &RwLock<Store>)],
+) -> Result<Loaded, PersistError> {
     let corrupt = |reason: String| PersistError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
-    let file: StateFile = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    let mut stores: Vec<_> = engines.iter().map(|(n, s)| (*n, s.write())).collect();
+    let mut at = 0;
+    let mut foreign = Vec::new();
+    let mut torn_at = None;
+    let mut first = true;
+    while at < bytes.len() {
+        let Some((payload, next)) = next_frame(bytes, at) else {
+            torn_at = Some(at);
+            break;
+        };
+        // A whole frame (its checksum holds) that does not read is not a torn write.
+        let change = serde_json::from_slice::<Change>(payload)
+            .map_err(|e| corrupt(format!("the record at byte {at} does not read: {e}")))?;
+        if first {
+            match change {
+                Change::Header { format, version } if format == FORMAT_NAME => {
+                    if version != LOG_VERSION {
+                        return Err(corrupt(format!(
+                            "state log version {version}; this sandbox reads version {LOG_VERSION}"
+                        )));
+                    }
+                }
+                _ => return Err(corrupt("it does not start with a state log header".into())),
+            }
+            first = false;
+            at = next;
+            continue;
+        }
+        match stores.iter_mut().find(|(n, _)| Some(*n) == change.api()) {
+            Some((_, store)) => apply(store, change),
+            None => foreign.extend_from_slice(&bytes[at..next]),
+        }
+        at = next;
+    }
+    if first {
+        return Err(corrupt("the file is empty or its header is damaged".into()));
+    }
+    if let Some(t) = torn_at {
+        tracing::warn!(
+            "{}: torn or corrupt record at byte {t} of {} (the end of a write cut short); \
+             loading everything before it and dropping the rest",
+            path.display(),
+            bytes.len()
+        );
+    }
+    for (_, store) in &mut stores {
+        store.take_dirty();
+    }
+    if !foreign.is_empty() {
+        tracing::warn!(
+            "{}: the state file holds data of APIs not being served; it will be kept",
+            path.display()
+        );
+    }
+    Ok(Loaded { foreign, torn_at })
+}
+
+/// The payload of the frame at `at` and where the next one starts; `None` when the frame
+/// is cut short or its checksum does not match.
+fn next_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let head = bytes.get(at..at + 8)?;
+    let len = u32::from_le_bytes(head[0..4].try_into().ok()?);
+    let crc = u32::from_le_bytes(head[4..8].try_into().ok()?);
+    if len > MAX_FRAME {
+        return None;
+    }
+    let end = at + 8 + len as usize;
+    let payload = bytes.get(at + 8..end)?;
+    (crc32fast::hash(payload) == crc).then_some((payload, end))
+}
+
+fn apply(store: &mut Store, change: Change<'_>) {
+    match change {
+        Change::Header { .. } => {}
+        Change::Put {
+            tenant,
+            resource,
+            id,
+            seq,
+            parent,
+            meta,
+            body,
+            ..
+        } => {
+            let members: Map<String, Value> = serde_json::from_str(body.get()).unwrap_or_default();
+            store.tenant(&tenant).put(
+                &resource,
+                &id,
+                members,
+                meta.unwrap_or_default(),
+                parent,
+                seq,
+            );
+        }
+        Change::Del {
+            tenant,
+            resource,
+            id,
+            ..
+        } => {
+            store.tenant(&tenant).remove_cascade(&resource, &id);
+        }
+        Change::Singleton {
+            tenant,
+            slot,
+            owner,
+            value,
+            ..
+        } => store.tenant(&tenant).put_singleton(&slot, &owner, value),
+        Change::DropTenant { tenant, .. } => store.reset(Some(&tenant)),
+        Change::Reset { .. } => store.reset(None),
+    }
+}
+
+/// The state file of format 1 (one JSON document), as it was written.
+#[derive(Debug, Deserialize)]
+struct LegacyFile {
+    version: u32,
+    /// API name -> its store.
+    apis: BTreeMap<String, Value>,
+}
+
+/// Loads a format-1 file into the engines and keeps a copy beside it (`FILE.v1`); returns
+/// the frames of APIs not being served.
+fn migrate(
+    path: &Path,
+    bytes: &[u8],
+    engines: &[(&str, &RwLock<Store>)],
+) -> Result<Vec<u8>, PersistError> {
+    let corrupt = |reason: String| PersistError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file: LegacyFile = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     if file.version != FORMAT_VERSION {
         return Err(corrupt(format!(
-            "format version {} is not {FORMAT_VERSION}",
+            "format version {} is not one this sandbox reads",
             file.version
         )));
     }
-    for (name, store) in file.apis {
+    let mut foreign = Vec::new();
+    for (name, value) in file.apis {
+        let store: Store =
+            serde_json::from_value(value).map_err(|e| corrupt(format!("API '{name}': {e}")))?;
         if store.version != FORMAT_VERSION {
             return Err(corrupt(format!(
                 "API '{name}' has format version {}",
                 store.version
             )));
         }
-        match apis.iter().find(|(n, _)| *n == name) {
-            Some((_, engine)) => engine.store.write().replace(store),
-            None => tracing::warn!(
-                "state file has data for '{name}', which is not being served; it will be kept"
-            ),
+        match engines.iter().find(|(n, _)| *n == name) {
+            Some((_, target)) => target.write().replace(store),
+            None => {
+                let mut plain = store;
+                plain.reindex(Arc::default());
+                snapshot(&name, &plain, &mut foreign);
+            }
         }
     }
-    Ok(())
-}
-
-/// Writes every API's state to `path` atomically.
-pub fn save(path: &Path, apis: &[(&str, &Engine)]) -> Result<(), PersistError> {
-    let write_err = |source| PersistError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Keep data of APIs not served this time, rather than dropping it.
-    let mut apis_out: BTreeMap<String, Store> = match std::fs::read(path) {
-        Ok(t) => serde_json::from_slice::<StateFile>(&t)
-            .map(|f| f.apis)
-            .unwrap_or_default(),
-        Err(_) => BTreeMap::new(),
-    };
-    for (name, engine) in apis {
-        let store = serde_json::to_value(&*engine.store.read())
-            .and_then(serde_json::from_value)
-            .map_err(|e| write_err(std::io::Error::other(e)))?;
-        apis_out.insert((*name).to_owned(), store);
+    for (_, store) in engines {
+        store.write().take_dirty();
     }
-    let file = StateFile {
-        version: FORMAT_VERSION,
-        apis: apis_out,
-    };
-    let bytes = serde_json::to_vec(&file).map_err(|e| write_err(std::io::Error::other(e)))?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(write_err)?;
-    std::fs::rename(&tmp, path).map_err(write_err)
+    let backup = path.with_extension("v1");
+    std::fs::copy(path, &backup).map_err(|source| PersistError::Write {
+        path: backup.clone(),
+        source,
+    })?;
+    tracing::info!(
+        "{}: state file of format 1 rewritten as a log (version {LOG_VERSION}); the old file is kept as {}",
+        path.display(),
+        backup.display()
+    );
+    Ok(foreign)
 }

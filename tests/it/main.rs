@@ -20,6 +20,8 @@ mod http;
 mod robustness;
 // Resources created, read, listed, updated and deleted per tenant; idempotency; --state.
 mod stateful;
+// --state survives kill -9 and torn writes, and carries older files over.
+mod durability;
 // Lifecycles on the virtual clock, events, faults and signed webhooks.
 mod lifecycle;
 // The Dakota sandbox driven the way an SDK user drives it, snapshot by snapshot.

@@ -86,7 +86,7 @@ impl Engine {
                 };
             }
         }
-        let mut store = self.store.write();
+        let mut store = self.write();
         ctx.catch_up(&mut store);
         match ctx.with_parent(&store) {
             Ok(ctx) => ctx.write(&mut store),

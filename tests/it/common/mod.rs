@@ -17,12 +17,18 @@ pub struct Sandbox {
 impl Sandbox {
     /// `sandbox serve --port 0 <args>`; waits for the "API -> URL" table.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// The same, with environment variables set for the server.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
             .arg("serve")
             .args(["--port", "0"])
             .args(args)
             .current_dir(repo_root())
             .env("SANDBOX_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

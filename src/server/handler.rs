@@ -8,15 +8,17 @@
 //! (engine, else the spec), and every request lands in the journal.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::auth;
-use super::journal::JournalEntry;
+use super::journal::{self, Exchange, JournalEntry, Reason};
 use super::request::{self, Incoming, Rejection};
 use super::sandbox::Sandbox;
 use crate::compiled::Prepared;
@@ -40,9 +42,15 @@ struct Answer {
     verdict: String,
     /// Rate-limit headers for this tenant, added to whatever the answer is.
     rate_headers: Vec<(String, String)>,
+    /// The request body, once read (for the journal).
+    body: bytes::Bytes,
+    /// For an error answer: its detail and field errors (for the journal).
+    reason: Option<Reason>,
 }
 
 pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Response {
+    let started = Instant::now();
+    let arrived = sandbox.engine.clock.now();
     let request_id = sandbox.next_request_id();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
@@ -68,15 +76,27 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     } else {
         tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
-    sandbox.journal.record(JournalEntry {
+    let response = to_response(&answer.prepared, &request_id);
+    let exchange = Exchange {
+        query: journal::query(parts.uri.query()),
+        request: journal::message(journal::headers(&parts.headers), &answer.body),
+        response: journal::message(journal::headers(response.headers()), &answer.prepared.body),
+    };
+    let entry = JournalEntry {
+        seq: 0,
+        id: request_id,
+        at: arrived,
         method: method.to_string(),
         path,
         status,
         tenant: answer.tenant,
         operation: op_id,
         verdict: answer.verdict,
-    });
-    to_response(&answer.prepared, &request_id)
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        reason: answer.reason,
+    };
+    sandbox.journal.record(entry, exchange);
+    response
 }
 
 /// One request on its way through the pipeline; each step refuses with an [`Answer`].
@@ -91,6 +111,11 @@ struct Journey<'a> {
     /// The tenant, once authenticated (`-` before).
     tenant: String,
     rate_headers: Vec<(String, String)>,
+    /// The request body, once read.
+    body: bytes::Bytes,
+    /// The detail and field errors of the last problem made, for the journal. (A mutex,
+    /// not a cell: steps hold `&self` across awaits, so the journey must be `Sync`.)
+    reason: Mutex<Option<Reason>>,
 }
 
 /// A step's result: what it found, or the answer that ends the journey.
@@ -118,6 +143,8 @@ impl<'a> Journey<'a> {
             op: None,
             tenant: "-".into(),
             rate_headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            reason: Mutex::new(None),
         }
     }
 
@@ -128,6 +155,7 @@ impl<'a> Journey<'a> {
         self.rate_headers = self.limit_rate()?;
         self.admit()?;
         let bytes = self.read_body(body).await?;
+        self.body = bytes.clone();
         let incoming = Incoming {
             path_params: &path_params,
             query,
@@ -155,6 +183,10 @@ impl<'a> Journey<'a> {
 
     /// An error in the API's format for the operation (if routed).
     fn problem(&self, status: u16, detail: String, errors: &[FieldError]) -> Prepared {
+        *self.reason.lock() = Some(Reason {
+            detail: detail.clone(),
+            errors: errors.to_vec(),
+        });
         let p = Problem {
             status,
             detail,
@@ -177,6 +209,8 @@ impl<'a> Journey<'a> {
             tenant: self.tenant.clone(),
             verdict: verdict.to_owned(),
             rate_headers: self.rate_headers.clone(),
+            body: self.body.clone(),
+            reason: self.reason.lock().take(),
         }
     }
 

@@ -80,6 +80,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     None => None,
                 },
+                admin_token: match args.admin_token {
+                    Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
+                    t => t,
+                },
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -89,6 +89,10 @@ pub struct ContractTestArgs {
     /// Write a JSON report, timings included.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (pass/fail per scenario and step, every violation
+    /// with its JSON pointer), for CI artifacts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write, or compare against, insta snapshots of every normalised response body.
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,

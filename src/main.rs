@@ -118,6 +118,7 @@ fn contract_test(args: ContractTestArgs) -> ExitCode {
         },
         junit: args.junit,
         json: args.json,
+        html: args.html,
         progress: std::io::stdout().is_terminal(),
     };
     let result = runtime()

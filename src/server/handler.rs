@@ -42,10 +42,6 @@ struct Answer {
     verdict: String,
     /// Rate-limit headers for this tenant, added to whatever the answer is.
     rate_headers: Vec<(String, String)>,
-    /// The request body, once read (for the journal).
-    body: bytes::Bytes,
-    /// For an error answer: its detail and field errors (for the journal).
-    reason: Option<Reason>,
 }
 
 pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Response {
@@ -61,8 +57,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         let prepared = super::admin::handle(&sandbox, &parts, body).await;
         return to_response(&prepared, &request_id);
     }
-    let journey = Journey::new(&sandbox, &parts, &request_id);
+    let mut journey = Journey::new(&sandbox, &parts, &request_id);
     let mut answer = journey.run(body).await.unwrap_or_else(|refused| refused);
+    let (request_body, reason) = (journey.body, journey.reason.into_inner());
     if !answer.rate_headers.is_empty() {
         let mut p = (*answer.prepared).clone();
         p.headers.append(&mut answer.rate_headers);
@@ -79,7 +76,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     let response = to_response(&answer.prepared, &request_id);
     let exchange = Exchange {
         query: journal::query(parts.uri.query()),
-        request: journal::message(journal::headers(&parts.headers), &answer.body),
+        request: journal::message(journal::headers(&parts.headers), &request_body),
         response: journal::message(journal::headers(response.headers()), &answer.prepared.body),
     };
     let entry = JournalEntry {
@@ -93,7 +90,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         operation: op_id,
         verdict: answer.verdict,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        reason: answer.reason,
+        reason,
     };
     sandbox.journal.record(entry, exchange);
     response
@@ -113,8 +110,8 @@ struct Journey<'a> {
     rate_headers: Vec<(String, String)>,
     /// The request body, once read.
     body: bytes::Bytes,
-    /// The detail and field errors of the last problem made, for the journal. (A mutex,
-    /// not a cell: steps hold `&self` across awaits, so the journey must be `Sync`.)
+    /// The detail and field errors of the problem answered, if any, for the journal. (A
+    /// mutex, not a cell: steps hold `&self` across awaits, so the journey must be `Sync`.)
     reason: Mutex<Option<Reason>>,
 }
 
@@ -148,7 +145,7 @@ impl<'a> Journey<'a> {
         }
     }
 
-    async fn run(mut self, body: Body) -> Step<Answer> {
+    async fn run(&mut self, body: Body) -> Step<Answer> {
         let path_params = self.route()?;
         let query = request::parse_query(self.parts.uri.query());
         self.tenant = self.authenticate(&query)?;
@@ -209,8 +206,6 @@ impl<'a> Journey<'a> {
             tenant: self.tenant.clone(),
             verdict: verdict.to_owned(),
             rate_headers: self.rate_headers.clone(),
-            body: self.body.clone(),
-            reason: self.reason.lock().take(),
         }
     }
 
@@ -375,7 +370,8 @@ impl<'a> Journey<'a> {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
         let Some(key) = key else {
-            return Ok(self.answer(self.execute(call), "ok"));
+            let prepared = self.execute(call);
+            return Ok(self.answer(prepared.clone(), executed(&prepared)));
         };
         let uri = &self.parts.uri;
         let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), uri.query(), bytes);
@@ -403,7 +399,8 @@ impl<'a> Journey<'a> {
                 response: prepared.clone(),
             });
         }
-        Ok(self.answer(prepared, "ok"))
+        let verdict = executed(&prepared);
+        Ok(self.answer(prepared, verdict))
     }
 
     /// The engine's answer, or the spec's where the operation keeps no state.
@@ -415,6 +412,24 @@ impl<'a> Journey<'a> {
             Outcome::Stateless => respond::success(api, oi),
         }
     }
+}
+
+/// The verdict on an executed call: `ok`, or the error the engine answered with, in words
+/// (`not found`, `conflict`).
+fn executed(prepared: &Prepared) -> &'static str {
+    if prepared.status < 400 {
+        return "ok";
+    }
+    StatusCode::from_u16(prepared.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or("refused", |r| match r {
+            "Not Found" => "not found",
+            "Conflict" => "conflict",
+            "Unprocessable Entity" => "unprocessable",
+            "Bad Request" => "bad request",
+            _ => "refused",
+        })
 }
 
 /// The status the operation declares for bad input: 400, else 422; a malformed id in the

@@ -29,6 +29,7 @@ use super::request::parse_query;
 use super::sandbox::Sandbox;
 use super::view;
 use crate::compiled::Prepared;
+use crate::profile::OneOrMany;
 use crate::state::Engine;
 use crate::state::store::{FORMAT_VERSION, Store};
 use crate::state::webhooks::{Delivery, Target, event_types};
@@ -291,10 +292,10 @@ fn scenarios(engine: &Engine) -> Prepared {
         .iter()
         .flat_map(|(resource, l)| {
             l.transitions.iter().filter_map(move |t| {
-                let names = t.scenario.as_ref()?.describe();
+                let names = one_or_many(t.scenario.as_ref()?);
                 Some(
                     json!({"scenarios": names, "resource": resource, "field": l.field,
-                            "from": t.from.describe(), "to": t.to}),
+                            "from": one_or_many(&t.from), "to": t.to}),
                 )
             })
         })
@@ -390,4 +391,11 @@ pub fn parse_state(bytes: &[u8]) -> Result<Store, String> {
         ));
     }
     Ok(store)
+}
+
+fn one_or_many(v: &OneOrMany) -> Vec<&str> {
+    match v {
+        OneOrMany::One(x) => vec![x.as_str()],
+        OneOrMany::Many(xs) => xs.iter().map(String::as_str).collect(),
+    }
 }

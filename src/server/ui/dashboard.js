@@ -5,7 +5,8 @@
 
 const ADMIN = '/__sandbox';
 const $ = (sel) => document.querySelector(sel);
-const state = { tab: 'overview', info: null, pulse: null, refreshed: 0, seen: new Set() };
+// `picked`: someone chose a resource, so the page stops choosing for them.
+const state = { tab: 'overview', info: null, pulse: null, refreshed: 0, seen: new Set(), picked: false };
 
 // An element: h('td', {class: 'num'}, 'text', child, ...). `on*` attributes are listeners.
 function h(tag, attrs, ...kids) {
@@ -52,6 +53,8 @@ async function act(run, done) {
 
 const time = (secs) => (secs === null || secs === undefined ? '' :
   new Date(secs * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
+// The time of day, with the whole date on hover.
+const clockTime = (secs) => h('span', { title: time(secs) }, time(secs).slice(11));
 const pretty = (v) => {
   if (typeof v !== 'string') return JSON.stringify(v, null, 2);
   try { return JSON.stringify(JSON.parse(v), null, 2); } catch { return v; }
@@ -92,6 +95,9 @@ async function loadInfo() {
   choices('#reset-tenant', tenants);
   const withRecords = info.resources.filter((r) => info.tenants.some((t) => t.records[r]));
   choices('#record-resource', withRecords.length ? withRecords : info.resources);
+  // Until someone picks one, show a resource with a lifecycle: the most to watch.
+  const lively = withRecords.find((r) => info.lifecycles[r]);
+  if (!state.picked && lively) $('#record-resource').value = lively;
 }
 
 function overview() {
@@ -113,8 +119,10 @@ function overview() {
 
 // ---- Records --------------------------------------------------------------------------
 
+// A few telling members: plain values, not ids, times, URLs or tokens.
 function summary(body) {
-  return Object.entries(body).filter(([, v]) => v !== null && typeof v !== 'object').slice(0, 4)
+  const dull = /(^id$|_id$|_at$|_url$|token|secret|^key$)/;
+  return Object.entries(body).filter(([k, v]) => v !== null && typeof v !== 'object' && !dull.test(k)).slice(0, 4)
     .map(([k, v]) => `${k}: ${v}`).join(' · ');
 }
 
@@ -160,7 +168,9 @@ function reasonText(entry) {
   const r = entry.reason;
   if (!r) return entry.verdict;
   if (!r.errors.length) return `${entry.verdict}: ${r.detail}`;
-  return `${entry.verdict}: ` + r.errors.map((e) => `${e.location} ${e.field}: ${e.message}`).join('; ');
+  // Messages often open with the field's name already; say it once.
+  const plain = (e) => (e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message);
+  return `${entry.verdict}: ` + r.errors.map((e) => `${e.location} ${e.field}: ${plain(e)}`).join('; ');
 }
 
 async function journal() {
@@ -174,9 +184,9 @@ async function journal() {
     const fresh = !first && !state.seen.has(e.id);
     state.seen.add(e.id);
     return h('tr', { class: fresh ? 'fresh' : null },
-      h('td', { class: 'mono' }, time(e.at)),
+      h('td', { class: 'mono' }, clockTime(e.at)),
       h('td', {}, e.method),
-      h('td', {}, h('button', { type: 'button', class: 'link mono', onclick: () => openRequest(e.id) }, e.path)),
+      h('td', { class: 'wrap' }, h('button', { type: 'button', class: 'link mono', onclick: () => openRequest(e.id) }, e.path)),
       h('td', {}, e.operation || '—'),
       h('td', {}, e.tenant),
       h('td', {}, statusBadge(e.status)),
@@ -221,11 +231,11 @@ function objectId(data) {
 async function events() {
   const [{ events: list }, { deliveries }] = await Promise.all([api('/events'), api('/webhooks/deliveries')]);
   fill('#events-table', list.map((e, i) => h('tr', {},
-    h('td', { class: 'num' }, i + 1), h('td', { class: 'mono' }, time(e.created)),
+    h('td', { class: 'num' }, i + 1), h('td', { class: 'mono' }, clockTime(e.created)),
     h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => openDetail(`${e.type} ${e.id}`, h('pre', {}, pretty(e))) }, e.type)),
     h('td', {}, e.tenant), h('td', { class: 'mono' }, objectId(e.data)))), 'No events yet.');
   fill('#deliveries-table', deliveries.map((d) => h('tr', {},
-    h('td', {}, d.event_type, h('br'), h('span', { class: 'mono' }, d.event_id)), h('td', { class: 'mono' }, d.url),
+    h('td', {}, d.event_type, h('br'), h('span', { class: 'mono' }, d.event_id)), h('td', { class: 'mono wrap' }, d.url),
     h('td', {}, badge(d.status, d.status === 'delivered' ? 's2' : d.status === 'failed' ? 's5' : '')),
     h('td', { class: 'num' }, `${d.attempts}/${d.max_attempts}`), h('td', {}, d.response_code ?? '—'),
     h('td', {}, d.last_error || ''),
@@ -238,8 +248,8 @@ async function events() {
 async function controls() {
   const s = await api('/scenarios');
   fill('#presets-table', s.presets.map((p) => h('tr', {}, h('td', { class: 'mono' }, p.name), h('td', {}, statusBadge(p.status)), h('td', {}, p.message))), 'No error presets.');
-  fill('#branches-table', s.lifecycle_branches.map((b) => h('tr', {}, h('td', { class: 'mono' }, b.scenarios), h('td', {}, b.resource),
-    h('td', {}, `${b.field}: ${b.from} → ${b.to}`))), 'No lifecycle branches.');
+  fill('#branches-table', s.lifecycle_branches.map((b) => h('tr', {}, h('td', { class: 'mono' }, b.scenarios.join(', ')), h('td', {}, b.resource),
+    h('td', {}, `${b.field}: ${b.from.join(', ')} → ${b.to}`))), 'No lifecycle branches.');
 }
 
 // ---- Clock ----------------------------------------------------------------------------
@@ -284,6 +294,7 @@ function selectTab(tab) {
     $('#' + t.getAttribute('aria-controls')).hidden = !on;
   }
   state.tab = tab.id.replace('tab-', '');
+  history.replaceState(null, '', `#${state.tab}`);
   refresh();
 }
 
@@ -316,6 +327,7 @@ function wire() {
       selectTab(next);
     });
   });
+  $('#record-resource').addEventListener('change', () => { state.picked = true; });
   for (const sel of ['#record-tenant', '#record-resource', '#journal-status', '#journal-tenant']) $(sel).addEventListener('change', refresh);
   for (const sel of ['#record-search', '#journal-path']) $(sel).addEventListener('input', refresh);
   for (const form of document.querySelectorAll('form.filters')) form.addEventListener('submit', (e) => e.preventDefault());
@@ -347,5 +359,7 @@ function wire() {
 }
 
 wire();
-refresh();
+// A tab named in the URL (`/__sandbox/ui#journal`) opens first.
+const linked = document.getElementById(`tab-${location.hash.slice(1)}`);
+if (linked) selectTab(linked); else refresh();
 live();

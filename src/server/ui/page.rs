@@ -22,6 +22,9 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · sandbox dashboard" }
+            // No icon: otherwise the browser asks the API's port for /favicon.ico, and the
+            // journal shows a request nobody made.
+            link rel="icon" href="data:,";
             link rel="stylesheet" href=(CSS_PATH);
             script src=(JS_PATH) defer {}
         }

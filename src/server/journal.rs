@@ -56,8 +56,10 @@ pub struct JournalEntry {
 pub struct Message {
     /// In the order received; credential values redacted.
     pub headers: Vec<(String, String)>,
-    /// The body as text (cut at [`MAX_BODY_BYTES`]); `None` when empty or not text.
-    pub body: Option<String>,
+    /// The body's first [`MAX_BODY_BYTES`], kept as bytes (a request's journey costs no copy
+    /// of a small body) and shown as text: `null` when empty or not text.
+    #[serde(serialize_with = "as_text")]
+    pub body: bytes::Bytes,
     /// The whole body's size.
     pub body_bytes: usize,
     pub truncated: bool,
@@ -191,21 +193,35 @@ pub fn query(raw: Option<&str>) -> Option<String> {
     )
 }
 
-/// One side of an exchange: its headers and the text of its body, bounded.
-pub fn message(headers: Vec<(String, String)>, body: &[u8]) -> Message {
-    let cut = &body[..body.len().min(MAX_BODY_BYTES)];
-    let text = match std::str::from_utf8(cut) {
-        Ok(s) => Some(s),
-        // Cut inside a character: keep the whole ones before it.
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&cut[..e.valid_up_to()]).ok(),
-        Err(_) => None,
-    };
+/// One side of an exchange: its headers and its body, bounded.
+pub fn message(headers: Vec<(String, String)>, body: &bytes::Bytes) -> Message {
+    let truncated = body.len() > MAX_BODY_BYTES;
     Message {
         headers,
-        body: text.filter(|t| !t.is_empty()).map(str::to_owned),
+        // A slice would keep the whole large body alive: copy the part kept instead.
+        body: if truncated {
+            bytes::Bytes::copy_from_slice(&body[..MAX_BODY_BYTES])
+        } else {
+            body.clone()
+        },
         body_bytes: body.len(),
-        truncated: body.len() > cut.len(),
+        truncated,
     }
+}
+
+/// A body as text; `None` when empty or not UTF-8 (a body cut inside a character keeps the
+/// whole characters before the cut).
+pub fn text(body: &[u8]) -> Option<&str> {
+    let text = match std::str::from_utf8(body) {
+        Ok(s) => Some(s),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&body[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    text.filter(|t| !t.is_empty())
+}
+
+fn as_text<S: serde::Serializer>(body: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+    text(body).serialize(s)
 }
 
 #[cfg(test)]
@@ -236,10 +252,12 @@ mod tests {
     fn bodies_are_cut_at_a_character_boundary() {
         let mut body = vec![b'a'; MAX_BODY_BYTES - 1];
         body.extend("é".as_bytes());
-        let m = message(Vec::new(), &body);
+        let m = message(Vec::new(), &body.into());
         assert!(m.truncated);
-        assert_eq!(m.body.map(|b| b.len()), Some(MAX_BODY_BYTES - 1));
-        assert_eq!(message(Vec::new(), &[0xff, 0xfe]).body, None);
+        assert_eq!(m.body.len(), MAX_BODY_BYTES);
+        assert_eq!(text(&m.body).map(str::len), Some(MAX_BODY_BYTES - 1));
+        assert_eq!(text(&[0xff, 0xfe]), None);
+        assert_eq!(text(b""), None);
     }
 
     #[test]
@@ -263,8 +281,8 @@ mod tests {
                 entry,
                 Exchange {
                     query: None,
-                    request: message(Vec::new(), b""),
-                    response: message(Vec::new(), b""),
+                    request: message(Vec::new(), &bytes::Bytes::new()),
+                    response: message(Vec::new(), &bytes::Bytes::new()),
                 },
             );
         }

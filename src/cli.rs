@@ -33,7 +33,8 @@ pub struct ServeArgs {
     /// Without it, every `openapi.{yaml,yml,json}` under `specs/` is served.
     #[arg(long = "spec", value_name = "PATH")]
     pub specs: Vec<PathBuf>,
-    /// Address to listen on. Loopback by default; the sandbox has no authentication of its own.
+    /// Address to listen on. Loopback by default. Elsewhere, `/__sandbox/` and the dashboard
+    /// need the admin token (the API's own routes keep the spec's security).
     #[arg(long, default_value = "127.0.0.1", env = "SANDBOX_HOST")]
     pub host: IpAddr,
     /// Port of the first API; the others follow consecutively. 0 picks free ports.
@@ -69,6 +70,10 @@ pub struct ServeArgs {
     /// Webhook signing secret as 64 hex characters (default: derived from --seed).
     #[arg(long, value_name = "HEX", env = "SANDBOX_WEBHOOK_KEY")]
     pub webhook_key: Option<String>,
+    /// Token that `/__sandbox/` and the dashboard require (`Authorization: Bearer TOKEN`, or
+    /// `?token=TOKEN`). Without it, one is generated and printed when --host is not loopback.
+    #[arg(long, value_name = "TOKEN", env = "SANDBOX_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,6 +96,10 @@ pub struct ContractTestArgs {
     /// Write a JSON report, timings included.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (pass/fail per scenario and step, every violation
+    /// with its JSON pointer), for CI artifacts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write, or compare against, insta snapshots of every normalised response body.
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,

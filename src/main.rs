@@ -82,6 +82,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     None => None,
                 },
+                admin_token: match args.admin_token {
+                    Some(t) if t.trim().is_empty() => bail!("--admin-token must not be empty"),
+                    t => t,
+                },
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -116,6 +120,7 @@ fn contract_test(args: ContractTestArgs) -> ExitCode {
         },
         junit: args.junit,
         json: args.json,
+        html: args.html,
         progress: std::io::stdout().is_terminal(),
     };
     let result = runtime()

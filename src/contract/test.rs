@@ -15,6 +15,7 @@ pub struct TestOptions {
     pub run: RunOptions,
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     /// Draw a progress bar (stdout is a terminal).
     pub progress: bool,
 }
@@ -47,6 +48,12 @@ pub async fn contract_test(options: &TestOptions) -> Result<RunReport, ContractE
     }
     if let Some(path) = &options.json {
         report::json::write(&report, path).map_err(|reason| ContractError::Io {
+            path: path.clone(),
+            reason,
+        })?;
+    }
+    if let Some(path) = &options.html {
+        report::html::write(&report, path).map_err(|reason| ContractError::Io {
             path: path.clone(),
             reason,
         })?;

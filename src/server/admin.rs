@@ -7,10 +7,14 @@
 //! | `PUT /__sandbox/state` | replace all state with an export |
 //! | `GET /__sandbox/resources` | resource types inferred from the spec, with counts |
 //! | `GET /__sandbox/resources/{type}[?tenant=KEY]` | the stored records of one type |
+//! | `GET /__sandbox/resources/{type}/{id}[?tenant=KEY]` | one record, its lifecycle, its events |
 //! | `GET /__sandbox/operations` | how each operation acts on state |
-//! | `GET /__sandbox/journal` | recent requests: method, path, status, tenant, verdict |
+//! | `GET /__sandbox/info` | the API: title, spec, address, operations, tenants and counts |
+//! | `GET /__sandbox/scenarios` | the `X-Sandbox-Scenario` catalogue: presets, lifecycle branches |
+//! | `GET /__sandbox/journal[?status=4xx&tenant=&path=&after=&order=newest&limit=]` | recent requests |
+//! | `GET /__sandbox/journal/{request_id}` | one request: headers and bodies both ways |
 //! | `GET /__sandbox/clock` | the virtual clock |
-//! | `POST /__sandbox/clock/freeze`, `/resume`, `/advance` `{"seconds": N}` | control it |
+//! | `POST /__sandbox/clock/freeze`, `/resume`, `/advance` `{"seconds": N}` | control it; an advance says what became due |
 //! | `GET /__sandbox/events[?tenant=KEY]` | every event, in order |
 //! | `GET`/`POST /__sandbox/webhooks/targets` `{url, event_types?, tenant?}` | webhook targets |
 //! | `GET /__sandbox/webhooks/deliveries` | delivery log: status, attempts, response code |
@@ -20,9 +24,12 @@
 use axum::body::Body;
 use serde_json::{Value, json};
 
+use super::journal::Filter;
 use super::request::parse_query;
 use super::sandbox::Sandbox;
+use super::view;
 use crate::compiled::Prepared;
+use crate::profile::OneOrMany;
 use crate::state::Engine;
 use crate::state::store::{FORMAT_VERSION, Store};
 use crate::state::webhooks::{Delivery, Target, event_types};
@@ -50,10 +57,13 @@ pub async fn handle(sandbox: &Sandbox, parts: &http::request::Parts, body: Body)
     let path = parts.uri.path().trim_end_matches('/');
     let rest = path.strip_prefix(crate::spec::ADMIN_PREFIX).unwrap_or("");
     let query = parse_query(parts.uri.query());
-    let tenant = query
-        .iter()
-        .find(|(k, _)| k == "tenant")
-        .map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let tenant = param("tenant");
     let method = parts.method.as_str();
     let engine = &sandbox.engine;
     let answer = match rest {
@@ -63,7 +73,9 @@ pub async fn handle(sandbox: &Sandbox, parts: &http::request::Parts, body: Body)
         r if r.starts_with("/clock") => clock(sandbox, method, r, body).await,
         "/events" if method == "GET" => Some(events(engine, tenant)),
         r if r.starts_with("/webhooks/") => webhooks(engine, method, r, body).await,
-        "/journal" if method == "GET" => Some(ok(&json!({"requests": sandbox.journal.entries()}))),
+        r if r.starts_with("/journal") && method == "GET" => Some(journal(sandbox, r, &param)),
+        "/info" if method == "GET" => Some(info(sandbox)),
+        "/scenarios" if method == "GET" => Some(scenarios(engine)),
         _ => None,
     };
     answer.unwrap_or_else(|| {
@@ -147,10 +159,19 @@ fn resources(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
 /// One resource type's stored records.
 fn records(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
     let engine = &sandbox.engine;
-    let name = &rest["/resources/".len()..];
+    let (name, id) = rest["/resources/".len()..]
+        .split_once('/')
+        .map_or((&rest["/resources/".len()..], None), |(n, i)| (n, Some(i)));
     if !engine.model.resources.contains_key(name) {
         return error(404, &format!("no resource type '{name}'"));
     }
+    if let Some(id) = id {
+        return view::record(engine, name, id, tenant).map_or_else(
+            || error(404, &format!("no {name} record '{id}'")),
+            |r| ok(&r),
+        );
+    }
+    let field = view::lifecycle_field(engine, name);
     let store = engine.store.read();
     let records: Vec<Value> = store
         .tenants
@@ -158,9 +179,10 @@ fn records(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
         .filter(|(t, _)| tenant.is_none_or(|x| x == t.as_str()))
         .flat_map(|(t, state)| {
             state.resources.get(name).into_iter().flat_map(move |recs| {
-                recs.iter().map(
-                    move |(_, rec)| json!({"tenant": t, "parent": rec.parent, "body": rec.body}),
-                )
+                recs.iter().map(move |(id, rec)| {
+                    let state = field.and_then(|f| rec.body.get(f));
+                    json!({"tenant": t, "id": &**id, "state": state, "parent": rec.parent, "body": rec.body})
+                })
             })
         })
         .collect();
@@ -178,19 +200,108 @@ async fn clock(sandbox: &Sandbox, method: &str, rest: &str, body: Body) -> Optio
             let bytes = axum::body::to_bytes(body, 64 * 1024)
                 .await
                 .unwrap_or_default();
-            let seconds = serde_json::from_slice::<Value>(&bytes)
+            let sent = serde_json::from_slice::<Value>(&bytes)
                 .ok()
-                .and_then(|v| v.get("seconds").and_then(Value::as_f64));
-            let Some(seconds) = seconds.filter(|s| *s >= 0.0 && s.is_finite()) else {
-                return Some(error(400, "send {\"seconds\": N} with N >= 0"));
+                .and_then(|v| v.get("seconds").cloned());
+            let Some(seconds) = sent
+                .as_ref()
+                .and_then(Value::as_f64)
+                .filter(|s| *s >= 0.0 && s.is_finite())
+            else {
+                let got = sent.map_or_else(|| "nothing".to_owned(), |v| v.to_string());
+                let detail = format!(
+                    "seconds must be a number of seconds >= 0 (send {{\"seconds\": N}}); got {got}"
+                );
+                return Some(error(400, &detail));
             };
+            let engine = &sandbox.engine;
+            let (before, events_before) =
+                (view::lifecycle_states(engine), view::event_count(engine));
             clock.advance(seconds);
             // Everything that became due happens now, not at the next scheduler step.
-            sandbox.engine.tick(&sandbox.api.spec);
+            engine.tick(&sandbox.api.spec);
+            let mut answer = clock.describe();
+            answer["due"] = view::became_due(engine, &before, events_before);
+            return Some(ok(&answer));
         }
         _ => return None,
     }
     Some(ok(&clock.describe()))
+}
+
+/// The journal, filtered (`status`, `tenant`, `path`, `after`, `order=newest`, `limit`), or
+/// one request with its exchange.
+fn journal<'q>(
+    sandbox: &Sandbox,
+    rest: &str,
+    param: &impl Fn(&str) -> Option<&'q str>,
+) -> Prepared {
+    if let Some(id) = rest.strip_prefix("/journal/") {
+        return match sandbox.journal.get(id) {
+            Some((entry, exchange)) => ok(&json!({"entry": entry, "exchange": *exchange})),
+            None => error(404, &format!("no request '{id}' in the journal")),
+        };
+    }
+    if rest != "/journal" {
+        return error(404, &format!("no sandbox admin endpoint GET {rest}"));
+    }
+    let filter = Filter {
+        status: param("status").filter(|s| !s.is_empty()),
+        tenant: param("tenant"),
+        path: param("path").filter(|s| !s.is_empty()),
+        after: param("after").and_then(|a| a.parse().ok()).unwrap_or(0),
+        newest_first: param("order") == Some("newest"),
+        limit: param("limit").and_then(|l| l.parse().ok()),
+    };
+    ok(&json!({"requests": sandbox.journal.list(&filter)}))
+}
+
+/// What the dashboard's overview shows: the API, where it is served, and its tenants.
+fn info(sandbox: &Sandbox) -> Prepared {
+    let api = &sandbox.api;
+    let lifecycles: serde_json::Map<String, Value> = sandbox
+        .engine
+        .profile
+        .lifecycles
+        .iter()
+        .map(|(r, l)| (r.clone(), json!(l.field)))
+        .collect();
+    ok(&json!({
+        "title": api.name,
+        "spec": api.spec.file.display().to_string(),
+        "address": sandbox.addr.get().map(ToString::to_string),
+        "operations": api.spec.operations.len(),
+        "stateless": sandbox.engine.stateless,
+        "resources": sandbox.engine.model.resources.keys().collect::<Vec<_>>(),
+        "lifecycles": lifecycles,
+        "tenants": view::tenants(&sandbox.engine),
+    }))
+}
+
+/// The scenario catalogue: presets that answer with an error, and the lifecycle branches a
+/// scenario name selects.
+fn scenarios(engine: &Engine) -> Prepared {
+    let presets: Vec<Value> = engine
+        .profile
+        .scenarios
+        .iter()
+        .map(|(name, p)| json!({"name": name, "status": p.status, "message": p.message}))
+        .collect();
+    let branches: Vec<Value> = engine
+        .profile
+        .lifecycles
+        .iter()
+        .flat_map(|(resource, l)| {
+            l.transitions.iter().filter_map(move |t| {
+                let names = one_or_many(t.scenario.as_ref()?);
+                Some(
+                    json!({"scenarios": names, "resource": resource, "field": l.field,
+                            "from": one_or_many(&t.from), "to": t.to}),
+                )
+            })
+        })
+        .collect();
+    ok(&json!({"presets": presets, "lifecycle_branches": branches}))
 }
 
 fn events(engine: &Engine, tenant: Option<&str>) -> Prepared {
@@ -281,4 +392,11 @@ pub fn parse_state(bytes: &[u8]) -> Result<Store, String> {
         ));
     }
     Ok(store)
+}
+
+fn one_or_many(v: &OneOrMany) -> Vec<&str> {
+    match v {
+        OneOrMany::One(x) => vec![x.as_str()],
+        OneOrMany::Many(xs) => xs.iter().map(String::as_str).collect(),
+    }
 }

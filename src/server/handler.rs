@@ -8,15 +8,17 @@
 //! (engine, else the spec), and every request lands in the journal.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::auth;
-use super::journal::JournalEntry;
+use super::journal::{self, Exchange, JournalEntry, Reason};
 use super::request::{self, Incoming, Rejection};
 use super::sandbox::Sandbox;
 use crate::compiled::Prepared;
@@ -44,6 +46,8 @@ struct Answer {
 }
 
 pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Response {
+    let started = Instant::now();
+    let arrived = sandbox.engine.clock.now();
     let request_id = sandbox.next_request_id();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
@@ -54,8 +58,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         let prepared = super::admin::handle(&sandbox, &parts, body).await;
         return to_response(&prepared, &request_id);
     }
-    let journey = Journey::new(&sandbox, &parts, &request_id);
+    let mut journey = Journey::new(&sandbox, &parts, &request_id);
     let mut answer = journey.run(body).await.unwrap_or_else(|refused| refused);
+    let (request_body, reason) = (journey.body, journey.reason.into_inner());
     if !answer.rate_headers.is_empty() {
         let mut p = (*answer.prepared).clone();
         p.headers.append(&mut answer.rate_headers);
@@ -69,15 +74,27 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     } else {
         tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
-    sandbox.journal.record(JournalEntry {
+    let response = to_response(&answer.prepared, &request_id);
+    let exchange = Exchange {
+        query: journal::query(parts.uri.query()),
+        request: journal::message(journal::headers(&parts.headers), &request_body),
+        response: journal::message(journal::headers(response.headers()), &answer.prepared.body),
+    };
+    let entry = JournalEntry {
+        seq: 0,
+        id: request_id,
+        at: arrived,
         method: method.to_string(),
         path,
         status,
         tenant: answer.tenant,
         operation: op_id,
         verdict: answer.verdict,
-    });
-    to_response(&answer.prepared, &request_id)
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        reason,
+    };
+    sandbox.journal.record(entry, exchange);
+    response
 }
 
 /// One request on its way through the pipeline; each step refuses with an [`Answer`].
@@ -92,6 +109,11 @@ struct Journey<'a> {
     /// The tenant, once authenticated (`-` before).
     tenant: String,
     rate_headers: Vec<(String, String)>,
+    /// The request body, once read.
+    body: bytes::Bytes,
+    /// The detail and field errors of the problem answered, if any, for the journal. (A
+    /// mutex, not a cell: steps hold `&self` across awaits, so the journey must be `Sync`.)
+    reason: Mutex<Option<Reason>>,
 }
 
 /// A step's result: what it found, or the answer that ends the journey.
@@ -119,16 +141,19 @@ impl<'a> Journey<'a> {
             op: None,
             tenant: "-".into(),
             rate_headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            reason: Mutex::new(None),
         }
     }
 
-    async fn run(mut self, body: Body) -> Step<Answer> {
+    async fn run(&mut self, body: Body) -> Step<Answer> {
         let path_params = self.route()?;
         let query = request::parse_query(self.parts.uri.query());
         self.tenant = self.authenticate(&query)?;
         self.rate_headers = self.limit_rate()?;
         self.admit()?;
         let bytes = self.read_body(body).await?;
+        self.body = bytes.clone();
         let incoming = Incoming {
             path_params: &path_params,
             query,
@@ -156,6 +181,10 @@ impl<'a> Journey<'a> {
 
     /// An error in the API's format for the operation (if routed).
     fn problem(&self, status: u16, detail: String, errors: &[FieldError]) -> Prepared {
+        *self.reason.lock() = Some(Reason {
+            detail: detail.clone(),
+            errors: errors.to_vec(),
+        });
         let p = Problem {
             status,
             detail,
@@ -344,7 +373,8 @@ impl<'a> Journey<'a> {
         let Some(key) = key else {
             let (prepared, _, written) = self.execute(call);
             engine.durable(written).await;
-            return Ok(self.answer(prepared, "ok"));
+            let verdict = executed(&prepared);
+            return Ok(self.answer(prepared, verdict));
         };
         let uri = &self.parts.uri;
         let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), uri.query(), bytes);
@@ -384,7 +414,8 @@ impl<'a> Journey<'a> {
                         response: kept,
                     });
                     engine.idempotency.finish(run, saved, engine.clock.now());
-                    return Ok(self.answer(prepared, "ok"));
+                    let verdict = executed(&prepared);
+                    return Ok(self.answer(prepared, verdict));
                 }
             }
         }
@@ -432,6 +463,24 @@ impl<'a> Journey<'a> {
             }
         }
     }
+}
+
+/// The verdict on an executed call: `ok`, or the error the engine answered with, in words
+/// (`not found`, `conflict`).
+fn executed(prepared: &Prepared) -> &'static str {
+    if prepared.status < 400 {
+        return "ok";
+    }
+    StatusCode::from_u16(prepared.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or("refused", |r| match r {
+            "Not Found" => "not found",
+            "Conflict" => "conflict",
+            "Unprocessable Entity" => "unprocessable",
+            "Bad Request" => "bad request",
+            _ => "refused",
+        })
 }
 
 /// The status the operation declares for bad input: 400, else 422; a malformed id in the

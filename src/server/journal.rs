@@ -1,16 +1,43 @@
-//! The journal: the most recent requests an API answered, newest last, with the verdict on
-//! each (`ok`, or why it was refused), for `GET /__sandbox/journal`.
+//! The journal: the most recent requests an API answered, with the verdict on each (`ok`,
+//! or why it was refused), for `GET /__sandbox/journal` and the dashboard.
+//!
+//! Each entry is a summary (method, path, status, tenant, latency, and for an error the
+//! problem's detail and field errors) plus the exchange itself: request and response
+//! headers and bodies. The exchange is bounded (bodies cut at [`MAX_BODY_BYTES`]) and
+//! credential headers and query parameters are redacted before anything is kept, so the
+//! journal never holds a secret a client sent.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::compiled::problem::FieldError;
 
 /// Requests kept in the journal.
 const JOURNAL_LEN: usize = 1000;
+/// Bytes of each request and response body kept.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// What a redacted header or query value shows instead.
+pub const REDACTED: &str = "<redacted>";
+
+/// Why a request got an error: the problem's detail and each offending field.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reason {
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
 
 /// One line of `GET /__sandbox/journal`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JournalEntry {
+    /// Position in the journal, counting up from 1; `?after=N` lists the newer ones.
+    pub seq: u64,
+    /// The request id (`x-request-id`), which opens the exchange.
+    pub id: String,
+    /// Virtual unix seconds when the request arrived.
+    pub at: f64,
     pub method: String,
     pub path: String,
     pub status: u16,
@@ -18,26 +45,267 @@ pub struct JournalEntry {
     pub operation: Option<String>,
     /// `ok`, or why the request was refused.
     pub verdict: String,
+    pub latency_ms: f64,
+    /// For an error answer: what the problem body says, in plain words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
+/// One side of an exchange as the journal keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    /// In the order received; credential values redacted.
+    pub headers: Vec<(String, String)>,
+    /// The body's first [`MAX_BODY_BYTES`], kept as bytes (a request's journey costs no copy
+    /// of a small body) and shown as text: `null` when empty or not text.
+    #[serde(serialize_with = "as_text")]
+    pub body: bytes::Bytes,
+    /// The whole body's size.
+    pub body_bytes: usize,
+    pub truncated: bool,
+}
+
+/// The request and the response of one journal entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// The query string, credential parameters redacted.
+    pub query: Option<String>,
+    pub request: Message,
+    pub response: Message,
+}
+
+/// Which entries a listing wants (`GET /__sandbox/journal?status=4xx&tenant=...`).
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// `2xx`..`5xx` for a class, or one status (`404`).
+    pub status: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    /// A substring of the path.
+    pub path: Option<&'a str>,
+    /// Only entries with a larger `seq`.
+    pub after: u64,
+    pub newest_first: bool,
+    pub limit: Option<usize>,
+}
+
+impl Filter<'_> {
+    fn keeps(&self, e: &JournalEntry) -> bool {
+        let status = self.status.is_none_or(|s| match s.as_bytes() {
+            [c, b'x', b'x'] | [c, b'X', b'X'] => e.status / 100 == u16::from(c - b'0'),
+            _ => s.parse::<u16>().is_ok_and(|n| n == e.status),
+        });
+        status
+            && e.seq > self.after
+            && self.tenant.is_none_or(|t| t.is_empty() || t == e.tenant)
+            && self.path.is_none_or(|p| e.path.contains(p))
+    }
 }
 
 /// A bounded log of requests.
 #[derive(Debug, Default)]
 pub struct Journal {
-    entries: Mutex<VecDeque<JournalEntry>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: VecDeque<(JournalEntry, Arc<Exchange>)>,
+    last_seq: u64,
 }
 
 impl Journal {
-    /// Appends an entry, dropping the oldest beyond the journal's length.
-    pub fn record(&self, entry: JournalEntry) {
-        let mut j = self.entries.lock();
-        if j.len() >= JOURNAL_LEN {
-            j.pop_front();
+    /// Appends an entry (numbering it), dropping the oldest beyond the journal's length.
+    pub fn record(&self, mut entry: JournalEntry, exchange: Exchange) {
+        let mut j = self.inner.lock();
+        if j.entries.len() >= JOURNAL_LEN {
+            j.entries.pop_front();
         }
-        j.push_back(entry);
+        j.last_seq += 1;
+        entry.seq = j.last_seq;
+        j.entries.push_back((entry, Arc::new(exchange)));
     }
 
     /// Every entry, oldest first.
     pub fn entries(&self) -> Vec<JournalEntry> {
-        self.entries.lock().iter().cloned().collect()
+        self.list(&Filter::default())
+    }
+
+    /// The entries a filter keeps, in its order, at most its limit.
+    pub fn list(&self, filter: &Filter) -> Vec<JournalEntry> {
+        let j = self.inner.lock();
+        let kept = j.entries.iter().map(|(e, _)| e).filter(|e| filter.keeps(e));
+        let limit = filter.limit.unwrap_or(JOURNAL_LEN);
+        if filter.newest_first {
+            kept.rev().take(limit).cloned().collect()
+        } else {
+            kept.take(limit).cloned().collect()
+        }
+    }
+
+    /// One entry and its exchange, by request id.
+    pub fn get(&self, id: &str) -> Option<(JournalEntry, Arc<Exchange>)> {
+        let j = self.inner.lock();
+        j.entries.iter().rev().find(|(e, _)| e.id == id).cloned()
+    }
+
+    /// The `seq` of the newest entry (0 when none was recorded yet).
+    pub fn last_seq(&self) -> u64 {
+        self.inner.lock().last_seq
+    }
+}
+
+/// Whether a header or query parameter carries a credential, by its name.
+pub fn is_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["authorization", "cookie", "token", "secret", "password"]
+        .iter()
+        .any(|s| n.contains(s))
+        || ["api-key", "api_key", "apikey"]
+            .iter()
+            .any(|s| n.contains(s))
+}
+
+/// Headers as the journal keeps them: credential values redacted, others as text.
+pub fn headers(map: &http::HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(k, v)| {
+            let value = if is_secret(k.as_str()) {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            };
+            (k.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+/// A query string with the values of credential parameters redacted.
+pub fn query(raw: Option<&str>) -> Option<String> {
+    let raw = raw.filter(|q| !q.is_empty())?;
+    let pairs = form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| {
+        let v = if is_secret(&k) { REDACTED.into() } else { v };
+        (k, v)
+    });
+    Some(
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish(),
+    )
+}
+
+/// One side of an exchange: its headers and its body, bounded.
+pub fn message(headers: Vec<(String, String)>, body: &bytes::Bytes) -> Message {
+    let truncated = body.len() > MAX_BODY_BYTES;
+    Message {
+        headers,
+        // A slice would keep the whole large body alive: copy the part kept instead.
+        body: if truncated {
+            bytes::Bytes::copy_from_slice(&body[..MAX_BODY_BYTES])
+        } else {
+            body.clone()
+        },
+        body_bytes: body.len(),
+        truncated,
+    }
+}
+
+/// A body as text; `None` when empty or not UTF-8 (a body cut inside a character keeps the
+/// whole characters before the cut).
+pub fn text(body: &[u8]) -> Option<&str> {
+    let text = match std::str::from_utf8(body) {
+        Ok(s) => Some(s),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&body[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    text.filter(|t| !t.is_empty())
+}
+
+fn as_text<S: serde::Serializer>(body: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+    text(body).serialize(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted_by_name() {
+        for name in [
+            "Authorization",
+            "x-api-key",
+            "Cookie",
+            "X-Application-Token",
+            "apikey",
+        ] {
+            assert!(is_secret(name), "{name}");
+        }
+        for name in ["content-type", "x-idempotency-key", "accept"] {
+            assert!(!is_secret(name), "{name}");
+        }
+        assert_eq!(
+            query(Some("limit=5&api_key=abc")).as_deref(),
+            Some("limit=5&api_key=%3Credacted%3E")
+        );
+    }
+
+    #[test]
+    fn bodies_are_cut_at_a_character_boundary() {
+        let mut body = vec![b'a'; MAX_BODY_BYTES - 1];
+        body.extend("é".as_bytes());
+        let m = message(Vec::new(), &body.into());
+        assert!(m.truncated);
+        assert_eq!(m.body.len(), MAX_BODY_BYTES);
+        assert_eq!(text(&m.body).map(str::len), Some(MAX_BODY_BYTES - 1));
+        assert_eq!(text(&[0xff, 0xfe]), None);
+        assert_eq!(text(b""), None);
+    }
+
+    #[test]
+    fn filters_by_class_tenant_and_path() {
+        let j = Journal::default();
+        for (status, tenant, path) in [(201, "a", "/x"), (404, "b", "/y"), (422, "a", "/x/1")] {
+            let entry = JournalEntry {
+                seq: 0,
+                id: format!("req_{status}"),
+                at: 0.0,
+                method: "GET".into(),
+                path: path.into(),
+                status,
+                tenant: tenant.into(),
+                operation: None,
+                verdict: "ok".into(),
+                latency_ms: 0.0,
+                reason: None,
+            };
+            j.record(
+                entry,
+                Exchange {
+                    query: None,
+                    request: message(Vec::new(), &bytes::Bytes::new()),
+                    response: message(Vec::new(), &bytes::Bytes::new()),
+                },
+            );
+        }
+        let ids = |f: Filter| -> Vec<String> { j.list(&f).into_iter().map(|e| e.id).collect() };
+        let class = Filter {
+            status: Some("4xx"),
+            newest_first: true,
+            ..Filter::default()
+        };
+        assert_eq!(ids(class), ["req_422", "req_404"]);
+        let tenant = Filter {
+            tenant: Some("a"),
+            path: Some("/x"),
+            ..Filter::default()
+        };
+        assert_eq!(ids(tenant), ["req_201", "req_422"]);
+        assert_eq!(
+            ids(Filter {
+                after: 2,
+                ..Filter::default()
+            }),
+            ["req_422"]
+        );
+        assert_eq!(j.get("req_404").map(|(e, _)| e.seq), Some(2));
     }
 }

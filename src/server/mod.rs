@@ -1,16 +1,21 @@
 //! HTTP: everything that speaks it, on top of the compiled API and the engine. `serve`
 //! binds one port per API and runs the scheduler; `handler` takes every request through
 //! its journey (route, authenticate, validate, answer); `request` parses and validates
-//! parameters and bodies; `auth` reads credentials; `admin` is the `/__sandbox/` API;
-//! `journal` remembers recent requests; `sandbox` ties one API's parts together.
+//! parameters and bodies; `auth` reads credentials; `admin` is the `/__sandbox/` API, with
+//! `view` reading the engine's state for it; `journal` remembers recent requests (and their
+//! exchanges); `guard` keeps `/__sandbox/` behind the admin token when one is set; `ui` is
+//! the dashboard at `/__sandbox/ui`; `sandbox` ties one API's parts together.
 
 pub mod admin;
 pub mod auth;
+pub mod guard;
 pub mod handler;
 pub mod journal;
 pub mod request;
 pub mod sandbox;
 pub mod serve;
+pub mod ui;
+pub mod view;
 
 pub use self::sandbox::Sandbox;
 pub use self::serve::{ServeError, ServeOptions, prepare, router, serve, shutdown_signal};

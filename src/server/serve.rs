@@ -1,18 +1,21 @@
 //! `sandbox serve`: one axum listener per API, each at the root of its own port (SDKs drop
-//! base paths), a scheduler that moves lifecycles and sends webhooks on the virtual clock,
-//! and the `--state` file; all stopped together on Ctrl-C or SIGTERM.
+//! base paths) with its dashboard at `/__sandbox/ui`, a scheduler that moves lifecycles and
+//! sends webhooks on the virtual clock, and the `--state` file; all stopped together on
+//! Ctrl-C or SIGTERM. Off loopback, `/__sandbox/` needs an admin token (given, or generated
+//! and printed).
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::handler;
 use super::sandbox::Sandbox;
+use super::{guard, handler, ui};
 use crate::spec::SpecError;
 use crate::state::clock::Clock;
 use crate::state::persist::{self, PersistError};
@@ -47,6 +50,9 @@ pub struct ServeOptions {
     pub time_scale: f64,
     /// Webhook signing secret (64 hex characters); derived from the seed when absent.
     pub webhook_key: Option<[u8; 32]>,
+    /// The token `/__sandbox/` and the dashboard require (`--admin-token`). Without one, a
+    /// non-loopback `host` gets a generated token; loopback stays open.
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +70,15 @@ pub enum ServeError {
     State(#[from] PersistError),
 }
 
-/// The axum router for one API: every request goes to the one handler.
+/// The axum router for one API: the dashboard's routes, and every other request to the one
+/// handler; `/__sandbox/` behind the admin token when there is one.
 pub fn router(sandbox: Arc<Sandbox>) -> axum::Router {
-    axum::Router::new()
+    ui::routes()
         .fallback(handler::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            sandbox.clone(),
+            guard::admin_only,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(sandbox)
 }
@@ -89,6 +100,7 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
             if let Some(key) = options.webhook_key {
                 engine.signer = Signer::new(engine.profile.webhooks.signing.as_deref(), key);
             }
+            sandbox.admin_token = options.admin_token.clone();
             Ok(sandbox)
         })
         .collect::<Result<Vec<Sandbox>, SpecError>>()?;
@@ -108,15 +120,27 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
 /// Serves every API until `shutdown` resolves. Prints the "API -> URL" table once all
 /// listeners are bound, so a reader of stdout knows the sandbox is ready.
 pub async fn serve(
-    options: ServeOptions,
+    mut options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Off loopback the admin API must not be open to whoever reaches the port.
+    let generated = options.admin_token.is_none() && !options.host.is_loopback();
+    if generated {
+        options.admin_token = Some(guard::generate());
+    }
     let sandboxes = prepare(&options)?;
     let listeners = bind_all(&sandboxes, options.host, options.port).await?;
-    announce(&listeners)?;
+    announce(
+        &listeners,
+        options.admin_token.as_deref().filter(|_| generated),
+    )?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stopping = sandboxes.clone();
     tokio::spawn(async move {
         shutdown.await;
+        for s in &stopping {
+            s.stopping.store(true, Ordering::Relaxed);
+        }
         let _ = stop_tx.send(true);
     });
     let tasks: Vec<_> = listeners
@@ -173,13 +197,21 @@ async fn bind_all(
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
+        if let Ok(bound) = listener.local_addr() {
+            let _ = sandbox.addr.set(bound);
+        }
         listeners.push((sandbox.clone(), listener));
     }
     Ok(listeners)
 }
 
-/// Prints the "API -> URL" table, then each API's webhook verification key.
-fn announce(listeners: &[(Arc<Sandbox>, TcpListener)]) -> std::io::Result<()> {
+/// Prints the "API -> URL" table (with each API's dashboard), then each API's webhook
+/// verification key, and the admin token when one was generated (the dashboard URLs then
+/// carry it, so they open as printed).
+fn announce(
+    listeners: &[(Arc<Sandbox>, TcpListener)],
+    generated_token: Option<&str>,
+) -> std::io::Result<()> {
     let width = listeners
         .iter()
         .map(|(s, _)| s.api.name.len())
@@ -189,8 +221,9 @@ fn announce(listeners: &[(Arc<Sandbox>, TcpListener)]) -> std::io::Result<()> {
     let mut table = format!("{:width$}  URL\n", "API");
     for (sandbox, listener) in listeners {
         let addr = listener.local_addr()?;
+        let token = generated_token.map_or_else(String::new, |t| format!("?token={t}"));
         table.push_str(&format!(
-            "{:width$}  http://{addr}  ({} operations)\n",
+            "{:width$}  http://{addr}  ({} operations)  dashboard http://{addr}/__sandbox/ui{token}\n",
             sandbox.api.name,
             sandbox.api.spec.operations.len()
         ));
@@ -203,6 +236,11 @@ fn announce(listeners: &[(Arc<Sandbox>, TcpListener)]) -> std::io::Result<()> {
             sandbox.api.name,
             signer.scheme(),
             signer.public_hex()
+        ));
+    }
+    if let Some(token) = generated_token {
+        table.push_str(&format!(
+            "admin token (for /__sandbox/ and the dashboard, as 'Authorization: Bearer {token}'): {token}\n"
         ));
     }
     let mut out = std::io::stdout().lock();

@@ -90,6 +90,7 @@ fn the_sandbox_passes_its_own_fixtures() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let report = dir.path().join("report.json");
+    let html = dir.path().join("report.html");
     let (code, stdout, stderr) = contract_test(
         sandbox.url(),
         &[
@@ -98,10 +99,18 @@ fn the_sandbox_passes_its_own_fixtures() {
             junit.to_str().unwrap(),
             "--json",
             report.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
         ],
         &["fixtures/dakota"],
     );
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains(r#"<span class="pass">PASS</span> Contract test of"#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"class="fail""#), "{page}");
     let json = read_json(&report);
     assert_eq!(json["passed"], true);
     let steps = json["summary"]["steps"].as_u64().unwrap();
@@ -177,8 +186,10 @@ async fn every_break_of_a_broken_server_is_reported() {
     std::fs::write(&fixture, BROKEN_FIXTURE).unwrap();
     let junit = dir.path().join("junit.xml");
     let report = dir.path().join("report.json");
+    let html = dir.path().join("report.html");
     let (code, stdout, stderr) = tokio::task::spawn_blocking({
-        let (junit, report, fixture) = (junit.clone(), report.clone(), fixture.clone());
+        let (junit, report, fixture, html) =
+            (junit.clone(), report.clone(), fixture.clone(), html.clone());
         move || {
             contract_test(
                 &url,
@@ -187,6 +198,8 @@ async fn every_break_of_a_broken_server_is_reported() {
                     junit.to_str().unwrap(),
                     "--json",
                     report.to_str().unwrap(),
+                    "--html",
+                    html.to_str().unwrap(),
                 ],
                 &[fixture.to_str().unwrap()],
             )
@@ -237,6 +250,31 @@ async fn every_break_of_a_broken_server_is_reported() {
     assert_eq!(json["summary"]["failed_steps"], 5);
     assert!(stdout.contains("[schema] at /name"), "{stdout}");
     assert_eq!(parse_junit(&junit), (5, 5));
+    assert_html_report(&std::fs::read_to_string(&html).unwrap());
+}
+
+/// The HTML report of the broken server: every failing step with its pointer, and nothing
+/// the page would fetch from elsewhere.
+fn assert_html_report(html: &str) {
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("<style>"), "the CSS is inline");
+    for absent in ["<script", "<link", "src=", "href=", "url("] {
+        assert!(!html.contains(absent), "{absent} in\n{html}");
+    }
+    assert!(html.contains("FAIL</span> <h2>broken</h2>"), "{html}");
+    assert_eq!(
+        html.matches(r#"<span class="fail">FAIL</span>"#).count(),
+        1 + 1 + 5
+    );
+    for finding in [
+        "<code>schema</code> at <code>/name</code>: ",
+        "<code>schema</code> at <code>/data</code>: ",
+        "<code>content-type</code>: ",
+        "<code>recorded-status</code>: ",
+    ] {
+        assert!(html.contains(finding), "{finding} in\n{html}");
+    }
+    assert!(html.contains("<code>GET /customers/2NFHrqBHb3cTfLVkFSGmHZqdDPi</code>"));
 }
 
 #[test]

@@ -32,6 +32,8 @@ mod contract;
 mod dakota_hooks;
 // Dakota wallets: links to signer groups and policies, balances, deposits and sends.
 mod dakota_wallets;
+// The dashboard: its admin endpoints, the admin token, and the page in headless Chromium.
+mod dashboard;
 
 /// A fresh UUID v4 for idempotency keys.
 fn contract_uuid() -> String {

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Sandbox {
     child: Child,
     pub urls: Vec<String>,
+    /// The lines of the start-up table read to find the URLs.
+    pub table: Vec<String>,
 }
 
 impl Sandbox {
@@ -36,6 +38,7 @@ impl Sandbox {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut reader = BufReader::new(stdout);
         let mut urls = Vec::new();
+        let mut table = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut line = String::new();
         // The table is a header line plus one line per API; read until a line without a URL
@@ -45,6 +48,7 @@ impl Sandbox {
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 break;
             }
+            table.push(line.trim_end().to_owned());
             match line.split_whitespace().find(|w| w.starts_with("http://")) {
                 Some(url) => urls.push(url.to_owned()),
                 None if !urls.is_empty() => break,
@@ -60,7 +64,7 @@ impl Sandbox {
         );
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in reader.lines() {});
-        Self { child, urls }
+        Self { child, urls, table }
     }
 
     pub fn url(&self) -> &str {

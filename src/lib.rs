@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!   server/     HTTP: one port per API, the request journey, auth, the admin API
+//!   behaviours/ what a profile cannot declare, one file each, behind one extension point
 //!   state/      the engine: resources, records per tenant, lifecycles, events, webhooks
 //!   compiled/   one spec prepared: routes, validators, error style, answers from the spec
 //!   profile/    the optional sandbox.yaml: what the spec cannot say
@@ -21,6 +22,7 @@
 //! [`contract`] is the other side, beside `server` on top of `compiled`: it replays
 //! recorded exchanges against any server and checks the answers against the spec.
 
+pub mod behaviours;
 pub mod cli;
 pub mod compiled;
 pub mod contract;

@@ -65,11 +65,45 @@ pub struct Profile {
     /// Credentials accepted beyond those each operation declares.
     #[serde(default)]
     pub auth: AuthProfile,
+    /// Behaviours that cannot be declared, by the name operations and resources use:
+    /// `{alerts: {use: threshold_alerts, ...settings}}`, or just `{alerts: threshold_alerts}`.
+    #[serde(default)]
+    pub behaviours: BTreeMap<String, BehaviourUse>,
     /// Members added to every event payload (webhook bodies and the API's events list), after
     /// `id`, `type` and `created` and before `data`, e.g. `{api_version: 1.0.0}`. The members
     /// the engine writes are never replaced.
     #[serde(default)]
     pub events_envelope: BTreeMap<String, serde_json::Value>,
+}
+
+/// A behaviour and its settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum BehaviourUse {
+    Named(String),
+    Configured {
+        #[serde(rename = "use")]
+        kind: String,
+        #[serde(flatten)]
+        settings: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+impl BehaviourUse {
+    /// The behaviour's registered name.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Named(k) | Self::Configured { kind: k, .. } => k,
+        }
+    }
+
+    /// Its settings (empty when named outright).
+    pub fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            Self::Named(_) => serde_json::Map::new(),
+            Self::Configured { settings, .. } => settings.clone(),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -143,6 +177,13 @@ pub struct OperationOverride {
     /// for SDKs that read one the spec does not (`{id: $application_id}`).
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The roles (of `tenancy.credentials`) allowed to call the operation; others get 403.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The message of that 403 (`Only Admin keys can list buckets`).
+    pub forbidden: Option<String>,
+    /// A behaviour (named under `behaviours`) answers the operation.
+    pub behaviour: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -155,6 +196,69 @@ pub struct Tenancy {
     /// member of a record acts for the tenant that owns the record.
     #[serde(default)]
     pub issued: Vec<IssuedCredential>,
+    /// Classes of credentials, the first that matches wins: which tenant each acts for, in
+    /// which role, limited to which records.
+    #[serde(default)]
+    pub credentials: Vec<CredentialClass>,
+    /// What becomes of a credential no class matches: `accept` (the default: it is its own
+    /// tenant) or `refuse` (401).
+    #[serde(default)]
+    pub others: Others,
+    /// Records made in a tenant on its first request (an organisation, a wallet...): the
+    /// body's strings may name the credential's parts (`{team}`).
+    #[serde(default)]
+    pub provision: Vec<Provision>,
+}
+
+/// One class of credentials.
+///
+/// ```yaml
+/// - match: "dakkio_a_*"          # a pattern (`*` any text, `{name}` a named part)
+///   role: admin
+/// - match: "din_test_{team}"
+///   tenant: "{team}"             # the tenant, from the credential's parts (default: itself)
+///   role: agent
+/// - issued: {resource: keys, member: key}   # a credential an API record holds
+///   role: {member: type}         # the role a member of that record names
+///   scope: [bucketId]            # requests may only name that record's own `bucketId`
+///   scope_forbidden: API key does not have access to this bucket
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialClass {
+    #[serde(rename = "match")]
+    pub pattern: Option<String>,
+    pub issued: Option<IssuedCredential>,
+    pub tenant: Option<String>,
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    pub scope_forbidden: Option<String>,
+}
+
+/// A role given outright, or named by a member of the issuing record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Role {
+    Named(String),
+    Member { member: String },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Others {
+    #[default]
+    Accept,
+    Refuse,
+}
+
+/// `{resource: wallets, body: {available_cents: 100000, name: "{team}"}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provision {
+    pub resource: String,
+    #[serde(default)]
+    pub body: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `{resource: customers, member: application_token}`.

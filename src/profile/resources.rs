@@ -42,6 +42,9 @@ pub struct ResourceOverride {
     /// id, `adjust` needs no `id_from`, and expressions read it as `$<resource>.<member>`.
     #[serde(default)]
     pub singleton: bool,
+    /// A behaviour (named under `behaviours`) that sees this resource's records as they
+    /// are made and changed, and may refuse them.
+    pub behaviour: Option<String>,
     /// Effects of creating, updating and deleting a record of this resource.
     pub on_create: Option<EffectList>,
     pub on_update: Option<EffectList>,

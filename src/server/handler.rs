@@ -26,6 +26,7 @@ use crate::compiled::problem::{self, FieldError, Problem};
 use crate::compiled::respond;
 use crate::compiled::routing::Match;
 use crate::state::idempotency::{self, Begin, Kept};
+use crate::state::tenancy::Identity;
 use crate::state::{Call, Outcome};
 
 /// Longest latency `X-Sandbox-Latency-Ms` may add.
@@ -108,6 +109,8 @@ struct Journey<'a> {
     op: Option<usize>,
     /// The tenant, once authenticated (`-` before).
     tenant: String,
+    /// Who the credential is, once authenticated (none when the operation needs none).
+    identity: Option<Identity>,
     rate_headers: Vec<(String, String)>,
     /// The request body, once read.
     body: bytes::Bytes,
@@ -140,6 +143,7 @@ impl<'a> Journey<'a> {
             instance,
             op: None,
             tenant: "-".into(),
+            identity: None,
             rate_headers: Vec::new(),
             body: bytes::Bytes::new(),
             reason: Mutex::new(None),
@@ -149,9 +153,14 @@ impl<'a> Journey<'a> {
     async fn run(&mut self, body: Body) -> Step<Answer> {
         let path_params = self.route()?;
         let query = request::parse_query(self.parts.uri.query());
-        self.tenant = self.authenticate(&query)?;
+        self.identity = self.authenticate(&query)?;
+        self.tenant = self
+            .identity
+            .as_ref()
+            .map_or_else(|| ANONYMOUS.to_owned(), |i| i.tenant.clone());
         self.rate_headers = self.limit_rate()?;
         self.admit()?;
+        self.authorize()?;
         let bytes = self.read_body(body).await?;
         self.body = bytes.clone();
         let incoming = Incoming {
@@ -161,7 +170,13 @@ impl<'a> Journey<'a> {
             body: &bytes,
         };
         let parsed = self.validate(&incoming)?;
+        self.within_scope(&path_params, &incoming.query, parsed.as_ref())?;
         let scenario = self.faults().await?;
+        if let Some(identity) = &self.identity {
+            let engine = &self.sandbox.engine;
+            engine.provision(&self.sandbox.api.spec, identity);
+            engine.durable(engine.take_append()).await;
+        }
         let call = Call {
             tenant: &self.tenant,
             path_params: &path_params,
@@ -171,6 +186,7 @@ impl<'a> Journey<'a> {
             scenario,
             instant: self.flag("x-sandbox-instant-completion"),
             headers: Some(&self.parts.headers),
+            identity: self.identity.as_ref(),
         };
         self.answer_once(&call, &bytes).await
     }
@@ -236,17 +252,50 @@ impl<'a> Journey<'a> {
     }
 
     /// The tenant the credentials act for (anonymous where the operation needs none).
-    fn authenticate(&self, query: &[(String, String)]) -> Step<String> {
+    /// Who the credentials are (none where the operation needs none).
+    fn authenticate(&self, query: &[(String, String)]) -> Step<Option<Identity>> {
         let api = &self.sandbox.api;
         let op = &api.spec.operations[self.oi()];
         let cookies = request::cookies(&self.parts.headers);
         match auth::authenticate(op, &api.also_accept, &self.parts.headers, query, &cookies) {
-            Ok(credential) => Ok(credential.map_or_else(
-                || ANONYMOUS.to_owned(),
-                |c| self.sandbox.engine.tenant_for(c),
-            )),
+            Ok(None) => Ok(None),
+            Ok(Some(credential)) => match self.sandbox.engine.identify(credential) {
+                Ok(identity) => Ok(Some(identity)),
+                Err(detail) => {
+                    Err(self.refuse(self.problem(401, detail, &[]), "unknown credential"))
+                }
+            },
             Err(detail) => Err(self.refuse(self.problem(401, detail, &[]), "missing credentials")),
         }
+    }
+
+    /// The operation allows the credential's role (403 otherwise).
+    fn authorize(&self) -> Step<()> {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        let op = &self.sandbox.api.spec.operations[self.oi()];
+        self.sandbox
+            .engine
+            .permitted(&op.id, identity)
+            .map_err(|detail| self.refuse(self.problem(403, detail, &[]), "forbidden"))
+    }
+
+    /// The request names only what the credential is limited to (403 otherwise).
+    fn within_scope(
+        &self,
+        path: &[(String, String)],
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Step<()> {
+        let Some(identity) = self.identity.as_ref().filter(|i| !i.scope.is_empty()) else {
+            return Ok(());
+        };
+        let named: Vec<(String, String)> = path.iter().chain(query).cloned().collect();
+        self.sandbox
+            .engine
+            .within_scope(identity, &named, body)
+            .map_err(|detail| self.refuse(self.problem(403, detail, &[]), "out of scope"))
     }
 
     /// The tenant's rate-limit headers, or 429 once its window is used up.

@@ -34,9 +34,10 @@ impl Sandbox {
         Self::new(Api::load(file, seed)?)
     }
 
-    /// The sandbox of an already compiled API.
+    /// The sandbox of an already compiled API, with the behaviours its profile names.
     pub fn new(api: Api) -> Result<Self, SpecError> {
-        let engine = Engine::new(&api)?;
+        let mut engine = Engine::new(&api)?;
+        engine.behaviours = crate::behaviours::build(&api.profile, &api.spec.file)?;
         Ok(Self {
             api,
             engine,

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -18,8 +17,7 @@ use super::sandbox::Sandbox;
 use super::{guard, handler, ui};
 use crate::spec::SpecError;
 use crate::state::clock::Clock;
-use crate::state::persist::{self, PersistError};
-use crate::state::store::Store;
+use crate::state::persist::{self, Part, PersistError};
 use crate::state::webhooks::Signer;
 
 /// Real milliseconds between scheduler steps (lifecycles and webhook deliveries).
@@ -105,11 +103,9 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
         })
         .collect::<Result<Vec<Sandbox>, SpecError>>()?;
     if let Some(path) = &options.state {
-        let named: Vec<(&str, &RwLock<Store>)> = sandboxes
-            .iter()
-            .map(|s| (s.api.name.as_str(), &s.engine.store))
-            .collect();
-        let log = persist::open(path, &named)?;
+        let parts: Vec<Part<'_>> = sandboxes.iter().map(|s| s.engine.part()).collect();
+        let log = persist::open(path, &parts)?;
+        drop(parts);
         for s in &mut sandboxes {
             s.engine.log = Some(log.clone());
         }
@@ -172,12 +168,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// Each API's name and store, for the state file.
-fn engines(sandboxes: &[Arc<Sandbox>]) -> Vec<(&str, &RwLock<Store>)> {
-    sandboxes
-        .iter()
-        .map(|s| (s.api.name.as_str(), &s.engine.store))
-        .collect()
+/// Each API's share of the state file.
+fn engines(sandboxes: &[Arc<Sandbox>]) -> Vec<Part<'_>> {
+    sandboxes.iter().map(|s| s.engine.part()).collect()
 }
 
 /// Binds one listener per API: `port + n` for the n-th, or free ports when `port` is 0.

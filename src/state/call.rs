@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
 use super::store::{Body, Id};
 
 /// What the engine decided for a request.
@@ -39,6 +41,8 @@ pub struct Call<'a> {
     /// `X-Sandbox-Instant-Completion`: run a new resource's lifecycle to its end at once.
     pub instant: bool,
     pub headers: Option<&'a http::HeaderMap>,
+    /// Who the credential is (its role and parts), when the operation needs one.
+    pub identity: Option<&'a Identity>,
 }
 
 impl Call<'_> {
@@ -57,4 +61,18 @@ impl Call<'_> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// Who a request's credential is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub tenant: String,
+    /// The role its class gives (none without classes).
+    pub role: Option<String>,
+    /// Members whose values requests may not name otherwise: (member, value).
+    pub scope: Vec<(String, String)>,
+    /// The class that matched, by position.
+    pub class: Option<usize>,
+    /// Named parts of the credential (`din_test_{team}` -> `team`).
+    pub vars: BTreeMap<String, String>,
 }

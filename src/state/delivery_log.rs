@@ -481,6 +481,7 @@ mod tests {
             scenario: None,
             instant: false,
             headers: None,
+            identity: None,
         }
     }
 

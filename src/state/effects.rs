@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::behaviour::Happened;
 use super::call::Call;
 use super::engine::{Engine, MAX_EFFECT_DEPTH};
 use super::events::Change;
@@ -15,6 +16,13 @@ use crate::generate::{Generator, flatten, ids};
 use crate::profile;
 use crate::schema::Direction;
 use crate::spec::Spec;
+
+/// A record to make: of which resource, under which parent, caused by which record.
+pub(super) struct Made<'a> {
+    pub resource: &'a str,
+    pub parent: Option<ParentRef>,
+    pub caused_by: Option<ParentRef>,
+}
 
 /// Which lifecycle steps to apply: of one tenant or all, one resource or all, one record or
 /// all.
@@ -506,34 +514,16 @@ impl Engine {
         c: &profile::CreateRelated,
     ) {
         let Site {
-            spec,
             tenant,
             resource,
             id,
-            at,
             ..
         } = site;
-        let target = self.model.resources.get(&c.resource);
-        let target_schema = target.and_then(|r| r.schema.as_deref());
+        let target_schema = self.record_schema(&c.resource);
         // `$id` in a related create is the creating record's id.
         let exprs: Map<String, Value> =
             c.body.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut new_body = self.evaluate(store, site, body, &exprs, target_schema);
-        let id_field = target.map_or("id", |r| r.id_field.as_str());
-        let mut g = Generator::new(
-            &spec.doc,
-            self.seed,
-            &format!("related {tenant}/{resource}/{id}/{at}/{}", c.resource),
-            Direction::Response,
-        );
-        let minted = match target.and_then(|r| r.id_prefix.as_deref()) {
-            Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
-            None => ids::ksuid(g.rng(), at.floor() as i64),
-        };
-        new_body
-            .entry(id_field.to_owned())
-            .or_insert_with(|| json!(minted));
-        let new_id = lists::id_of(&new_body, id_field).unwrap_or(minted);
+        let new_body = self.evaluate(store, site, body, &exprs, target_schema);
         let parent = if c.child {
             Some(ParentRef {
                 resource: resource.to_owned(),
@@ -545,54 +535,95 @@ impl Engine {
                     .map(|(r, i)| ParentRef { resource: r, id: i })
             })
         };
+        let cause = ParentRef {
+            resource: resource.to_owned(),
+            id: id.to_owned(),
+        };
+        let made = Made {
+            resource: &c.resource,
+            parent,
+            caused_by: Some(cause),
+        };
+        self.make(store, site, made, new_body);
+    }
+
+    /// Stores a new record of `made.resource` from `body` (evaluated already): its id
+    /// (minted when the body has none), its parent's member, the members its schema needs,
+    /// then what being created runs. Returns its id.
+    pub(super) fn make(
+        &self,
+        store: &mut Store,
+        site: Site<'_>,
+        made: Made<'_>,
+        mut new_body: Map<String, Value>,
+    ) -> String {
+        let Site {
+            spec, tenant, at, ..
+        } = site;
+        let target = self.model.resources.get(made.resource);
+        let id_field = target.map_or("id", |r| r.id_field.as_str());
+        let mut g = Generator::new(
+            &spec.doc,
+            self.seed,
+            &format!(
+                "related {tenant}/{}/{}/{at}/{}",
+                site.resource, site.id, made.resource
+            ),
+            Direction::Response,
+        );
+        let minted = match target.and_then(|r| r.id_prefix.as_deref()) {
+            Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
+            None => ids::ksuid(g.rng(), at.floor() as i64),
+        };
+        new_body
+            .entry(id_field.to_owned())
+            .or_insert_with(|| json!(minted));
+        let new_id = lists::id_of(&new_body, id_field).unwrap_or(minted);
         // The parent's path parameter is a member of the child too (`customer_id`).
-        if let Some(p) = &parent
+        if let Some(p) = &made.parent
             && let Some(param) = self.model.bindings.iter().find_map(|b| {
                 b.parent
                     .as_ref()
-                    .filter(|(_, pt)| *pt == p.resource && b.resource == c.resource)
+                    .filter(|(_, pt)| *pt == p.resource && b.resource == made.resource)
                     .map(|(param, _)| param.clone())
             })
         {
             new_body.entry(param).or_insert_with(|| json!(p.id));
         }
-        if let Some(schema) = target_schema {
-            let key = format!("{tenant}/{}/{new_id}", c.resource);
-            let record = NewRecord {
+        if let Some(schema) = self.record_schema(made.resource) {
+            let key = format!("{tenant}/{}/{new_id}", made.resource);
+            new_body = NewRecord {
                 spec,
                 schema: Some(schema),
-                validator: self.validators.get(&c.resource).map(|v| v.as_ref()),
+                validator: self.validators.get(made.resource).map(|v| v.as_ref()),
                 seed: self.seed,
                 key,
                 now: at.floor() as i64,
                 generate_optional: self.profile.generate_optional,
             }
             .build(
-                Some(&Value::Object(new_body.clone())),
+                Some(&Value::Object(new_body)),
                 &[(id_field.to_owned(), json!(new_id))],
                 None,
             );
-            new_body = record;
         }
         let meta = Meta {
-            caused_by: Some(ParentRef {
-                resource: resource.to_owned(),
-                id: id.to_owned(),
-            }),
+            caused_by: made.caused_by,
             ..Meta::default()
         };
         store
             .tenant(tenant)
-            .insert_with(&c.resource, &new_id, new_body, meta, parent);
+            .insert_with(made.resource, &new_id, new_body, meta, made.parent);
         // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
-        let made = Site {
-            resource: &c.resource,
+        let site = Site {
+            resource: made.resource,
             id: &new_id,
             transition: None,
             depth: site.depth + 1,
             ..site
         };
-        self.created(store, made, None, false);
+        self.created(store, site, None, false);
+        new_id
     }
 
     /// A record was just stored (at `site.at`; a site with no transition): its derived
@@ -609,11 +640,16 @@ impl Engine {
         self.start(store, site, call, instant);
         self.attribute(store, site.tenant, site.resource, site.id, mark);
         let key = format!("{}/{}/{}", site.tenant, site.resource, site.id);
-        store
+        let body = store
             .tenant(site.tenant)
             .edit(site.resource, site.id, |body, _| {
                 self.complete(site.spec, &key, site.resource, body);
+                body.clone()
             });
+        if let Some(body) = body {
+            let what = (site.resource, site.id, Happened::Created);
+            self.changed(site.spec, store, site.tenant, what, &body);
+        }
     }
 
     /// How many events there are, when some resource shows the events its records cause.
@@ -735,6 +771,7 @@ impl Engine {
     /// The scheduler's step: every due transition in every tenant. Returns how many
     /// resources were looked at.
     pub fn tick(&self, spec: &Spec) {
+        self.tick_behaviours(spec);
         let now = self.clock.now();
         if self.store.read().tenants_due(now).is_empty() {
             return;

@@ -132,6 +132,45 @@ impl Engine {
         });
     }
 
+    /// Queues a webhook of `kind` to `url` (an address a record names, not a registered
+    /// target) with `payload` as its body.
+    pub(super) fn queue_delivery(
+        &self,
+        tenant: &str,
+        url: &str,
+        kind: &str,
+        payload: &Value,
+        at: f64,
+    ) {
+        let body = crate::compiled::prepared::json_bytes(payload);
+        let max_attempts = self
+            .profile
+            .webhooks
+            .max_attempts
+            .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+        let mut hooks = self.webhooks.lock();
+        let n = hooks.deliveries.len() + 1;
+        let id = format!("dlv_{n:08}");
+        hooks.deliveries.push(webhooks::Delivery {
+            event_id: id.clone(),
+            id,
+            event_type: kind.to_owned(),
+            tenant: tenant.to_owned(),
+            url: url.to_owned(),
+            status: "pending".into(),
+            attempts: 0,
+            max_attempts,
+            next_attempt_at: at,
+            response_code: None,
+            last_error: None,
+            replay: false,
+            created_at: at,
+            delivered_at: None,
+            body,
+            in_flight: false,
+        });
+    }
+
     /// URLs of the targets that want events of type `kind` from `tenant`.
     pub(super) fn targets_for(&self, store: &Store, tenant: &str, kind: &str) -> Vec<String> {
         let wants = |types: &[String]| types.is_empty() || types.iter().any(|t| t == kind);

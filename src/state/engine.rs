@@ -5,21 +5,23 @@
 //! lifecycles and the profile's effects, `relations` follows references, `emit` records
 //! events, `delivery_log` serves webhook history.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jsonschema::Validator;
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use serde_json::Value;
 
+use super::behaviour::{Behaviour, OwnData};
 use super::clock::Clock;
+use super::credentials::Patterns;
 use super::events::Event;
 use super::idempotency::Idempotency;
 use super::lifecycle;
 use super::lists::ListPlan;
 use super::model::Kind;
 use super::model::Model;
-use super::persist::StateLog;
+use super::persist::{Part, StateLog};
 use super::rate_limit::RateLimiter;
 use super::shape::{Members, item_schema};
 use super::store::{IndexPlan, Store};
@@ -68,6 +70,11 @@ pub struct Engine {
     pub plan: Arc<IndexPlan>,
     /// The `--state` log, when there is one: every change is written before it is answered.
     pub log: Option<Arc<StateLog>>,
+    /// The credential classes' patterns, compiled.
+    pub(super) patterns: Patterns,
+    /// The behaviours the profile names, by that name (plugged in by whoever builds the
+    /// engine: the registry of behaviours sits above this layer).
+    pub behaviours: BTreeMap<String, Arc<dyn Behaviour>>,
 }
 
 thread_local! {
@@ -98,7 +105,8 @@ impl std::ops::DerefMut for Writing<'_> {
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
         if let Some(log) = &self.engine.log {
-            let frames = super::persist::changes(&self.engine.name, &mut self.guard);
+            let own = self.engine.own_data();
+            let frames = super::persist::changes(&self.engine.name, &mut self.guard, &own);
             let seq = log.append(frames);
             if seq > 0 {
                 LAST_APPEND.with(|c| c.set(seq));
@@ -115,6 +123,13 @@ impl Engine {
         let profile = api.profile.clone();
         let model = Model::infer(spec, &profile);
         let (embed_items, shows_caused) = embeds(spec, &profile, &model);
+        let patterns = Patterns::compile(&profile.tenancy.credentials).map_err(|reason| {
+            SpecError::new(
+                crate::profile::file_for(&spec.file),
+                "/tenancy/credentials",
+                reason,
+            )
+        })?;
         let plan = Arc::new(index_plan(spec, &profile, &model));
         let shown = shown_schemas(spec, &model);
         let id_schemas = id_schemas(spec, &model);
@@ -128,6 +143,8 @@ impl Engine {
         Ok(Self {
             name: api.name.clone(),
             log: None,
+            behaviours: BTreeMap::new(),
+            patterns,
             rate_limit: RateLimiter::new(spec, &profile),
             signer: Signer::new(
                 profile.webhooks.signing.as_deref(),
@@ -171,6 +188,29 @@ impl Engine {
         if let Some(log) = &self.log {
             log.durable(seq).await;
         }
+    }
+
+    /// The data this engine's behaviours keep, by name, for the state file.
+    pub fn own_data(&self) -> Vec<(&str, &dyn OwnData)> {
+        self.behaviours
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_ref() as &dyn OwnData))
+            .collect()
+    }
+
+    /// This API's share of the state file.
+    pub fn part(&self) -> Part<'_> {
+        Part {
+            api: &self.name,
+            store: &self.store,
+            own: self.own_data(),
+        }
+    }
+
+    /// The behaviour the profile binds to `resource`, if any.
+    pub(super) fn behaviour_of(&self, resource: &str) -> Option<&Arc<dyn Behaviour>> {
+        let name = self.profile.resources.get(resource)?.behaviour.as_deref()?;
+        self.behaviours.get(name)
     }
 
     /// Replaces every record with an export's.
@@ -218,6 +258,9 @@ impl Engine {
     pub fn reset(&self, tenant: Option<&str>) {
         self.write().reset(tenant);
         self.idempotency.clear(tenant);
+        for b in self.behaviours.values() {
+            b.reset(tenant);
+        }
     }
 
     /// The flattened schema of `resource`'s id member, if its schema declares one.

@@ -12,8 +12,10 @@
 //!   `emit` records events, [`delivery_log`] serves webhook history through an API's own
 //!   operations, [`delivery`] sends webhooks, [`persist`] writes `--state` files.
 
+pub mod behaviour;
 pub mod call;
 pub mod clock;
+pub mod credentials;
 pub mod delivery;
 pub mod delivery_log;
 mod effects;
@@ -29,8 +31,10 @@ mod operations;
 pub mod persist;
 pub mod rate_limit;
 mod relations;
+mod services;
 pub mod shape;
 pub mod store;
+pub mod tenancy;
 pub mod webhooks;
 
 pub use self::call::{Call, Outcome};

@@ -44,6 +44,8 @@ pub enum Kind {
     Stateless,
     /// Served from the engine's webhook delivery log rather than a resource.
     Webhooks(WebhookOp),
+    /// Answered by the behaviour the binding names.
+    Behaviour,
 }
 
 /// What an operation of kind [`Kind::Webhooks`] does with the delivery log.
@@ -100,6 +102,8 @@ pub struct Binding {
     /// Item operations: the member the path parameter matches, when not the id
     /// (`DELETE /signers/{public_key}`).
     pub lookup: Option<String>,
+    /// The behaviour (by the profile's name for it) that answers the operation.
+    pub behaviour: Option<String>,
 }
 
 /// A many-to-many link between the path's parent item (`A`) and records of the operation's
@@ -184,13 +188,17 @@ impl Binding {
             respond_parent: false,
             link: None,
             lookup: None,
+            behaviour: None,
         }
     }
 
     /// The profile's override of an operation, laid over what inference found.
     fn overridden(self, over: Option<&crate::profile::OperationOverride>) -> Self {
         let Some(o) = over else { return self };
-        let kind = o.kind.as_deref().and_then(Kind::parse).unwrap_or(self.kind);
+        let kind = match &o.behaviour {
+            Some(_) => Kind::Behaviour,
+            None => o.kind.as_deref().and_then(Kind::parse).unwrap_or(self.kind),
+        };
         // The delivery log is not a resource: such an operation names none.
         let resource = match kind {
             Kind::Webhooks(_) => String::new(),
@@ -201,6 +209,7 @@ impl Binding {
             resource,
             respond_parent: o.respond.as_deref() == Some("parent"),
             lookup: o.lookup.clone(),
+            behaviour: o.behaviour.clone(),
             ..self
         }
     }

@@ -56,6 +56,31 @@ pub enum PersistError {
     },
 }
 
+/// Data kept outside the store's records (a behaviour's: time-series points, say), written
+/// to the state log with the records: each change as it happens (drained after every write,
+/// as the store's are) and the whole data when the log is compacted. Defaults: no data.
+pub trait OwnData: Send + Sync {
+    /// Changes since the last call, in order.
+    fn take_changes(&self) -> Vec<Value> {
+        Vec::new()
+    }
+
+    /// Applies one change read back from the log.
+    fn apply(&self, change: &Value) {
+        let _ = change;
+    }
+
+    /// All of the data (`Value::Null` for none).
+    fn export(&self) -> Value {
+        Value::Null
+    }
+
+    /// Replaces all of the data with an export.
+    fn restore(&self, saved: &Value) {
+        let _ = saved;
+    }
+}
+
 /// One change, as a frame's payload: `{"put": {...}}`, `{"del": {...}}`... (the record's
 /// body is kept as the stored text, not parsed and written again).
 #[derive(Debug, Serialize, Deserialize)]
@@ -98,6 +123,18 @@ enum Change<'a> {
     Reset {
         api: String,
     },
+    /// A change to data a behaviour keeps.
+    Own {
+        api: String,
+        name: String,
+        change: Value,
+    },
+    /// All of the data a behaviour keeps.
+    OwnState {
+        api: String,
+        name: String,
+        data: Value,
+    },
 }
 
 impl Change<'_> {
@@ -108,9 +145,18 @@ impl Change<'_> {
             | Change::Del { api, .. }
             | Change::Singleton { api, .. }
             | Change::DropTenant { api, .. }
-            | Change::Reset { api } => Some(api),
+            | Change::Reset { api }
+            | Change::Own { api, .. }
+            | Change::OwnState { api, .. } => Some(api),
         }
     }
+}
+
+/// One API's share of the state file: its store, and the data its behaviours keep.
+pub struct Part<'a> {
+    pub api: &'a str,
+    pub store: &'a RwLock<Store>,
+    pub own: Vec<(&'a str, &'a dyn OwnData)>,
 }
 
 /// A frame around `payload`.
@@ -161,6 +207,20 @@ fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str
     })
 }
 
+/// All the data `own` keeps, as frames.
+fn own_snapshot(api: &str, own: &[(&str, &dyn OwnData)], out: &mut Vec<u8>) {
+    for (name, data) in own {
+        let data = data.export();
+        if !data.is_null() {
+            out.extend(encode(&Change::OwnState {
+                api: api.to_owned(),
+                name: (*name).to_owned(),
+                data,
+            }));
+        }
+    }
+}
+
 /// Every record and singleton of `store`, as frames.
 fn snapshot(api: &str, store: &Store, out: &mut Vec<u8>) {
     for (tenant, t) in &store.tenants {
@@ -183,10 +243,19 @@ fn snapshot(api: &str, store: &Store, out: &mut Vec<u8>) {
     }
 }
 
-/// The frames for what changed in `store` since the last call.
-pub(super) fn changes(api: &str, store: &mut Store) -> Vec<u8> {
+/// The frames for what changed in `store`, and in the data `own` keeps, since the last call.
+pub(super) fn changes(api: &str, store: &mut Store, own: &[(&str, &dyn OwnData)]) -> Vec<u8> {
     let dirty = store.take_dirty();
     let mut out = Vec::new();
+    for (name, data) in own {
+        for change in data.take_changes() {
+            out.extend(encode(&Change::Own {
+                api: api.to_owned(),
+                name: (*name).to_owned(),
+                change,
+            }));
+        }
+    }
     for d in dirty {
         match d {
             Dirty::Record {
@@ -349,12 +418,13 @@ impl StateLog {
     /// Rewrites the log as the live state when it has grown well past it. Takes every
     /// store's read lock first (as writers take the store before the log), so the new file
     /// is exactly the state plus the frames appended after it.
-    pub fn compact_if_large(&self, engines: &[(&str, &RwLock<Store>)], force: bool) {
+    pub fn compact_if_large(&self, parts: &[Part<'_>], force: bool) {
         let size = *self.size.lock();
-        let guards: Vec<_> = engines.iter().map(|(_, s)| s.read()).collect();
+        let guards: Vec<_> = parts.iter().map(|p| p.store.read()).collect();
         let mut contents = header();
-        for ((name, _), store) in engines.iter().zip(&guards) {
-            snapshot(name, store, &mut contents);
+        for (part, store) in parts.iter().zip(&guards) {
+            snapshot(part.api, store, &mut contents);
+            own_snapshot(part.api, &part.own, &mut contents);
         }
         contents.extend_from_slice(&self.foreign);
         let live = contents.len() as u64;
@@ -381,10 +451,7 @@ impl StateLog {
 
 /// Opens (or creates) the state log at `path`, loads it into the engines (by API name),
 /// and starts its writer thread. Changes the engines make from now on are logged.
-pub fn open(
-    path: &Path,
-    engines: &[(&str, &RwLock<Store>)],
-) -> Result<Arc<StateLog>, PersistError> {
+pub fn open(path: &Path, parts: &[Part<'_>]) -> Result<Arc<StateLog>, PersistError> {
     let read_err = |source| PersistError::Read {
         path: path.to_path_buf(),
         source,
@@ -401,11 +468,11 @@ pub fn open(
     let (foreign, rewrite) = match bytes {
         None => (Vec::new(), true),
         Some(b) if b.first() == Some(&b'{') => {
-            let foreign = migrate(path, &b, engines)?;
+            let foreign = migrate(path, &b, parts)?;
             (foreign, true)
         }
         Some(b) => {
-            let loaded = replay(path, &b, engines)?;
+            let loaded = replay(path, &b, parts)?;
             if let Some(at) = loaded.torn_at {
                 // Cut the tear off, so new frames follow the last good one.
                 let f = OpenOptions::new()
@@ -418,8 +485,8 @@ pub fn open(
             (loaded.foreign, false)
         }
     };
-    for (_, store) in engines {
-        store.write().tracking = true;
+    for part in parts {
+        part.store.write().tracking = true;
     }
     let (synced, _) = tokio::sync::watch::channel(0);
     let log = Arc::new(StateLog {
@@ -432,8 +499,9 @@ pub fn open(
     });
     let file = if rewrite {
         let mut contents = header();
-        for (name, store) in engines {
-            snapshot(name, &store.read(), &mut contents);
+        for part in parts {
+            snapshot(part.api, &part.store.read(), &mut contents);
+            own_snapshot(part.api, &part.own, &mut contents);
         }
         contents.extend_from_slice(&log.foreign);
         let f = log.replace_file(&contents).map_err(write_err)?;
@@ -462,16 +530,12 @@ struct Loaded {
 }
 
 /// Applies every frame of `bytes` to the engines' stores.
-fn replay(
-    path: &Path,
-    bytes: &[u8],
-    engines: &[(&str, &RwLock<Store>)],
-) -> Result<Loaded, PersistError> {
+fn replay(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Loaded, PersistError> {
     let corrupt = |reason: String| PersistError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
-    let mut stores: Vec<_> = engines.iter().map(|(n, s)| (*n, s.write())).collect();
+    let mut stores: Vec<_> = parts.iter().map(|p| (p, p.store.write())).collect();
     let mut at = 0;
     let mut foreign = Vec::new();
     let mut torn_at = None;
@@ -499,8 +563,8 @@ fn replay(
             at = next;
             continue;
         }
-        match stores.iter_mut().find(|(n, _)| Some(*n) == change.api()) {
-            Some((_, store)) => apply(store, change),
+        match stores.iter_mut().find(|(p, _)| Some(p.api) == change.api()) {
+            Some((part, store)) => apply(store, &part.own, change),
             None => foreign.extend_from_slice(&bytes[at..next]),
         }
         at = next;
@@ -542,9 +606,20 @@ fn next_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(payload) == crc).then_some((payload, end))
 }
 
-fn apply(store: &mut Store, change: Change<'_>) {
+fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], change: Change<'_>) {
+    let holder = |name: &str| own.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
     match change {
         Change::Header { .. } => {}
+        Change::Own { name, change, .. } => {
+            if let Some(d) = holder(&name) {
+                d.apply(&change);
+            }
+        }
+        Change::OwnState { name, data, .. } => {
+            if let Some(d) = holder(&name) {
+                d.restore(&data);
+            }
+        }
         Change::Put {
             tenant,
             resource,
@@ -595,11 +670,7 @@ struct LegacyFile {
 
 /// Loads a format-1 file into the engines and keeps a copy beside it (`FILE.v1`); returns
 /// the frames of APIs not being served.
-fn migrate(
-    path: &Path,
-    bytes: &[u8],
-    engines: &[(&str, &RwLock<Store>)],
-) -> Result<Vec<u8>, PersistError> {
+fn migrate(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Vec<u8>, PersistError> {
     let corrupt = |reason: String| PersistError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -621,8 +692,8 @@ fn migrate(
                 store.version
             )));
         }
-        match engines.iter().find(|(n, _)| *n == name) {
-            Some((_, target)) => target.write().replace(store),
+        match parts.iter().find(|p| p.api == name) {
+            Some(part) => part.store.write().replace(store),
             None => {
                 let mut plain = store;
                 plain.reindex(Arc::default());
@@ -630,8 +701,8 @@ fn migrate(
             }
         }
     }
-    for (_, store) in engines {
-        store.write().take_dirty();
+    for part in parts {
+        part.store.write().take_dirty();
     }
     let backup = path.with_extension("v1");
     std::fs::copy(path, &backup).map_err(|source| PersistError::Write {

@@ -19,9 +19,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("profile", 3),
     ("compiled", 4),
     ("state", 5),
-    ("server", 6),
-    ("contract", 6),
-    ("cli", 7),
+    ("behaviours", 6),
+    ("server", 7),
+    ("contract", 7),
+    ("cli", 8),
 ];
 
 /// A module path (`["state", "engine"]`), relative to the crate root.

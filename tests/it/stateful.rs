@@ -700,3 +700,83 @@ async fn any_spec_links_collections_created_elsewhere() {
         .collect();
     assert_eq!(totals, [10, 30]);
 }
+
+/// Credential classes from a profile: a pattern's own tenant with a role, keys an API record
+/// issues acting for its owner with the record's role and limited to its project, operations
+/// allowing some roles only, unknown credentials refused, and a tenant's first request
+/// provisioning its records.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_have_roles_scopes_and_provisioned_tenants() {
+    let s = Sandbox::start(&["--spec", &crate::common::test_spec("roles/openapi.yaml")]);
+    let call = |key: &str, method: reqwest::Method, path: &str, body: Option<Value>| {
+        let req = client()
+            .request(method, format!("{}{path}", s.url()))
+            .header("x-key", key);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let res = req.send().await.expect("answers");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    use reqwest::Method as M;
+    // First use of an admin key makes its organisation's settings.
+    let (status, settings) = call("admin_acme", M::GET, "/settings", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(settings[0]["owner"], "acme", "{settings}");
+    assert_eq!(settings[0]["plan"], "pro");
+    let (_, p1) = call(
+        "admin_acme",
+        M::POST,
+        "/projects",
+        Some(json!({"name": "One"})),
+    )
+    .await;
+    let (_, p2) = call(
+        "admin_acme",
+        M::POST,
+        "/projects",
+        Some(json!({"name": "Two"})),
+    )
+    .await;
+    let (p1, p2) = (
+        p1["id"].as_str().expect("id"),
+        p2["id"].as_str().expect("id"),
+    );
+    let (status, key) = call(
+        "admin_acme",
+        M::POST,
+        &format!("/projects/{p1}/keys"),
+        Some(json!({"role": "reader"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["secret"].as_str().expect("the key's secret").to_owned();
+    // The issued key acts for acme, as a reader, within project one only.
+    assert_eq!(
+        call(&secret, M::GET, &format!("/projects/{p1}"), None)
+            .await
+            .0,
+        200
+    );
+    let (status, refused) = call(&secret, M::GET, &format!("/projects/{p2}"), None).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        refused["message"],
+        "This key does not belong to that project"
+    );
+    let (status, refused) = call(&secret, M::GET, "/projects", None).await;
+    assert_eq!(status, 403);
+    assert_eq!(refused["message"], "Only admin keys can list projects");
+    // Credentials no class knows are refused; another admin key is another organisation.
+    assert_eq!(call("someone", M::GET, "/settings", None).await.0, 401);
+    assert_eq!(
+        call("admin_globex", M::GET, &format!("/projects/{p1}"), None)
+            .await
+            .0,
+        404
+    );
+}

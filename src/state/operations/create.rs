@@ -119,9 +119,12 @@ impl Ctx<'_> {
         if let Some(refused) = self.dangling_reference(store) {
             return refused;
         }
-        let record =
+        let mut record =
             self.new_record(self.key(&id))
                 .build(self.call.body, &self.fixed(&id_value), None);
+        if let Err(refused) = self.admit(store, &mut record) {
+            return refused;
+        }
         let meta = Meta {
             fingerprint: fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id)),
             ..Meta::default()

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{Ctx, not_found};
+use crate::state::behaviour::Happened;
 use crate::state::call::Outcome;
 use crate::state::effects::Site;
 use crate::state::events::Change;
@@ -119,6 +120,19 @@ impl Ctx<'_> {
         now: f64,
     ) {
         let (tenant, name) = (self.call.tenant, &self.resource.name);
+        let happened = match (self.binding.kind, &before, &after) {
+            (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
+                Some((Happened::Updated, new.clone()))
+            }
+            (Kind::Replace, None, Some(new)) => Some((Happened::Created, new.clone())),
+            (Kind::Delete, Some(old), None) => Some((Happened::Deleted, old.clone())),
+            _ => None,
+        };
+        if let (Some((happened, record)), Some(id)) = (happened, self.path_id()) {
+            let what = (name.as_str(), id, happened);
+            self.engine
+                .changed(self.spec(), store, tenant, what, &record);
+        }
         match (self.binding.kind, before, after) {
             (Kind::Update | Kind::Replace, Some(old), Some(new)) if old != new => {
                 let previous: Map<String, Value> = old
@@ -179,6 +193,9 @@ impl Ctx<'_> {
             &self.fixed(&self.typed(&self.resource.id_field, id)),
             None,
         );
+        if let Err(refused) = self.admit(store, &mut record) {
+            return refused;
+        }
         self.engine.complete(self.spec(), &key, name, &mut record);
         store
             .tenant(self.call.tenant)
@@ -190,33 +207,34 @@ impl Ctx<'_> {
     /// back generated values where a sent one breaks the record's schema.
     fn update(&self, store: &mut Store, id: &str) -> Outcome {
         let name = &self.resource.name;
+        let Some(before) = store.get(self.call.tenant, name, id).map(|r| r.body.map()) else {
+            return not_found(name, id);
+        };
+        let mut body = before.clone();
+        if let Some(Value::Object(changes)) = self.call.body {
+            for (k, v) in changes {
+                if *k != self.resource.id_field {
+                    body.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if let Some(s) = &self.resource.schema {
+            for member in ["updated_at", "updatedAt", "updated"] {
+                if body.contains_key(member) {
+                    let stamp = timestamp_for(self.spec(), s, member, self.call.now);
+                    body.insert(member.to_owned(), stamp);
+                }
+            }
+        }
         let validator = self.engine.validators.get(name).map(|v| v.as_ref());
-        let schema = self.resource.schema.clone();
-        let (spec, now, id_field, changes) = (
-            self.spec(),
-            self.call.now,
-            &self.resource.id_field,
-            self.call.body,
-        );
-        let updated = store.tenant(self.call.tenant).edit(name, id, |body, _| {
-            let before = body.clone();
-            if let Some(Value::Object(changes)) = changes {
-                for (k, v) in changes {
-                    if k != id_field {
-                        body.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-            if let Some(s) = &schema {
-                for member in ["updated_at", "updatedAt", "updated"] {
-                    if body.contains_key(member) {
-                        body.insert(member.to_owned(), timestamp_for(spec, s, member, now));
-                    }
-                }
-            }
-            repair(body, Some(&before), validator, &[]);
-        });
-        match updated {
+        repair(&mut body, Some(&before), validator, &[]);
+        if let Err(refused) = self.admit(store, &mut body) {
+            return refused;
+        }
+        match store
+            .tenant(self.call.tenant)
+            .edit(name, id, |stored, _| *stored = body)
+        {
             Some(()) => self.respond_stored(store, name, id),
             None => not_found(name, id),
         }
@@ -237,6 +255,9 @@ impl Ctx<'_> {
             &self.fixed(&self.typed(&self.resource.id_field, id)),
             created.as_ref(),
         );
+        if let Err(refused) = self.admit(store, &mut record) {
+            return refused;
+        }
         self.engine.complete(self.spec(), &key, name, &mut record);
         let replaced = store
             .tenant(self.call.tenant)

@@ -59,6 +59,9 @@ impl Engine {
         if let Kind::Webhooks(what) = binding.kind {
             return delivery_log::handle(api, self, oi, what, call);
         }
+        if binding.kind == Kind::Behaviour {
+            return self.by_behaviour(api, oi, call);
+        }
         let Some(resource) = self.model.resources.get(&binding.resource) else {
             return Outcome::Stateless;
         };
@@ -254,7 +257,7 @@ impl<'a> Ctx<'a> {
             Kind::SingletonWrite => self.singleton_write(store),
             Kind::Link => self.link(store, true),
             Kind::Unlink => self.link(store, false),
-            Kind::Stateless | Kind::Webhooks(_) => Outcome::Stateless,
+            Kind::Stateless | Kind::Webhooks(_) | Kind::Behaviour => Outcome::Stateless,
         }
     }
 
@@ -413,6 +416,21 @@ impl<'a> Ctx<'a> {
             }
             _ => self.parent.is_none() || rec.parent == self.parent,
         }
+    }
+
+    /// Lets the resource's behaviour, if it has one, change or refuse a record about to be
+    /// stored.
+    fn admit(&self, store: &mut Store, record: &mut Map<String, Value>) -> Result<(), Outcome> {
+        self.engine
+            .admit(
+                self.spec(),
+                store,
+                self.call,
+                self.oi,
+                &self.resource.name,
+                record,
+            )
+            .map_err(|r| Outcome::Problem(r.status, r.message))
     }
 
     /// Deletes every record of the collection under the path's parent.

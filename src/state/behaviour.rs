@@ -1,0 +1,152 @@
+//! The one extension point: a [`Behaviour`] is the part of an API that cannot be declared
+//! in a profile (a query language over stored data, a condition language evaluated on
+//! every change, a policy that decides). Behaviours live in `src/behaviours/`, one file per
+//! behaviour, each generic (named after what it does, not after an API); a profile names
+//! the ones it uses and binds them:
+//!
+//! ```yaml
+//! behaviours:
+//!   alerts: {use: threshold_alerts, points: points}   # a registered behaviour, with settings
+//! operations:
+//!   queryData: {behaviour: alerts}      # the behaviour answers this operation
+//! resources:
+//!   alert-rules: {behaviour: alerts}    # ... and sees these records made and changed
+//! ```
+//!
+//! The engine calls a behaviour at four points, always holding the store's write lock and
+//! handing it a [`Cx`]: to **answer** an operation bound to it, to **admit** a record of a
+//! bound resource before it is stored (changing members, or refusing it with a status),
+//! **after** such a record was created, updated or deleted, and on every **tick** of the
+//! clock. Everything else (routing, validation, auth, idempotency, errors in the API's
+//! format, events and webhooks) stays the engine's.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::call::{Call, Outcome};
+pub use super::persist::OwnData;
+use super::store::Store;
+use crate::profile::Profile;
+use crate::spec::Spec;
+
+/// What the engine does for a behaviour: the narrow set of its services a behaviour may
+/// use, so that behaviours never reach into the engine's internals.
+pub trait Services: Send + Sync {
+    /// The API's profile.
+    fn profile(&self) -> &Profile;
+    /// The seed generated data comes from.
+    fn seed(&self) -> u64;
+    /// Creates a record as a create operation would (id, derived members, lifecycle,
+    /// events, effects); returns its id.
+    fn create(
+        &self,
+        store: &mut Store,
+        spec: &Spec,
+        tenant: &str,
+        resource: &str,
+        body: Map<String, Value>,
+    ) -> String;
+    /// Changes members of a record, with its update event and effects.
+    fn update(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        id: &str,
+        changes: Map<String, Value>,
+    );
+    /// Records an event of type `kind` whose `data.object` is `object`, delivered to the
+    /// targets that want it.
+    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: Map<String, Value>);
+    /// Queues a webhook to `url` (not a registered target: an address a record names) with
+    /// `payload` as its body, signed and retried like every delivery.
+    fn deliver(&self, tenant: &str, url: &str, kind: &str, payload: &Value);
+}
+
+/// What a behaviour sees when it is called.
+pub struct Cx<'a> {
+    pub spec: &'a Spec,
+    pub engine: &'a dyn Services,
+    pub store: &'a mut Store,
+    /// The tenant acted for.
+    pub tenant: &'a str,
+    /// The request, when a request caused the call (not on a tick).
+    pub call: Option<&'a Call<'a>>,
+    /// The operation, when a request caused the call.
+    pub op: Option<usize>,
+    /// The resource whose record is admitted or changed (empty otherwise).
+    pub resource: &'a str,
+    /// Virtual time.
+    pub now: f64,
+}
+
+impl Cx<'_> {
+    /// The spec's operation id of the call, if any.
+    pub fn op_id(&self) -> Option<&str> {
+        self.op.map(|oi| self.spec.operations[oi].id.as_str())
+    }
+}
+
+/// A record refused: the status and the reason (written into the API's error format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// What happened to a record a behaviour watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Happened {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A part of an API's behaviour that cannot be declared. Every method has a default that
+/// does nothing, so a behaviour implements only the points it needs.
+/// Data a behaviour keeps outside the store's records goes to the state file through
+/// [`OwnData`]: its changes as they happen, its whole data when the file is compacted.
+pub trait Behaviour: OwnData {
+    /// Answers an operation the profile binds to this behaviour. `Outcome::Stateless`
+    /// lets the spec answer.
+    fn answer(&self, cx: &mut Cx<'_>) -> Outcome {
+        let _ = cx;
+        Outcome::Stateless
+    }
+
+    /// A record of a bound resource is about to be stored (created, updated or replaced):
+    /// change its members, or refuse it.
+    fn admit(&self, cx: &mut Cx<'_>, record: &mut Map<String, Value>) -> Result<(), Refusal> {
+        let _ = (cx, record);
+        Ok(())
+    }
+
+    /// A record of a bound resource was created, updated or deleted (`record` as it is
+    /// now, or as it was for a delete).
+    fn after(&self, cx: &mut Cx<'_>, happened: Happened, id: &str, record: &Map<String, Value>) {
+        let _ = (cx, happened, id, record);
+    }
+
+    /// The clock moved: do what became due (for every tenant in the store).
+    fn tick(&self, cx: &mut Cx<'_>) {
+        let _ = cx;
+    }
+
+    /// A tenant's data was dropped (`None`: every tenant's).
+    fn reset(&self, tenant: Option<&str>) {
+        let _ = tenant;
+    }
+}
+
+/// Builds a behaviour from its registered name and its profile settings.
+pub type Factory = fn(&Map<String, Value>) -> Result<Arc<dyn Behaviour>, String>;

@@ -32,8 +32,10 @@ use crate::spec::SpecError;
 /// File name looked up next to each spec.
 pub const FILE_NAME: &str = "sandbox.yaml";
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Every member has a default, and [`Profile::default`] is the one source of them: a spec
+/// without a profile behaves exactly as one whose profile is empty.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Profile {
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceOverride>,
@@ -55,12 +57,10 @@ pub struct Profile {
     #[serde(default)]
     pub webhooks: WebhookProfile,
     /// Whether stored records get generated values for optional members nobody sent
-    /// (`true`, the default) or only for required ones, as a real server would.
-    #[serde(default = "yes")]
+    /// (`true`, the default) or only for required ones.
     pub generate_optional: bool,
     /// Whether resources without names under `events` emit `<resource>.created` and so on
     /// (`true`, the default); `false` keeps an API to the event types it documents.
-    #[serde(default = "yes")]
     pub undeclared_events: bool,
     /// Credentials accepted beyond those each operation declares.
     #[serde(default)]
@@ -106,8 +106,24 @@ impl BehaviourUse {
     }
 }
 
-fn yes() -> bool {
-    true
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            resources: BTreeMap::new(),
+            operations: BTreeMap::new(),
+            tenancy: Tenancy::default(),
+            rate_limit: RateLimitProfile::default(),
+            lifecycles: BTreeMap::new(),
+            events: BTreeMap::new(),
+            scenarios: BTreeMap::new(),
+            webhooks: WebhookProfile::default(),
+            generate_optional: true,
+            undeclared_events: true,
+            auth: AuthProfile::default(),
+            behaviours: BTreeMap::new(),
+            events_envelope: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

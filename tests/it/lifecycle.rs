@@ -314,3 +314,58 @@ async fn payments_move_through_their_lifecycle_and_webhooks_arrive_signed() {
             .is_some_and(|d| d.iter().all(|x| x["status"] == "delivered"))
     );
 }
+
+/// A spec with no profile records `<resource>.created|updated|deleted` and delivers them,
+/// signed, to a registered target: the built-in defaults are the documented ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spec_without_a_profile_delivers_signed_events() {
+    let s = Sandbox::start(&["--spec", &crate::common::test_spec("notes/openapi.yaml")]);
+    let (url, seen) = crate::common::webhooks::receiver(false).await;
+    let registered = client()
+        .post(format!("{}/__sandbox/webhooks/targets", s.url()))
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(registered.status().as_u16(), 201);
+    let send = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let req = client()
+            .request(method, format!("{}{path}", s.url()))
+            .bearer_auth("writer");
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move { req.send().await.expect("answers") }
+    };
+    let created: Value = send(
+        reqwest::Method::POST,
+        "/notes".into(),
+        Some(json!({"text": "hi"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    send(
+        reqwest::Method::PATCH,
+        format!("/notes/{id}"),
+        Some(json!({"text": "hello"})),
+    )
+    .await;
+    send(reqwest::Method::DELETE, format!("/notes/{id}"), None).await;
+    let hooks = crate::common::webhooks::wait_for(&seen, 3).await;
+    let key = crate::common::webhooks::public_key(s.url()).await;
+    let types: Vec<String> = hooks
+        .iter()
+        .map(|h| h.json()["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(types, ["note.created", "note.updated", "note.deleted"]);
+    assert!(
+        hooks.iter().all(|h| h.verifies(&key)),
+        "every webhook is signed"
+    );
+    assert_eq!(hooks[1].json()["data"]["object"]["text"], "hello");
+    assert_eq!(hooks[1].json()["data"]["previous_attributes"]["text"], "hi");
+}

@@ -25,12 +25,19 @@ pub enum Command {
     ContractTest(ContractTestArgs),
     /// Run a recording proxy: every exchange through it is forwarded and written to a fixture.
     Record(RecordArgs),
+    /// List the bundled APIs (`sandbox serve NAME` serves one).
+    List,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// An OpenAPI 3.0 spec (YAML or JSON). Repeat for several APIs; each gets its own port.
-    /// Without it, every `openapi.{yaml,yml,json}` under `specs/` is served.
+    /// Bundled APIs to serve, by name (`sandbox list` names them). Without names or
+    /// `--spec`, every bundled API is served, with `specs/<name>/` in the current directory
+    /// overriding the bundled copy, and any other API under `specs/` served too.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// An OpenAPI spec (YAML or JSON) of your own. Repeat for several APIs; each gets its
+    /// own port.
     #[arg(long = "spec", value_name = "PATH")]
     pub specs: Vec<PathBuf>,
     /// Address to listen on. Loopback by default. Elsewhere, `/__sandbox/` and the dashboard

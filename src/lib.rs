@@ -33,26 +33,4 @@ pub mod server;
 pub mod spec;
 pub mod state;
 
-use std::path::{Path, PathBuf};
-
-/// Every `openapi.{yaml,yml,json}` below `dir`, sorted for a stable port order.
-pub fn discover_specs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| matches!(n, "openapi.yaml" | "openapi.yml" | "openapi.json"))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
+pub use server::Running;

@@ -1,12 +1,13 @@
 //! The `sandbox` binary: parses the command line and hands over to the library.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use api_sandbox::cli::{Cli, Command, ContractTestArgs, RecordArgs};
 use api_sandbox::contract;
 use api_sandbox::server::{self, ServeOptions};
+use api_sandbox::spec::bundled;
 use clap::Parser;
 
 /// Start-up parses and converts large documents: allocation-heavy work where mimalloc is
@@ -50,18 +51,7 @@ fn run_command(command: Command) -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let specs = if args.specs.is_empty() {
-                let dir = Path::new("specs");
-                let found = api_sandbox::discover_specs(dir).with_context(
-                    || "cannot read specs/ (run from the repository root, or pass --spec PATH)",
-                )?;
-                if found.is_empty() {
-                    bail!("no openapi.yaml found under specs/; pass --spec PATH");
-                }
-                found
-            } else {
-                args.specs
-            };
+            let specs = specs_to_serve(&args.names, args.specs)?;
             let options = ServeOptions {
                 specs,
                 host: args.host,
@@ -96,8 +86,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Command::List => {
+            for name in bundled::names() {
+                println!("{name}");
+            }
+            Ok(())
+        }
         Command::ContractTest(_) | Command::Record(_) => unreachable!("handled in main"),
     }
+}
+
+/// The specs `sandbox serve` was asked for: bundled APIs by name, files by `--spec`, or, with
+/// neither, every bundled API (and whatever else `specs/` in the current directory holds).
+fn specs_to_serve(names: &[String], files: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let local = Path::new("specs");
+    let mut specs = Vec::new();
+    for name in names {
+        match bundled::spec_for(name, local).context("cannot write the bundled specs out")? {
+            Some(spec) => specs.push(spec),
+            None => bail!(
+                "no bundled API '{name}' (bundled: {}); use --spec PATH for a spec of your own",
+                bundled::names().join(", ")
+            ),
+        }
+    }
+    specs.extend(files);
+    if specs.is_empty() {
+        specs = bundled::all(local).context("cannot read the bundled specs")?;
+    }
+    if specs.is_empty() {
+        bail!("nothing to serve; pass --spec PATH");
+    }
+    Ok(specs)
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -12,10 +12,12 @@ pub mod guard;
 pub mod handler;
 pub mod journal;
 pub mod request;
+pub mod running;
 pub mod sandbox;
 pub mod serve;
 pub mod ui;
 pub mod view;
 
+pub use self::running::Running;
 pub use self::sandbox::Sandbox;
 pub use self::serve::{ServeError, ServeOptions, prepare, router, serve, shutdown_signal};

@@ -113,59 +113,111 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
     Ok(sandboxes.into_iter().map(Arc::new).collect())
 }
 
+/// Every API prepared and its port bound: ready to serve.
+pub struct Bound {
+    options: ServeOptions,
+    sandboxes: Vec<Arc<Sandbox>>,
+    listeners: Vec<(Arc<Sandbox>, TcpListener)>,
+    /// The admin token generated at start (printed with the URLs), if one was.
+    generated: Option<String>,
+}
+
+impl Bound {
+    /// Loads every spec, opens the state file and binds a port per API.
+    pub async fn new(mut options: ServeOptions) -> Result<Self, ServeError> {
+        // Off loopback the admin API must not be open to whoever reaches the port.
+        let generated =
+            (options.admin_token.is_none() && !options.host.is_loopback()).then(guard::generate);
+        if generated.is_some() {
+            options.admin_token.clone_from(&generated);
+        }
+        let sandboxes = prepare(&options)?;
+        let listeners = bind_all(&sandboxes, options.host, options.port).await?;
+        Ok(Self {
+            options,
+            sandboxes,
+            listeners,
+            generated,
+        })
+    }
+
+    /// Each API's name and base URL, in order.
+    pub fn urls(&self) -> Vec<(String, String)> {
+        self.listeners
+            .iter()
+            .filter_map(|(s, l)| {
+                Some((
+                    s.api.name.clone(),
+                    format!("http://{}", l.local_addr().ok()?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Prints the "API -> URL" table, so a reader of stdout knows the sandbox is ready.
+    pub fn announce(&self) -> std::io::Result<()> {
+        announce(&self.listeners, self.generated.as_deref())
+    }
+
+    /// Serves until `shutdown` resolves, then writes what the state file needs and stops.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Self {
+            options,
+            sandboxes,
+            listeners,
+            ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopping = sandboxes.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            for s in &stopping {
+                s.stopping.store(true, Ordering::Relaxed);
+            }
+            let _ = stop_tx.send(true);
+        });
+        let tasks: Vec<_> = listeners
+            .into_iter()
+            .map(|(sandbox, listener)| spawn_listener(sandbox, listener, stop_rx.clone()))
+            .collect();
+        let background = spawn_scheduler(sandboxes.clone());
+        if options.state.is_some() && options.state_interval > 0 {
+            spawn_compactor(options.state_interval, sandboxes.clone());
+        }
+        for t in tasks {
+            match t.await {
+                Ok(result) => result?,
+                Err(e) => tracing::error!("listener task failed: {e}"),
+            }
+        }
+        background.abort();
+        if let Some(log) = sandboxes.first().and_then(|s| s.engine.log.clone()) {
+            // Everything acknowledged is on disk already; leave the file compact.
+            log.compact_if_large(&engines(&sandboxes), true);
+            let last = log.close();
+            log.durable(last).await;
+            tracing::info!(
+                "state written to {}",
+                options.state.as_deref().unwrap_or(Path::new("")).display()
+            );
+        }
+        tracing::info!("sandbox stopped");
+        Ok(())
+    }
+}
+
 /// Serves every API until `shutdown` resolves. Prints the "API -> URL" table once all
 /// listeners are bound, so a reader of stdout knows the sandbox is ready.
 pub async fn serve(
-    mut options: ServeOptions,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    // Off loopback the admin API must not be open to whoever reaches the port.
-    let generated = options.admin_token.is_none() && !options.host.is_loopback();
-    if generated {
-        options.admin_token = Some(guard::generate());
-    }
-    let sandboxes = prepare(&options)?;
-    let listeners = bind_all(&sandboxes, options.host, options.port).await?;
-    announce(
-        &listeners,
-        options.admin_token.as_deref().filter(|_| generated),
-    )?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopping = sandboxes.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        for s in &stopping {
-            s.stopping.store(true, Ordering::Relaxed);
-        }
-        let _ = stop_tx.send(true);
-    });
-    let tasks: Vec<_> = listeners
-        .into_iter()
-        .map(|(sandbox, listener)| spawn_listener(sandbox, listener, stop_rx.clone()))
-        .collect();
-    let background = spawn_scheduler(sandboxes.clone());
-    if options.state.is_some() && options.state_interval > 0 {
-        spawn_compactor(options.state_interval, sandboxes.clone());
-    }
-    for t in tasks {
-        match t.await {
-            Ok(result) => result?,
-            Err(e) => tracing::error!("listener task failed: {e}"),
-        }
-    }
-    background.abort();
-    if let Some(log) = sandboxes.first().and_then(|s| s.engine.log.clone()) {
-        // Everything acknowledged is on disk already; leave the file compact.
-        log.compact_if_large(&engines(&sandboxes), true);
-        let last = log.close();
-        log.durable(last).await;
-        tracing::info!(
-            "state written to {}",
-            options.state.as_deref().unwrap_or(Path::new("")).display()
-        );
-    }
-    tracing::info!("sandbox stopped");
-    Ok(())
+    let bound = Bound::new(options).await?;
+    bound.announce()?;
+    bound.run(shutdown).await
 }
 
 /// Each API's share of the state file.

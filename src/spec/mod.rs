@@ -2,6 +2,7 @@
 //! compiled and generated from) plus the operation catalogue (what the router serves).
 //! Anything wrong with the file stops here with a [`SpecError`] naming file, pointer and reason.
 
+pub mod bundled;
 pub mod catalog;
 pub mod error;
 pub mod load;

@@ -22,6 +22,8 @@ mod robustness;
 mod stateful;
 // --state survives kill -9 and torn writes, and carries older files over.
 mod durability;
+// The sandbox started from Rust code, and the installed binary from anywhere.
+mod library;
 // Lifecycles on the virtual clock, events, faults and signed webhooks.
 mod lifecycle;
 // The Dakota sandbox driven the way an SDK user drives it, snapshot by snapshot.

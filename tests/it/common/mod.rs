@@ -24,11 +24,16 @@ impl Sandbox {
 
     /// The same, with environment variables set for the server.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(&repo_root(), args, env)
+    }
+
+    /// The same, run from `dir`.
+    pub fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
             .arg("serve")
             .args(["--port", "0"])
             .args(args)
-            .current_dir(repo_root())
+            .current_dir(dir)
             .env("SANDBOX_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

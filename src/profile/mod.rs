@@ -200,6 +200,9 @@ pub struct OperationOverride {
     pub forbidden: Option<String>,
     /// A behaviour (named under `behaviours`) answers the operation.
     pub behaviour: Option<String>,
+    /// The body member that holds the record in the request and the response
+    /// (`{"data": {...}}`), when inference does not find it.
+    pub envelope: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -45,7 +45,25 @@ pub struct Call<'a> {
     pub identity: Option<&'a Identity>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// The same call with another body (the record inside a request envelope).
+    pub fn with_body<'b>(&'b self, body: Option<&'b Value>) -> Call<'b>
+    where
+        'a: 'b,
+    {
+        Call {
+            tenant: self.tenant,
+            path_params: self.path_params,
+            query: self.query,
+            body,
+            now: self.now,
+            scenario: self.scenario.clone(),
+            instant: self.instant,
+            headers: self.headers,
+            identity: self.identity,
+        }
+    }
+
     /// A boolean request header (`true`, `1`, `yes`; anything else is false).
     pub fn flag(&self, name: &str) -> bool {
         self.headers

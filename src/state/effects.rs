@@ -224,6 +224,7 @@ impl Engine {
                 let scope = expr::Scope {
                     record: &scratch,
                     id,
+                    tenant,
                     now: at,
                     transition,
                     lookup: &lookup,

@@ -452,7 +452,7 @@ fn sort_fields(spec: &Spec, schema: Option<&str>) -> Vec<String> {
 /// Each resource's distinct response schemas (item reads, list items, creates, updates).
 fn shown_schemas(spec: &Spec, model: &Model) -> HashMap<String, Vec<String>> {
     let mut shown: HashMap<String, Vec<String>> = HashMap::new();
-    for (op, b) in spec.operations.iter().zip(&model.bindings) {
+    for (oi, b) in model.bindings.iter().enumerate() {
         if !matches!(
             b.kind,
             Kind::Read | Kind::List | Kind::Create | Kind::Update | Kind::Replace
@@ -461,16 +461,8 @@ fn shown_schemas(spec: &Spec, model: &Model) -> HashMap<String, Vec<String>> {
         {
             continue;
         }
-        let Some(schema) = super::model::success_schema(op) else {
+        let Some(schema) = model.shown_schema(spec, oi) else {
             continue;
-        };
-        let schema = if b.kind == Kind::List {
-            match super::model::list_item_schema(spec, &schema) {
-                Some(item) => item,
-                None => continue,
-            }
-        } else {
-            schema
         };
         let list = shown.entry(b.resource.clone()).or_default();
         if !list.contains(&schema) {

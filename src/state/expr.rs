@@ -11,8 +11,10 @@
 //! | `$generate` | a value generated from the member's schema |
 //! | `$id` | this record's id |
 //! | `$from`, `$to` | the states of the transition being applied |
+//! | `$tenant` | the tenant (the credential it acts for, or its named part) |
 //! | `$member`, `$member.field` | a member of this record; `.field` reads the record it references, or into an object member (`$intent.operation.amount`) |
-//! | `{member\|last:4}` | in templates: the last 4 characters |
+//! | `{member\|last:4}`, `{member\|first:12}` | in templates: the last 4 or first 12 characters |
+//! | `{member\|hex:24}` | in templates: 24 hex digits digested from the text (the same text always gives the same digits: an organisation id for a tenant) |
 //!
 //! Random values are drawn from the generator seeded for the record, so a `--seed` fixes them.
 
@@ -26,6 +28,7 @@ use crate::generate::ids;
 pub struct Scope<'a> {
     pub record: &'a Map<String, Value>,
     pub id: &'a str,
+    pub tenant: &'a str,
     pub now: f64,
     pub transition: Option<(&'a str, &'a str)>,
     /// `$member.field`: the referenced record's member.
@@ -78,6 +81,7 @@ fn whole(s: &str, member: &str, scope: &Scope, rng: &mut ChaCha8Rng) -> Value {
         "digits" => json!(random_text(rng, b"0123456789", arg)),
         "generate" => (scope.generate)(member).unwrap_or(Value::Null),
         "id" => json!(scope.id),
+        "tenant" => json!(scope.tenant),
         "from" => scope.transition.map_or(Value::Null, |(f, _)| json!(f)),
         "to" => scope.transition.map_or(Value::Null, |(_, t)| json!(t)),
         path => match path.split_once('.') {
@@ -120,18 +124,37 @@ fn template(s: &str, member: &str, scope: &Scope, rng: &mut ChaCha8Rng) -> Strin
             Value::Null => String::new(),
             v => v.to_string(),
         };
-        if let Some(n) = filter
-            .and_then(|f| f.strip_prefix("last:"))
-            .and_then(|n| n.trim().parse::<usize>().ok())
-        {
-            let chars: Vec<char> = text.chars().collect();
-            text = chars[chars.len().saturating_sub(n)..].iter().collect();
+        if let Some(f) = filter {
+            text = apply_filter(&text, f);
         }
         out.push_str(&text);
         rest = &rest[start + len + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// A template part's filter: `last:N`, `first:N`, `hex:N`.
+fn apply_filter(text: &str, filter: &str) -> String {
+    let (name, n) = filter.split_once(':').unwrap_or((filter, "0"));
+    let n = n.trim().parse::<usize>().unwrap_or(0);
+    let chars: Vec<char> = text.chars().collect();
+    match name.trim() {
+        "last" => chars[chars.len().saturating_sub(n)..].iter().collect(),
+        "first" => chars[..n.min(chars.len())].iter().collect(),
+        "hex" => {
+            let mut out = String::new();
+            let mut round = 0u64;
+            while out.len() < n {
+                let h = crate::generate::stable_hash(&format!("{round}:{text}"));
+                out.push_str(&format!("{h:016x}"));
+                round += 1;
+            }
+            out.truncate(n);
+            out
+        }
+        _ => text.to_owned(),
+    }
 }
 
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -166,6 +189,7 @@ mod tests {
         let scope = Scope {
             record,
             id: "rec1",
+            tenant: "t1",
             now: 1000.5,
             transition: Some(("pending", "active")),
             lookup: &lookup,
@@ -198,6 +222,13 @@ mod tests {
             json!("5.00")
         );
         assert_eq!(scope_eval(json!(3), &record), json!(3));
+        assert_eq!(
+            scope_eval(json!("{key|first:4}..."), &record),
+            json!("dk_t...")
+        );
+        let digest = scope_eval(json!("{$tenant|hex:24}"), &record);
+        assert_eq!(digest, scope_eval(json!("{$tenant|hex:24}"), &record));
+        assert_eq!(digest.as_str().map(str::len), Some(24));
         let hex = scope_eval(json!("0x{$hex:40}"), &record);
         assert_eq!(hex.as_str().map(str::len), Some(42));
     }

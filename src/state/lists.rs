@@ -625,6 +625,8 @@ pub struct ListPlan {
     /// The wrapper generated from the schema, without its items.
     pub wrapper: Map<String, Value>,
     pub array_member: String,
+    /// Other members carrying the same page (`{"buckets": [...], "data": [...]}`).
+    pub also: Vec<String>,
     pub item_schema: Option<String>,
     pub item_members: Option<Arc<Members>>,
     pub default_limit: usize,

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use http::Method;
 use serde_json::Value;
 
+use super::envelope::{self, Envelope};
 use crate::generate::flatten;
 use crate::profile::Profile;
 use crate::spec::Spec;
@@ -104,6 +105,10 @@ pub struct Binding {
     pub lookup: Option<String>,
     /// The behaviour (by the profile's name for it) that answers the operation.
     pub behaviour: Option<String>,
+    /// The member of the response body that holds the record, when not the body itself.
+    pub envelope: Option<Envelope>,
+    /// The member of the request body that holds the record, when not the body itself.
+    pub request_envelope: Option<String>,
 }
 
 /// A many-to-many link between the path's parent item (`A`) and records of the operation's
@@ -134,6 +139,11 @@ pub struct Resource {
     pub members: Vec<String>,
     /// One record per tenant (profile `singleton`), with id [`SINGLETON_ID`].
     pub singleton: bool,
+    /// The member naming the parent record, and the parent's resource, when the resource
+    /// is also listed or made under a parent (`/buckets/{bucketId}/alerts`) and its records
+    /// carry that member: a record created elsewhere (`POST /alerts {bucketId}`) is then
+    /// the named parent's child.
+    pub parent_member: Option<(String, String)>,
 }
 
 /// The id of a singleton resource's record.
@@ -152,9 +162,19 @@ enum Seg {
     Param(String),
 }
 
+/// Format suffixes that are part of a route, not of a resource's name
+/// (`/Accounts/{Sid}.json`).
+const FORMAT_SUFFIXES: [&str; 2] = [".json", ".xml"];
+
 fn segments(path: &str) -> Vec<Seg> {
     path.split('/')
         .filter(|s| !s.is_empty())
+        .map(|s| {
+            FORMAT_SUFFIXES
+                .iter()
+                .find_map(|x| s.strip_suffix(x))
+                .unwrap_or(s)
+        })
         .map(|s| match (s.strip_prefix('{'), s.ends_with('}')) {
             (Some(inner), true) => Seg::Param(inner.trim_end_matches('}').to_owned()),
             _ => Seg::Lit(s.to_owned()),
@@ -162,19 +182,7 @@ fn segments(path: &str) -> Vec<Seg> {
         .collect()
 }
 
-/// `customers` -> `customer`, `policies` -> `policy`, `signer-groups` -> `signer_group`.
-pub fn singular(name: &str) -> String {
-    let n = name.replace('-', "_");
-    if let Some(stem) = n.strip_suffix("ies") {
-        format!("{stem}y")
-    } else if let Some(stem) = n.strip_suffix("sses") {
-        format!("{stem}ss")
-    } else if let Some(stem) = n.strip_suffix('s') {
-        stem.to_owned()
-    } else {
-        n
-    }
-}
+pub use super::names::singular;
 
 impl Binding {
     /// An operation that keeps no state.
@@ -189,6 +197,8 @@ impl Binding {
             link: None,
             lookup: None,
             behaviour: None,
+            envelope: None,
+            request_envelope: None,
         }
     }
 
@@ -318,6 +328,8 @@ impl Model {
             bindings,
         };
         model.describe_resources(spec, profile);
+        model.find_envelopes(spec, profile);
+        model.find_parent_members();
         model.resolve_links(profile);
         model
     }
@@ -375,6 +387,92 @@ impl Model {
         }
     }
 
+    /// Where each operation's record sits in its response and request bodies, when inside
+    /// a member (`{"data": {...}}`); the profile's `envelope` names it outright.
+    fn find_envelopes(&mut self, spec: &Spec, profile: &Profile) {
+        for (op, b) in spec.operations.iter().zip(self.bindings.iter_mut()) {
+            let single = matches!(
+                b.kind,
+                Kind::Create
+                    | Kind::Read
+                    | Kind::Update
+                    | Kind::Replace
+                    | Kind::Delete
+                    | Kind::Action
+            );
+            if b.resource.is_empty() || !single {
+                continue;
+            }
+            let named = profile
+                .operations
+                .get(&op.id)
+                .and_then(|o| o.envelope.clone());
+            let media = op
+                .success()
+                .and_then(|(_, r)| r.content.iter().find(|m| is_json(&m.media_type)));
+            if let Some(media) = media
+                && let Some(outer) = media.schema.as_deref()
+            {
+                let found = match &named {
+                    Some(m) => envelope::member_ptr(spec, outer, m).map(|p| (m.clone(), p)),
+                    None => envelope::record_member(spec, outer, &b.resource),
+                };
+                b.envelope = found.map(|(member, inner)| {
+                    envelope::build(spec, &media.pointer, outer, member, inner)
+                });
+            }
+            let request = op.body.as_ref().and_then(|body| {
+                body.content
+                    .iter()
+                    .find(|m| is_json(&m.media_type))
+                    .and_then(|m| m.schema.clone())
+            });
+            b.request_envelope = match (&named, request) {
+                (Some(m), Some(_)) => Some(m.clone()),
+                (None, Some(r)) => envelope::request_member(spec, &r, &b.resource),
+                _ => None,
+            };
+        }
+    }
+
+    /// Which resources name their parent in a member of their own (see
+    /// [`Resource::parent_member`]).
+    fn find_parent_members(&mut self) {
+        for b in &self.bindings {
+            let Some((param, parent)) = &b.parent else {
+                continue;
+            };
+            if b.link.is_some() || !matches!(b.kind, Kind::Create | Kind::List) {
+                continue;
+            }
+            let Some(r) = self.resources.get_mut(&b.resource) else {
+                continue;
+            };
+            let single = singular(parent);
+            let member = [param.clone(), format!("{single}_id")]
+                .into_iter()
+                .chain(std::iter::once(super::names::camel(&format!(
+                    "{single}_id"
+                ))))
+                .find(|m| r.members.contains(m));
+            if r.parent_member.is_none() {
+                r.parent_member = member.map(|m| (m, parent.clone()));
+            }
+        }
+    }
+
+    /// The schema operation `oi`'s answers show a record through: its success schema, the
+    /// record member of its envelope, or a list's items.
+    pub fn shown_schema(&self, spec: &Spec, oi: usize) -> Option<String> {
+        let b = &self.bindings[oi];
+        let outer = success_schema(&spec.operations[oi])?;
+        match (&b.envelope, b.kind) {
+            (_, Kind::List) => list_item_schema(spec, &outer, &b.resource),
+            (Some(e), _) => Some(e.inner.clone()),
+            (None, _) => Some(outer),
+        }
+    }
+
     /// Picks each resource's representation schema and id field.
     fn describe_resources(&mut self, spec: &Spec, profile: &Profile) {
         let mut schemas: BTreeMap<String, (u8, String)> = BTreeMap::new();
@@ -397,9 +495,12 @@ impl Model {
                     .or_insert_with(|| p.clone());
             }
             let ptr = if b.kind == Kind::List {
-                list_item_schema(spec, &ptr)
+                list_item_schema(spec, &ptr, &b.resource)
             } else {
-                Some(ptr)
+                Some(
+                    envelope::record_member(spec, &ptr, &b.resource)
+                        .map_or(ptr, |(_, inner)| inner),
+                )
             };
             let Some(ptr) = ptr else { continue };
             let entry = schemas
@@ -437,19 +538,10 @@ impl Model {
                         .map(|m| m.keys().cloned().collect())
                 })
                 .unwrap_or_default();
-            let candidates = [
-                item_params.get(&name).cloned(),
-                Some("id".to_owned()),
-                Some(format!("{}_id", singular(&name))),
-            ];
             let id_field = over
                 .and_then(|o| o.id_field.clone())
                 .or_else(|| {
-                    candidates
-                        .iter()
-                        .flatten()
-                        .find(|c| props.contains(c))
-                        .cloned()
+                    envelope::id_member(&props, &name, item_params.get(&name).map(String::as_str))
                 })
                 .unwrap_or_else(|| "id".to_owned());
             let resource = Resource {
@@ -459,6 +551,7 @@ impl Model {
                 schema,
                 members: props,
                 singleton: over.is_some_and(|o| o.singleton),
+                parent_member: None,
             };
             self.resources.insert(name, resource);
         }
@@ -526,40 +619,7 @@ pub fn success_schema(op: &crate::spec::Operation) -> Option<String> {
         .and_then(|m| m.schema.clone())
 }
 
-/// The item schema of a list response: the array itself, or the first array member of an
-/// object wrapper (`data`, `items`, ...). Returns a pointer usable with `Spec::at` when the
-/// array is reachable by pointer; wrappers built with `allOf` are flattened first.
-pub fn list_item_schema(spec: &Spec, list_ptr: &str) -> Option<String> {
-    let schema = flatten(&spec.doc, spec.at(list_ptr)?);
-    if schema.get("type").and_then(Value::as_str) == Some("array") {
-        return item_ref(schema.get("items")?);
-    }
-    let from_props = |schema: &Value| -> Option<String> {
-        let props = schema.get("properties")?.as_object()?;
-        props.values().find_map(|p| {
-            let p = flatten(&spec.doc, p);
-            (p.get("type").and_then(Value::as_str) == Some("array"))
-                .then(|| p.get("items").and_then(item_ref))
-                .flatten()
-        })
-    };
-    // A page built with `allOf` (a generic page plus typed `data`): the typed part names the
-    // items even where the merge kept the generic one.
-    let parts = crate::spec::pointer::resolve(&spec.doc, spec.at(list_ptr)?)
-        .ok()
-        .and_then(|(v, _)| v.get("allOf").and_then(Value::as_array).cloned())
-        .unwrap_or_default();
-    parts
-        .iter()
-        .rev()
-        .find_map(|part| from_props(&flatten(&spec.doc, part)))
-        .or_else(|| from_props(&schema))
-}
-
-/// Items given by `$ref` are addressable; inline item schemas are not stored by pointer.
-fn item_ref(items: &Value) -> Option<String> {
-    items
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(crate::spec::pointer::fragment_to_pointer)
+/// The item schema of a list response (see [`super::envelope::list_items`]).
+pub fn list_item_schema(spec: &Spec, list_ptr: &str, resource: &str) -> Option<String> {
+    super::envelope::list_items(spec, list_ptr, resource)
 }

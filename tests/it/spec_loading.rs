@@ -146,9 +146,13 @@ fn missing_spec_file_is_a_clear_error() {
     let (code, _, stderr) = run_cli(&["serve", "--spec", "nope.yaml"], dir.path());
     assert_eq!(code, 1);
     assert!(stderr.contains("nope.yaml: /: cannot read"), "{stderr}");
-    let (code, _, stderr) = run_cli(&["serve"], dir.path());
+    // A name that is not bundled is refused with the names that are.
+    let (code, _, stderr) = run_cli(&["serve", "nosuch"], dir.path());
     assert_eq!(code, 1);
-    assert!(stderr.contains("specs/"), "{stderr}");
+    assert!(
+        stderr.contains("no bundled API 'nosuch'") && stderr.contains("dakota"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -13,9 +13,9 @@ use crate::spec::Spec;
 use crate::state::call::Outcome;
 use crate::state::effects::Site;
 use crate::state::engine::Engine;
+use crate::state::envelope;
 use crate::state::lists::{self, ListPlan, Scope, fill_meta};
 use crate::state::model::list_item_schema;
-use crate::state::shape::property_names;
 use crate::state::store::{Id, Store};
 
 impl Engine {
@@ -29,16 +29,15 @@ impl Engine {
             .map(|s| flatten(&spec.doc, s))
             .unwrap_or(Value::Null);
         let bare = flat.get("type").and_then(Value::as_str) == Some("array");
-        let array_member = property_names(spec, schema_ptr)
+        let resource = &self.model.bindings[oi].resource;
+        let item_schema = list_item_schema(spec, schema_ptr, resource);
+        let mut arrays = item_schema
+            .as_deref()
+            .map(|i| envelope::array_members(spec, schema_ptr, i))
             .unwrap_or_default()
-            .into_iter()
-            .find(|n| {
-                flat.get("properties")
-                    .and_then(|p| p.get(n))
-                    .map(|p| flatten(&spec.doc, p))
-                    .is_some_and(|p| p.get("type").and_then(Value::as_str) == Some("array"))
-            })
-            .unwrap_or_else(|| "data".to_owned());
+            .into_iter();
+        let array_member = arrays.next().unwrap_or_else(|| "data".to_owned());
+        let also: Vec<String> = arrays.collect();
         let wrapper = if bare {
             Map::new()
         } else {
@@ -53,7 +52,6 @@ impl Engine {
             .cloned()
             .unwrap_or_default()
         };
-        let item_schema = list_item_schema(spec, schema_ptr);
         let item_members = item_schema.as_deref().and_then(|s| self.names_of(spec, s));
         let limit = spec.operations[oi]
             .params
@@ -73,6 +71,7 @@ impl Engine {
             bare,
             wrapper,
             array_member,
+            also,
             item_schema,
             item_members,
             default_limit: bound("default", 20),
@@ -171,6 +170,9 @@ impl Ctx<'_> {
         }
         let last_id = page.ids.last().map(ToString::to_string);
         let mut body = plan.wrapper.clone();
+        for member in &plan.also {
+            body.insert(member.clone(), Value::Array(items.clone()));
+        }
         body.insert(plan.array_member.clone(), Value::Array(items));
         fill_meta(
             &mut body,

@@ -65,6 +65,14 @@ impl Engine {
         let Some(resource) = self.model.resources.get(&binding.resource) else {
             return Outcome::Stateless;
         };
+        // The record inside a request envelope is what is stored.
+        let inner = binding
+            .request_envelope
+            .as_deref()
+            .and_then(|m| call.body?.get(m))
+            .cloned();
+        let unwrapped = inner.as_ref().map(|b| call.with_body(Some(b)));
+        let call = unwrapped.as_ref().unwrap_or(call);
         let op = &api.spec.operations[oi];
         let schema = success_schema(op);
         let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
@@ -211,7 +219,7 @@ impl<'a> Ctx<'a> {
     /// This context with the path's parent item, which must exist (404 otherwise).
     fn with_parent(self, store: &Store) -> Result<Self, Outcome> {
         let Some((param, ptype)) = &self.binding.parent else {
-            return Ok(self);
+            return self.with_named_parent(store);
         };
         let Some(pid) = self.call.param(param) else {
             return Err(Outcome::Stateless);
@@ -222,6 +230,32 @@ impl<'a> Ctx<'a> {
         let parent = Some(ParentRef {
             resource: ptype.clone(),
             id: pid.to_owned(),
+        });
+        Ok(Self { parent, ..self })
+    }
+
+    /// A create outside any parent's path whose body names the parent in the resource's
+    /// parent member (`POST /alerts {bucketId}`): that parent must exist, and the record
+    /// becomes its child.
+    fn with_named_parent(self, store: &Store) -> Result<Self, Outcome> {
+        let named = self
+            .resource
+            .parent_member
+            .as_ref()
+            .filter(|_| self.binding.kind == Kind::Create)
+            .and_then(|(member, ptype)| {
+                let id = self.call.body?.get(member)?;
+                Some((lists::text(id), ptype.clone()))
+            });
+        let Some((pid, ptype)) = named else {
+            return Ok(self);
+        };
+        if store.get(self.call.tenant, &ptype, &pid).is_none() {
+            return Err(not_found(&ptype, &pid));
+        }
+        let parent = Some(ParentRef {
+            resource: ptype,
+            id: pid,
         });
         Ok(Self { parent, ..self })
     }
@@ -315,10 +349,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// `record` shown through the operation's response schema.
+    /// `record` shown through the operation's response schema (inside its envelope, if
+    /// it has one).
     fn respond(&self, record: &Map<String, Value>, key: &str) -> Outcome {
-        let Some(s) = self.schema else {
+        let Some(outer) = self.schema else {
             return Outcome::Body(Value::Null);
+        };
+        let (s, validator) = match &self.binding.envelope {
+            Some(e) => {
+                let own = self.resource.schema.as_deref() == Some(e.inner.as_str());
+                let v = own
+                    .then(|| self.engine.validators.get(&self.resource.name))
+                    .flatten()
+                    .map(|v| v.as_ref());
+                (e.inner.as_str(), v)
+            }
+            None => (outer, self.validator),
         };
         let names = self.engine.names_of(self.spec(), s);
         // A schema asking for `id` gets the record's id, whatever its member's name.
@@ -337,10 +383,13 @@ impl<'a> Ctx<'a> {
             }
             _ => record,
         };
-        Outcome::Body(
-            self.shown()
-                .project(key, s, record, self.validator, names.as_deref()),
-        )
+        let shown = self
+            .shown()
+            .project(key, s, record, validator, names.as_deref());
+        Outcome::Body(match &self.binding.envelope {
+            Some(e) => e.wrap(shown),
+            None => shown,
+        })
     }
 
     /// Answers with stored record `id` of `resource`, its embedded members as they are now.

@@ -55,10 +55,18 @@ fn free_port() -> anyhow::Result<u16> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let (_server, base) = start().await?;
+    let client = reqwest::Client::new();
+    let ids = Arc::new(create_payments(&client, &base).await?);
+    measure_step(&client, &base, ids).await
+}
+
+/// Starts the sandbox on the payments spec with its clock frozen.
+async fn start() -> anyhow::Result<(Server, String)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let spec = root.join("tests/specs/payments/openapi.yaml");
     let port = free_port()?;
-    let _server = Server(
+    let server = Server(
         Command::new(sandbox_binary()?)
             .args(["serve", "--port", &port.to_string(), "--spec"])
             .arg(&spec)
@@ -84,12 +92,15 @@ async fn main() -> anyhow::Result<()> {
         .post(format!("{base}/__sandbox/clock/freeze"))
         .send()
         .await?;
+    Ok((server, base))
+}
 
-    // 10,000 payments, created over several connections.
+/// 10,000 payments, created over several connections.
+async fn create_payments(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<String>> {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CONNECTIONS {
-        let (client, base) = (client.clone(), base.clone());
+        let (client, base) = (client.clone(), base.to_owned());
         tasks.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             for _ in (c..PAYMENTS).step_by(CONNECTIONS) {
@@ -114,13 +125,19 @@ async fn main() -> anyhow::Result<()> {
         ids.len(),
         t.elapsed().as_secs_f64()
     );
+    Ok(ids)
+}
 
-    // GET load for 3 s; the clock step happens one second in.
-    let ids = Arc::new(ids);
+/// GET load for 3 s; the clock step happens one second in.
+async fn measure_step(
+    client: &reqwest::Client,
+    base: &str,
+    ids: Arc<Vec<String>>,
+) -> anyhow::Result<()> {
     let stop = Instant::now() + Duration::from_secs(3);
     let mut load = Vec::new();
     for c in 0..CONNECTIONS / 2 {
-        let (client, base, ids) = (client.clone(), base.clone(), ids.clone());
+        let (client, base, ids) = (client.clone(), base.to_owned(), ids.clone());
         load.push(tokio::spawn(async move {
             let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
             let mut i = c * 997;

@@ -44,32 +44,7 @@ const METHODS: [&str; 8] = [
 
 /// Pointers of every schema position in `doc`, reachable from paths and components.
 pub fn schema_positions(doc: &Value) -> Vec<String> {
-    let mut stack: Vec<(String, Kind)> = Vec::new();
-    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
-        stack.extend(
-            paths
-                .keys()
-                .map(|k| (pointer::join("/paths", k), Kind::PathItem)),
-        );
-    }
-    let sections = [
-        ("schemas", Kind::Schema),
-        ("parameters", Kind::Parameter),
-        ("requestBodies", Kind::RequestBody),
-        ("responses", Kind::Response),
-        ("headers", Kind::Header),
-    ];
-    for (section, kind) in sections {
-        if let Some(map) = doc
-            .pointer(&format!("/components/{section}"))
-            .and_then(Value::as_object)
-        {
-            stack.extend(
-                map.keys()
-                    .map(|k| (pointer::join(&format!("/components/{section}"), k), kind)),
-            );
-        }
-    }
+    let mut stack = roots(doc);
     let mut seen: HashSet<(String, Kind)> = HashSet::new();
     let mut positions = Vec::new();
     while let Some((ptr, kind)) = stack.pop() {
@@ -88,70 +63,93 @@ pub fn schema_positions(doc: &Value) -> Vec<String> {
             }
             continue;
         }
-        let child = |stack: &mut Vec<(String, Kind)>, key: &str, kind: Kind| {
-            stack.push((pointer::join(&ptr, key), kind))
-        };
-        let each = |stack: &mut Vec<(String, Kind)>, key: &str, kind: Kind| match node.get(key) {
-            Some(Value::Object(m)) => {
-                let base = pointer::join(&ptr, key);
-                stack.extend(m.keys().map(|k| (pointer::join(&base, k), kind)));
+        if kind == Kind::Schema {
+            positions.push(ptr.clone());
+        }
+        push_children(node, &ptr, kind, &mut stack);
+    }
+    positions
+}
+
+/// Where the walk starts: every path item and every component of a kind that can hold schemas.
+fn roots(doc: &Value) -> Vec<(String, Kind)> {
+    let mut stack: Vec<(String, Kind)> = Vec::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        stack.extend(
+            paths
+                .keys()
+                .map(|k| (pointer::join("/paths", k), Kind::PathItem)),
+        );
+    }
+    let sections = [
+        ("schemas", Kind::Schema),
+        ("parameters", Kind::Parameter),
+        ("requestBodies", Kind::RequestBody),
+        ("responses", Kind::Response),
+        ("headers", Kind::Header),
+    ];
+    for (section, kind) in sections {
+        let base = format!("/components/{section}");
+        if let Some(map) = doc.pointer(&base).and_then(Value::as_object) {
+            stack.extend(map.keys().map(|k| (pointer::join(&base, k), kind)));
+        }
+    }
+    stack
+}
+
+/// Pushes the positions under `node` (of `kind`, at `ptr`) that can lead to schemas.
+fn push_children(node: &Value, ptr: &str, kind: Kind, stack: &mut Vec<(String, Kind)>) {
+    let child = |stack: &mut Vec<(String, Kind)>, key: &str, kind: Kind| {
+        if node.get(key).is_some() {
+            stack.push((pointer::join(ptr, key), kind));
+        }
+    };
+    let each = |stack: &mut Vec<(String, Kind)>, key: &str, kind: Kind| match node.get(key) {
+        Some(Value::Object(m)) => {
+            let base = pointer::join(ptr, key);
+            stack.extend(m.keys().map(|k| (pointer::join(&base, k), kind)));
+        }
+        Some(Value::Array(a)) => {
+            let base = pointer::join(ptr, key);
+            stack.extend((0..a.len()).map(|i| (format!("{base}/{i}"), kind)));
+        }
+        _ => {}
+    };
+    match kind {
+        Kind::PathItem => {
+            for m in METHODS {
+                child(stack, m, Kind::Operation);
             }
-            Some(Value::Array(a)) => {
-                let base = pointer::join(&ptr, key);
-                stack.extend((0..a.len()).map(|i| (format!("{base}/{i}"), kind)));
+            each(stack, "parameters", Kind::Parameter);
+        }
+        Kind::Operation => {
+            child(stack, "requestBody", Kind::RequestBody);
+            each(stack, "parameters", Kind::Parameter);
+            each(stack, "responses", Kind::Response);
+        }
+        Kind::Parameter | Kind::Header => {
+            child(stack, "schema", Kind::Schema);
+            each(stack, "content", Kind::Media);
+        }
+        Kind::RequestBody => each(stack, "content", Kind::Media),
+        Kind::Response => {
+            each(stack, "content", Kind::Media);
+            each(stack, "headers", Kind::Header);
+        }
+        Kind::Media => child(stack, "schema", Kind::Schema),
+        Kind::Schema => {
+            for key in ["properties", "patternProperties", "allOf", "anyOf", "oneOf"] {
+                each(stack, key, Kind::Schema);
             }
-            _ => {}
-        };
-        match kind {
-            Kind::PathItem => {
-                for m in METHODS {
-                    if node.get(m).is_some() {
-                        child(&mut stack, m, Kind::Operation);
-                    }
-                }
-                each(&mut stack, "parameters", Kind::Parameter);
-            }
-            Kind::Operation => {
-                if node.get("requestBody").is_some() {
-                    child(&mut stack, "requestBody", Kind::RequestBody);
-                }
-                each(&mut stack, "parameters", Kind::Parameter);
-                each(&mut stack, "responses", Kind::Response);
-            }
-            Kind::Parameter | Kind::Header => {
-                if node.get("schema").is_some() {
-                    child(&mut stack, "schema", Kind::Schema);
-                }
-                each(&mut stack, "content", Kind::Media);
-            }
-            Kind::RequestBody => each(&mut stack, "content", Kind::Media),
-            Kind::Response => {
-                each(&mut stack, "content", Kind::Media);
-                each(&mut stack, "headers", Kind::Header);
-            }
-            Kind::Media => {
-                if node.get("schema").is_some() {
-                    child(&mut stack, "schema", Kind::Schema);
-                }
-            }
-            Kind::Schema => {
-                positions.push(ptr.clone());
-                each(&mut stack, "properties", Kind::Schema);
-                each(&mut stack, "patternProperties", Kind::Schema);
-                each(&mut stack, "allOf", Kind::Schema);
-                each(&mut stack, "anyOf", Kind::Schema);
-                each(&mut stack, "oneOf", Kind::Schema);
-                for key in ["not", "additionalProperties", "items"] {
-                    match node.get(key) {
-                        Some(Value::Object(_)) => child(&mut stack, key, Kind::Schema),
-                        Some(Value::Array(_)) => each(&mut stack, key, Kind::Schema),
-                        _ => {}
-                    }
+            for key in ["not", "additionalProperties", "items"] {
+                match node.get(key) {
+                    Some(Value::Object(_)) => child(stack, key, Kind::Schema),
+                    Some(Value::Array(_)) => each(stack, key, Kind::Schema),
+                    _ => {}
                 }
             }
         }
     }
-    positions
 }
 
 /// Whether any schema in the document uses `readOnly` or `writeOnly` (then the request and

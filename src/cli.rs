@@ -67,10 +67,11 @@ pub struct ServeArgs {
     /// nothing: a pure contract mock.
     #[arg(long)]
     pub stateless: bool,
-    /// Requests per minute each credential may make; more get 429 with `Retry-After`.
+    /// Requests per window (a minute, or what the profile says) each credential may make;
+    /// more get 429 with `Retry-After`.
     /// `X-RateLimit-*` headers are sent whenever the spec declares them.
     #[arg(long, value_name = "N")]
-    pub rate_limit: Option<u32>,
+    pub rate_limit: Option<u64>,
     /// Sandbox seconds per real second (e.g. 60: a minute of lifecycle per second).
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     pub time_scale: f64,

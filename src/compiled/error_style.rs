@@ -17,6 +17,9 @@ pub struct ErrorStyle {
     types: HashMap<u16, String>,
     /// The common prefix of those URIs up to and including `#`, to coin missing ones.
     type_base: Option<String>,
+    /// Status -> the `title` (or `error`) text the spec's examples give it
+    /// (`Validation Error` for 400), where it is not the status's reason phrase.
+    titles: HashMap<u16, String>,
     /// An error response (operation index, response index) to borrow for statuses an
     /// operation does not declare (404 for unknown paths, 405, 401, ...).
     pub fallback: Option<(usize, usize)>,
@@ -42,6 +45,12 @@ impl ErrorStyle {
                     style.fallback = Some((oi, ri));
                 }
                 for ex in examples_of(spec, media) {
+                    if let Some(t) = ["title", "error"]
+                        .iter()
+                        .find_map(|k| ex.get(*k).and_then(Value::as_str))
+                    {
+                        style.titles.entry(code).or_insert_with(|| t.to_owned());
+                    }
                     if let (Some(t), Some(s)) = (
                         ex.get("type").and_then(Value::as_str),
                         ex.get("status").and_then(Value::as_u64),
@@ -61,6 +70,17 @@ impl ErrorStyle {
             }
         }
         style
+    }
+
+    /// The title errors of `status` carry: the spec's own, else the reason phrase.
+    pub fn title_for(&self, status: u16) -> String {
+        self.titles.get(&status).cloned().unwrap_or_else(|| {
+            StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Error")
+                .to_owned()
+        })
     }
 
     pub fn type_for(&self, status: u16) -> Option<String> {

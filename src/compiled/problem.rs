@@ -155,7 +155,7 @@ fn substitutions(
     status: StatusCode,
     api: &Api,
 ) -> Vec<(String, Value)> {
-    let title = status.canonical_reason().unwrap_or("Error");
+    let title = api.errors.title_for(p.status);
     let mut subs = Vec::new();
     for (k, v) in t {
         let key = k.to_ascii_lowercase();
@@ -207,6 +207,8 @@ fn field_item(template: &Value, e: &FieldError) -> Value {
                 json!(e.message)
             }
             ("code" | "type" | "rule", Value::String(_)) => json!(e.code),
+            // `["body", "items", 3, "name"]`, as Zod and FastAPI write it.
+            ("path" | "loc" | "location", Value::Array(_)) => path_array(e),
             ("in" | "location", Value::String(_)) => json!(e.location),
             _ => v.clone(),
         };
@@ -215,11 +217,26 @@ fn field_item(template: &Value, e: &FieldError) -> Value {
     Value::Object(out)
 }
 
+/// Where a field error is, as an array of its location and the member path's segments
+/// (array positions as integers).
+fn path_array(e: &FieldError) -> Value {
+    let mut out = vec![json!(e.location)];
+    // A whole-body error names the body itself once.
+    let field = if e.field == e.location { "" } else { &e.field };
+    out.extend(
+        field
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u64>().map_or_else(|_| json!(s), |n| json!(n))),
+    );
+    Value::Array(out)
+}
+
 /// RFC 9457 problem details, for specs that declare no error body at all.
 fn default_problem(p: &Problem, status: StatusCode, api: &Api) -> Value {
     let mut body = json!({
         "type": api.errors.type_for(p.status).unwrap_or_else(|| "about:blank".into()),
-        "title": status.canonical_reason().unwrap_or("Error"),
+        "title": api.errors.title_for(status.as_u16()),
         "status": p.status,
         "detail": p.detail,
         "instance": p.instance,

@@ -26,7 +26,9 @@ pub use self::effects::{
     Adjust, After, BalanceEntry, Conditions, CreateRelated, EffectList, Effects, EmitEvent,
     Lifecycle, OneOrMany, Transition, UpdateRelated, matches,
 };
-pub use self::resources::{Caused, Derive, Embed, Reference, ReferenceSpec, ResourceOverride};
+pub use self::resources::{
+    Caused, Derive, Embed, MaxRecords, Reference, ReferenceSpec, ResourceOverride, Unique, Within,
+};
 use crate::spec::SpecError;
 
 /// File name looked up next to each spec.
@@ -161,6 +163,21 @@ pub struct WebhookProfile {
 pub struct RateLimitProfile {
     /// Header names for APIs that document rate-limit headers without declaring them.
     pub headers: Option<RateLimitHeaders>,
+    /// Requests each tenant may make per window (unlimited when absent; `--rate-limit`
+    /// overrides it).
+    pub limit: Option<u64>,
+    /// `minute` (the default) or `month` (a calendar month in UTC).
+    #[serde(default)]
+    pub window: Window,
+}
+
+/// The length of a rate-limit window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    #[default]
+    Minute,
+    Month,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +240,9 @@ pub struct Tenancy {
     /// tenant) or `refuse` (401).
     #[serde(default)]
     pub others: Others,
+    /// The 401's message for a missing or refused credential, in the API's words
+    /// (`Invalid or missing API key`).
+    pub unauthorized: Option<String>,
     /// Records made in a tenant on its first request (an organisation, a wallet...): the
     /// body's strings may name the credential's parts (`{team}`).
     #[serde(default)]

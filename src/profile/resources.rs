@@ -45,10 +45,50 @@ pub struct ResourceOverride {
     /// A behaviour (named under `behaviours`) that sees this resource's records as they
     /// are made and changed, and may refuse them.
     pub behaviour: Option<String>,
+    /// Members no two records may share: a create or update that would is 409.
+    #[serde(default)]
+    pub unique: Vec<Unique>,
+    /// At most this many records per tenant: the next create is refused.
+    pub max_records: Option<MaxRecords>,
+    /// The 404's message for a record that does not exist (`{id}` names it).
+    pub not_found: Option<String>,
     /// Effects of creating, updating and deleting a record of this resource.
     pub on_create: Option<EffectList>,
     pub on_update: Option<EffectList>,
     pub on_delete: Option<EffectList>,
+}
+
+/// `{member: name, ignore_case: true, within: parent, message: A bucket with this name already exists}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unique {
+    pub member: String,
+    /// Compare text without regard to case.
+    #[serde(default)]
+    pub ignore_case: bool,
+    /// `tenant` (the default): across the tenant's records; `parent`: among one parent's.
+    #[serde(default)]
+    pub within: Within,
+    /// The 409's message (default: names the member and value).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Within {
+    #[default]
+    Tenant,
+    Parent,
+}
+
+/// `{count: 25, status: 403, message: "Plan limit reached: maxBuckets (25)"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxRecords {
+    pub count: usize,
+    /// The refusal's status (default 403).
+    pub status: Option<u16>,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -76,6 +76,7 @@ pub async fn handle(sandbox: &Sandbox, parts: &http::request::Parts, body: Body)
         r if r.starts_with("/journal") && method == "GET" => Some(journal(sandbox, r, &param)),
         "/info" if method == "GET" => Some(info(sandbox)),
         "/scenarios" if method == "GET" => Some(scenarios(engine)),
+        "/rate-limit" => rate_limit(engine, method, tenant, body).await,
         _ => None,
     };
     answer.unwrap_or_else(|| {
@@ -227,6 +228,52 @@ async fn clock(sandbox: &Sandbox, method: &str, rest: &str, body: Body) -> Optio
         _ => return None,
     }
     Some(ok(&clock.describe()))
+}
+
+/// A tenant's rate-limit window: `GET` shows its use, `PUT {"limit": N, "used": M}` gives
+/// it an allowance of its own (`null`: the default again) and sets how much is used, so a
+/// tester can see 429 without sending a month of requests.
+async fn rate_limit(
+    engine: &Engine,
+    method: &str,
+    tenant: Option<&str>,
+    body: Body,
+) -> Option<Prepared> {
+    let Some(tenant) = tenant else {
+        return Some(error(400, "name the tenant: ?tenant=<credential>"));
+    };
+    let now = engine.clock.now_secs();
+    match method {
+        "GET" => {}
+        "PUT" | "POST" => {
+            let bytes = axum::body::to_bytes(body, 64 * 1024)
+                .await
+                .unwrap_or_default();
+            let Ok(Value::Object(sent)) = serde_json::from_slice::<Value>(&bytes) else {
+                return Some(error(
+                    400,
+                    "send {\"limit\": N, \"used\": M} (both optional)",
+                ));
+            };
+            let number = |k: &str| sent.get(k).and_then(Value::as_u64);
+            let limit = match sent.get("limit") {
+                Some(Value::Null) => None,
+                Some(_) => number("limit"),
+                None => engine.rate_limit.usage(tenant, now).limit,
+            };
+            engine.rate_limit.set(tenant, limit, number("used"), now);
+        }
+        _ => return None,
+    }
+    let usage = engine.rate_limit.usage(tenant, now);
+    Some(ok(&json!({
+        "tenant": tenant,
+        "window": engine.rate_limit.window_name(),
+        "limit": usage.limit,
+        "used": usage.used,
+        "remaining": usage.limit.map(|l| l.saturating_sub(usage.used)),
+        "reset": usage.reset,
+    })))
 }
 
 /// The journal, filtered (`status`, `tenant`, `path`, `after`, `order=newest`, `limit`), or

@@ -262,11 +262,21 @@ impl<'a> Journey<'a> {
             Ok(Some(credential)) => match self.sandbox.engine.identify(credential) {
                 Ok(identity) => Ok(Some(identity)),
                 Err(detail) => {
+                    let detail = self.unauthorized(detail);
                     Err(self.refuse(self.problem(401, detail, &[]), "unknown credential"))
                 }
             },
-            Err(detail) => Err(self.refuse(self.problem(401, detail, &[]), "missing credentials")),
+            Err(detail) => {
+                let detail = self.unauthorized(detail);
+                Err(self.refuse(self.problem(401, detail, &[]), "missing credentials"))
+            }
         }
+    }
+
+    /// A 401's message: the profile's, when it words one.
+    fn unauthorized(&self, detail: String) -> String {
+        let profile = &self.sandbox.engine.profile;
+        profile.tenancy.unauthorized.clone().unwrap_or(detail)
     }
 
     /// The operation allows the credential's role (403 otherwise).
@@ -307,10 +317,13 @@ impl<'a> Journey<'a> {
         if verdict.allowed {
             return Ok(verdict.headers);
         }
-        let limit = engine.rate_limit.limit.unwrap_or_default();
+        let resets = chrono::DateTime::from_timestamp(verdict.reset, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
         let detail = format!(
-            "more than {limit} requests in a minute; retry in {} s",
-            verdict.retry_after
+            "Rate limit exceeded ({} requests per {}). Resets at {resets}",
+            verdict.limit,
+            engine.rate_limit.window_name()
         );
         let mut p = self.problem(429, detail, &[]);
         p.headers
@@ -498,6 +511,9 @@ impl<'a> Journey<'a> {
                 Arc::new(respond::with_body(api, oi, value))
             }
             Outcome::Problem(status, detail) => Arc::new(self.problem(status, detail, &[])),
+            Outcome::Invalid(status, detail, errors) => {
+                Arc::new(self.problem(status, detail, &errors))
+            }
             Outcome::Stateless => respond::success(api, oi),
         }
     }

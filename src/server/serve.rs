@@ -43,7 +43,7 @@ pub struct ServeOptions {
     /// Answer from the spec alone, without state.
     pub stateless: bool,
     /// Requests per minute per tenant before 429 (`None`: unlimited).
-    pub rate_limit: Option<u32>,
+    pub rate_limit: Option<u64>,
     /// Sandbox seconds per real second.
     pub time_scale: f64,
     /// Webhook signing secret (64 hex characters); derived from the seed when absent.
@@ -91,7 +91,9 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
             let mut sandbox = Sandbox::load(file, options.seed)?;
             let engine = &mut sandbox.engine;
             engine.stateless = options.stateless;
-            engine.rate_limit.limit = options.rate_limit;
+            if options.rate_limit.is_some() {
+                engine.rate_limit.limit = options.rate_limit;
+            }
             engine.clock = Clock::new(options.time_scale);
             engine.idempotency.ttl = options.idempotency_ttl;
             engine.idempotency.max_keys = options.idempotency_keys;

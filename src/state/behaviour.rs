@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use super::call::{Call, Outcome};
 pub use super::persist::OwnData;
 use super::store::Store;
+use crate::compiled::Api;
 use crate::profile::Profile;
 use crate::spec::Spec;
 
@@ -62,11 +63,29 @@ pub trait Services: Send + Sync {
     /// Queues a webhook to `url` (not a registered target: an address a record names) with
     /// `payload` as its body, signed and retried like every delivery.
     fn deliver(&self, tenant: &str, url: &str, kind: &str, payload: &Value);
+    /// Does what the engine does for operation `oi` when no behaviour answers it (a read,
+    /// a delete...), so a behaviour can add to that answer rather than redo it.
+    fn perform(&self, api: &Api, store: &mut Store, oi: usize, call: &Call) -> Outcome;
+    /// The tenant's use of its rate-limit window.
+    fn usage(&self, tenant: &str) -> Usage;
+}
+
+/// A tenant's use of its rate-limit window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Requests counted in the current window.
+    pub used: u64,
+    /// The window's allowance (`None`: unlimited).
+    pub limit: Option<u64>,
+    /// When the window starts over (unix seconds).
+    pub reset: i64,
 }
 
 /// What a behaviour sees when it is called.
 pub struct Cx<'a> {
     pub spec: &'a Spec,
+    /// The compiled API, when a request caused the call.
+    pub api: Option<&'a Api>,
     pub engine: &'a dyn Services,
     pub store: &'a mut Store,
     /// The tenant acted for.
@@ -86,6 +105,14 @@ impl Cx<'_> {
     pub fn op_id(&self) -> Option<&str> {
         self.op.map(|oi| self.spec.operations[oi].id.as_str())
     }
+
+    /// What the engine answers for the call's operation (see [`Services::perform`]).
+    pub fn perform(&mut self) -> Outcome {
+        match (self.api, self.op, self.call) {
+            (Some(api), Some(oi), Some(call)) => self.engine.perform(api, self.store, oi, call),
+            _ => Outcome::Stateless,
+        }
+    }
 }
 
 /// A record refused: the status and the reason (written into the API's error format).
@@ -93,6 +120,8 @@ impl Cx<'_> {
 pub struct Refusal {
     pub status: u16,
     pub message: String,
+    /// The body member at fault, when one is.
+    pub field: Option<String>,
 }
 
 impl Refusal {
@@ -100,6 +129,32 @@ impl Refusal {
         Self {
             status,
             message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The same refusal, naming the body member at fault.
+    #[must_use]
+    pub fn at(self, field: &str) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            ..self
+        }
+    }
+
+    /// The engine's answer for it.
+    pub fn outcome(self) -> Outcome {
+        match self.field {
+            None => Outcome::Problem(self.status, self.message),
+            Some(field) => {
+                let error = crate::compiled::problem::FieldError {
+                    location: "body",
+                    field,
+                    message: self.message.clone(),
+                    code: "invalid".into(),
+                };
+                Outcome::Invalid(self.status, self.message, vec![error])
+            }
         }
     }
 }

@@ -258,6 +258,9 @@ impl Engine {
     pub fn reset(&self, tenant: Option<&str>) {
         self.write().reset(tenant);
         self.idempotency.clear(tenant);
+        if tenant.is_none() {
+            self.rate_limit.clear();
+        }
         for b in self.behaviours.values() {
             b.reset(tenant);
         }

@@ -134,6 +134,19 @@ fn template(s: &str, member: &str, scope: &Scope, rng: &mut ChaCha8Rng) -> Strin
     out
 }
 
+/// `n` hex digits digested from `text`: the same text always gives the same digits.
+pub fn digest_hex(text: &str, n: usize) -> String {
+    let mut out = String::new();
+    let mut round = 0u64;
+    while out.len() < n {
+        let h = crate::generate::stable_hash(&format!("{round}:{text}"));
+        out.push_str(&format!("{h:016x}"));
+        round += 1;
+    }
+    out.truncate(n);
+    out
+}
+
 /// A template part's filter: `last:N`, `first:N`, `hex:N`.
 fn apply_filter(text: &str, filter: &str) -> String {
     let (name, n) = filter.split_once(':').unwrap_or((filter, "0"));
@@ -142,17 +155,7 @@ fn apply_filter(text: &str, filter: &str) -> String {
     match name.trim() {
         "last" => chars[chars.len().saturating_sub(n)..].iter().collect(),
         "first" => chars[..n.min(chars.len())].iter().collect(),
-        "hex" => {
-            let mut out = String::new();
-            let mut round = 0u64;
-            while out.len() < n {
-                let h = crate::generate::stable_hash(&format!("{round}:{text}"));
-                out.push_str(&format!("{h:016x}"));
-                round += 1;
-            }
-            out.truncate(n);
-            out
-        }
+        "hex" => digest_hex(text, n),
         _ => text.to_owned(),
     }
 }

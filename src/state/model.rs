@@ -88,6 +88,9 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub kind: Kind,
+    /// What the path makes of the operation, also when a behaviour answers it (and may
+    /// ask the engine to do that first: see `Services::perform`).
+    pub underlying: Kind,
     /// Resource type (the collection's path segment, e.g. `recipients`).
     pub resource: String,
     /// Path parameter naming the item (for item operations and actions).
@@ -189,6 +192,7 @@ impl Binding {
     fn stateless() -> Self {
         Self {
             kind: Kind::Stateless,
+            underlying: Kind::Stateless,
             resource: String::new(),
             item_param: None,
             parent: None,
@@ -205,9 +209,10 @@ impl Binding {
     /// The profile's override of an operation, laid over what inference found.
     fn overridden(self, over: Option<&crate::profile::OperationOverride>) -> Self {
         let Some(o) = over else { return self };
+        let underlying = o.kind.as_deref().and_then(Kind::parse).unwrap_or(self.kind);
         let kind = match &o.behaviour {
             Some(_) => Kind::Behaviour,
-            None => o.kind.as_deref().and_then(Kind::parse).unwrap_or(self.kind),
+            None => underlying,
         };
         // The delivery log is not a resource: such an operation names none.
         let resource = match kind {
@@ -216,6 +221,7 @@ impl Binding {
         };
         Self {
             kind,
+            underlying,
             resource,
             respond_parent: o.respond.as_deref() == Some("parent"),
             lookup: o.lookup.clone(),
@@ -319,7 +325,9 @@ impl Model {
             .iter()
             .zip(&paths)
             .map(|(op, (method, segs))| {
-                infer_binding(method, segs, &collections).overridden(profile.operations.get(&op.id))
+                let mut b = infer_binding(method, segs, &collections);
+                b.underlying = b.kind;
+                b.overridden(profile.operations.get(&op.id))
             })
             .collect();
         infer_links(&mut bindings, spec, profile);
@@ -329,8 +337,8 @@ impl Model {
         };
         model.describe_resources(spec, profile);
         model.find_envelopes(spec, profile);
-        model.find_parent_members();
         model.resolve_links(profile);
+        model.find_parent_members();
         model
     }
 
@@ -347,7 +355,7 @@ impl Model {
             .collect();
         for i in 0..self.bindings.len() {
             let b = &self.bindings[i];
-            let (Some(link), Some((_, parent))) = (&b.link, &b.parent) else {
+            let (Some(link), Some((param, parent))) = (&b.link, &b.parent) else {
                 continue;
             };
             let child = &b.resource;
@@ -359,16 +367,15 @@ impl Model {
                         .map(|(m, r)| (m.clone(), r.member().map(str::to_owned)))
                 })
             };
-            let scalar = format!("{}_id", singular(parent));
-            let child_has = self
+            let named_by = self
                 .resources
                 .get(child)
-                .is_some_and(|r| r.members.contains(&scalar));
+                .and_then(|r| naming_member(param, parent, &r.members));
             let (parent_holds, member, by) = if let Some((m, by)) = declared(parent, child) {
                 (true, m, by)
             } else if let Some((m, by)) = declared(child, parent) {
                 (false, m, by)
-            } else if child_has {
+            } else if let Some(scalar) = named_by {
                 (false, scalar, None)
             } else if !writes.contains(&(parent.clone(), child.clone()))
                 && writes.contains(&(child.clone(), parent.clone()))
@@ -392,7 +399,7 @@ impl Model {
     fn find_envelopes(&mut self, spec: &Spec, profile: &Profile) {
         for (op, b) in spec.operations.iter().zip(self.bindings.iter_mut()) {
             let single = matches!(
-                b.kind,
+                b.underlying,
                 Kind::Create
                     | Kind::Read
                     | Kind::Update
@@ -442,19 +449,17 @@ impl Model {
             let Some((param, parent)) = &b.parent else {
                 continue;
             };
-            if b.link.is_some() || !matches!(b.kind, Kind::Create | Kind::List) {
+            // A link held by the parent (an array of ids) is no parenthood; one where each
+            // record names the parent in a member of its own is (`GET /buckets/{b}/alerts`
+            // beside `POST /alerts {bucketId}`).
+            let held_by_parent = b.link.as_ref().is_some_and(|l| l.parent_holds);
+            if held_by_parent || !matches!(b.kind, Kind::Create | Kind::List) {
                 continue;
             }
             let Some(r) = self.resources.get_mut(&b.resource) else {
                 continue;
             };
-            let single = singular(parent);
-            let member = [param.clone(), format!("{single}_id")]
-                .into_iter()
-                .chain(std::iter::once(super::names::camel(&format!(
-                    "{single}_id"
-                ))))
-                .find(|m| r.members.contains(m));
+            let member = naming_member(param, parent, &r.members);
             if r.parent_member.is_none() {
                 r.parent_member = member.map(|m| (m, parent.clone()));
             }
@@ -513,7 +518,9 @@ impl Model {
         let names: BTreeSet<String> = self
             .bindings
             .iter()
-            .filter(|b| !matches!(b.kind, Kind::Stateless | Kind::Webhooks(_)))
+            .filter(|b| {
+                !matches!(b.kind, Kind::Stateless | Kind::Webhooks(_)) && !b.resource.is_empty()
+            })
             .map(|b| b.resource.clone())
             .collect();
         for name in names {
@@ -556,6 +563,16 @@ impl Model {
             self.resources.insert(name, resource);
         }
     }
+}
+
+/// The member of a record that names its `parent` (path parameter `param`): the parameter's
+/// own name, `<parent>_id` or `<parent>Id`, whichever the record has.
+fn naming_member(param: &str, parent: &str, members: &[String]) -> Option<String> {
+    let snake = format!("{}_id", singular(parent));
+    let camel = super::names::camel(&snake);
+    [param.to_owned(), snake, camel]
+        .into_iter()
+        .find(|m| members.contains(m))
 }
 
 /// Marks the operations on `/A/{a}/B...` that link `A` and `B` rather than nest `B` under

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::behaviour::{Cx, Happened, Refusal, Services};
+use super::behaviour::{Cx, Happened, Refusal, Services, Usage};
 use super::call::{Call, Outcome};
 use super::effects::{Made, Site};
 use super::engine::Engine;
@@ -85,6 +85,14 @@ impl Services for Engine {
     fn deliver(&self, tenant: &str, url: &str, kind: &str, payload: &Value) {
         self.queue_delivery(tenant, url, kind, payload, self.clock.now());
     }
+
+    fn perform(&self, api: &Api, store: &mut Store, oi: usize, call: &Call) -> Outcome {
+        self.handle_locked(api, store, oi, call)
+    }
+
+    fn usage(&self, tenant: &str) -> Usage {
+        self.rate_limit.usage(tenant, self.clock.now_secs())
+    }
 }
 
 impl Engine {
@@ -101,6 +109,7 @@ impl Engine {
         let mut store = self.write();
         let mut cx = Cx {
             spec: &api.spec,
+            api: Some(api),
             engine: self,
             store: &mut store,
             tenant: call.tenant,
@@ -127,6 +136,7 @@ impl Engine {
         };
         let mut cx = Cx {
             spec,
+            api: None,
             engine: self,
             store,
             tenant: call.tenant,
@@ -154,6 +164,7 @@ impl Engine {
         };
         let mut cx = Cx {
             spec,
+            api: None,
             engine: self,
             store,
             tenant,
@@ -174,6 +185,7 @@ impl Engine {
         for b in self.behaviours.values() {
             let mut cx = Cx {
                 spec,
+                api: None,
                 engine: self,
                 store: &mut store,
                 tenant: "",

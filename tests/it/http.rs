@@ -381,13 +381,22 @@ async fn several_specs_each_get_their_own_port() {
 #[tokio::test]
 async fn without_spec_flags_the_bundled_specs_are_served() {
     let s = Sandbox::start(&[]);
-    let res = client()
-        .get(format!("{}/customers", s.url()))
+    // One port per bundled API, in name order: dakkio, then dakota.
+    assert_eq!(s.urls.len(), 2, "{:?}", s.urls);
+    let dakkio = client()
+        .get(format!("{}/api/buckets", s.urls[0]))
+        .header("x-api-key", "dakkio_a_k")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(dakkio.status().as_u16(), 200);
+    let dakota = client()
+        .get(format!("{}/customers", s.urls[1]))
         .header("x-api-key", "k")
         .send()
         .await
         .expect("answers");
-    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(dakota.status().as_u16(), 200);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, not_found};
+use super::Ctx;
 use crate::state::behaviour::Happened;
 use crate::state::call::Outcome;
 use crate::state::effects::Site;
@@ -81,7 +81,7 @@ impl Ctx<'_> {
             lifecycle::trigger(lc, op_id, body, rec, meta, now)
         });
         match triggered {
-            None => Some(not_found(name, site.id)),
+            None => Some(self.not_found(name, site.id)),
             Some(lifecycle::Triggered::Unknown(why)) => Some(Outcome::Problem(400, why)),
             Some(lifecycle::Triggered::Illegal(why)) => {
                 let op = &self.api.spec.operations[self.oi];
@@ -166,13 +166,13 @@ impl Ctx<'_> {
         let exists = self.in_scope(store, id);
         match self.binding.kind {
             Kind::Replace if !exists => self.upsert(store, id),
-            _ if !exists => not_found(name, id),
+            _ if !exists => self.not_found(name, id),
             Kind::Read => self.respond_stored(store, name, id),
             Kind::Update => self.update(store, id),
             Kind::Replace => self.replace(store, id),
             Kind::Delete => match store.tenant(self.call.tenant).remove_cascade(name, id) {
                 Some(removed) => self.respond(&removed.body.map(), &self.key(id)),
-                None => not_found(name, id),
+                None => self.not_found(name, id),
             },
             // An action on an existing item answers with the item shown through the action's
             // response schema: members by name (`simulation_id`, `previous_state`...), the
@@ -208,7 +208,7 @@ impl Ctx<'_> {
     fn update(&self, store: &mut Store, id: &str) -> Outcome {
         let name = &self.resource.name;
         let Some(before) = store.get(self.call.tenant, name, id).map(|r| r.body.map()) else {
-            return not_found(name, id);
+            return self.not_found(name, id);
         };
         let mut body = before.clone();
         if let Some(Value::Object(changes)) = self.call.body {
@@ -236,7 +236,7 @@ impl Ctx<'_> {
             .edit(name, id, |stored, _| *stored = body)
         {
             Some(()) => self.respond_stored(store, name, id),
-            None => not_found(name, id),
+            None => self.not_found(name, id),
         }
     }
 
@@ -264,7 +264,7 @@ impl Ctx<'_> {
             .edit(name, id, |body, _| *body = record);
         match replaced {
             Some(()) => self.respond_stored(store, name, id),
-            None => not_found(name, id),
+            None => self.not_found(name, id),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, not_found};
+use super::Ctx;
 use crate::state::call::Outcome;
 use crate::state::events::Change;
 use crate::state::lists;
@@ -26,7 +26,7 @@ impl Ctx<'_> {
         // The body names the record as the link stores it.
         let by = link.by.as_deref().filter(|_| link.parent_holds);
         self.find_by(store, by, &wanted)
-            .ok_or_else(|| not_found(name, &wanted))
+            .ok_or_else(|| self.not_found(name, &wanted))
     }
 
     /// Attaches (or detaches) a record to the path's parent item, in the member that holds
@@ -41,13 +41,13 @@ impl Ctx<'_> {
             Err(outcome) => return outcome,
         };
         if store.get(tenant, name, &child_id).is_none() {
-            return not_found(name, &child_id);
+            return self.not_found(name, &child_id);
         }
         let Some((holder, holder_id, value)) = self
             .engine
             .link_slot(store, tenant, link, parent, name, &child_id)
         else {
-            return not_found(name, &child_id);
+            return self.not_found(name, &child_id);
         };
         let edited = store.tenant(tenant).edit(&holder, &holder_id, |body, _| {
             let before = body.get(&link.member).cloned().unwrap_or(Value::Null);
@@ -59,7 +59,7 @@ impl Ctx<'_> {
             (before, changed, body.clone())
         });
         let Some((before, changed, after)) = edited else {
-            return not_found(&holder, &holder_id);
+            return self.not_found(&holder, &holder_id);
         };
         if !attach && !changed {
             return Outcome::Problem(

@@ -6,6 +6,7 @@
 //! lifecycle step is due, which they apply first so that no read shows a state older than
 //! the clock allows. Everything else takes the write lock.
 
+mod constraints;
 mod create;
 mod item;
 mod link;
@@ -15,6 +16,7 @@ mod singleton;
 use jsonschema::Validator;
 use serde_json::{Map, Value, json};
 
+use super::behaviour::Refusal;
 use super::call::{Call, Outcome, Snapshot};
 use super::engine::Engine;
 use super::model::{Binding, Kind, Resource, singular, success_schema};
@@ -106,6 +108,50 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Operation `oi` as the engine answers it when no behaviour does, under the write lock
+    /// the caller (a behaviour) already holds.
+    pub(super) fn handle_locked(
+        &self,
+        api: &Api,
+        store: &mut Store,
+        oi: usize,
+        call: &Call,
+    ) -> Outcome {
+        let mut binding = self.model.bindings[oi].clone();
+        binding.kind = binding.underlying;
+        let Some(resource) = self.model.resources.get(&binding.resource) else {
+            return Outcome::Stateless;
+        };
+        if matches!(
+            binding.kind,
+            Kind::Stateless | Kind::Behaviour | Kind::Webhooks(_)
+        ) {
+            return Outcome::Stateless;
+        }
+        let op = &api.spec.operations[oi];
+        let schema = success_schema(op);
+        let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
+        let ctx = Ctx {
+            api,
+            engine: self,
+            binding: &binding,
+            resource,
+            call,
+            schema: schema.as_deref(),
+            validator: validator.as_deref(),
+            parent: None,
+            op_id: &op.id,
+            oi,
+        };
+        ctx.catch_up(store);
+        match ctx.with_parent(store) {
+            Ok(ctx) => ctx.write(store),
+            Err(outcome) => outcome,
+        }
+    }
+}
+
 pub(super) fn not_found(resource: &str, id: &str) -> Outcome {
     Outcome::Problem(
         404,
@@ -130,6 +176,21 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// 404 for record `id` of `resource`, in the profile's words when it has some
+    /// (`not_found: Bucket not found`).
+    fn not_found(&self, resource: &str, id: &str) -> Outcome {
+        match self
+            .engine
+            .profile
+            .resources
+            .get(resource)
+            .and_then(|o| o.not_found.as_deref())
+        {
+            Some(message) => Outcome::Problem(404, message.replace("{id}", id)),
+            None => not_found(resource, id),
+        }
+    }
+
     fn spec(&self) -> &Spec {
         &self.api.spec
     }
@@ -225,7 +286,7 @@ impl<'a> Ctx<'a> {
             return Err(Outcome::Stateless);
         };
         if store.get(self.call.tenant, ptype, pid).is_none() {
-            return Err(not_found(ptype, pid));
+            return Err(self.not_found(ptype, pid));
         }
         let parent = Some(ParentRef {
             resource: ptype.clone(),
@@ -251,7 +312,7 @@ impl<'a> Ctx<'a> {
             return Ok(self);
         };
         if store.get(self.call.tenant, &ptype, &pid).is_none() {
-            return Err(not_found(&ptype, &pid));
+            return Err(self.not_found(&ptype, &pid));
         }
         let parent = Some(ParentRef {
             resource: ptype,
@@ -272,7 +333,7 @@ impl<'a> Ctx<'a> {
                         _ => self.respond_stored(store, &self.resource.name, &id),
                     }
                 }
-                Some(id) => not_found(&self.resource.name, &id),
+                Some(id) => self.not_found(&self.resource.name, &id),
                 None => Outcome::Stateless,
             },
         }
@@ -397,7 +458,7 @@ impl<'a> Ctx<'a> {
         let key = format!("{}/{resource}/{id}", self.call.tenant);
         let tenant = self.call.tenant;
         let Some(body) = self.engine.view(self.spec(), store, tenant, resource, id) else {
-            return not_found(resource, id);
+            return self.not_found(resource, id);
         };
         let outcome = self.respond(&body, &key);
         // A record shown as it is stored (no embeds overlaid) can be shown again from its
@@ -470,6 +531,7 @@ impl<'a> Ctx<'a> {
     /// Lets the resource's behaviour, if it has one, change or refuse a record about to be
     /// stored.
     fn admit(&self, store: &mut Store, record: &mut Map<String, Value>) -> Result<(), Outcome> {
+        self.constraints(store, record)?;
         self.engine
             .admit(
                 self.spec(),
@@ -479,7 +541,7 @@ impl<'a> Ctx<'a> {
                 &self.resource.name,
                 record,
             )
-            .map_err(|r| Outcome::Problem(r.status, r.message))
+            .map_err(Refusal::outcome)
     }
 
     /// Deletes every record of the collection under the path's parent.

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, not_found};
+use super::Ctx;
 use crate::state::call::Outcome;
 use crate::state::store::Store;
 
@@ -19,7 +19,7 @@ impl Ctx<'_> {
             .get(self.call.tenant, name, id)
             .is_none_or(|r| self.parent.is_some() && r.parent != self.parent)
         {
-            return Err(not_found(name, id));
+            return Err(self.not_found(name, id));
         }
         let key = format!("{}/{sub}", self.key(id));
         Ok((id.to_owned(), format!("{name}/{sub}"), key))

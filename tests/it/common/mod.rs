@@ -86,8 +86,20 @@ impl Sandbox {
     }
 }
 
+/// How many APIs the server announces: one per `--spec`, else every bundled one.
 fn expected_apis(args: &[&str]) -> usize {
-    args.iter().filter(|a| **a == "--spec").count().max(1)
+    let named = args.iter().filter(|a| **a == "--spec").count();
+    if named > 0 || !args.is_empty() {
+        return named.max(1);
+    }
+    std::fs::read_dir(repo_root().join("specs"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().join("openapi.yaml").exists())
+                .count()
+        })
+        .unwrap_or(1)
+        .max(1)
 }
 
 impl Drop for Sandbox {

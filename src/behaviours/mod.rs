@@ -4,6 +4,8 @@
 //! profile names the behaviours it uses under `behaviours:` and binds them to operations
 //! and resources; [`build`] makes them from that.
 
+pub mod timeseries;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use crate::spec::SpecError;
 use crate::state::behaviour::{Behaviour, Factory};
 
 /// Every behaviour there is, by the name a profile's `use:` gives.
-const REGISTRY: &[(&str, Factory)] = &[];
+const REGISTRY: &[(&str, Factory)] = &[("timeseries", timeseries::make)];
 
 /// The names of the registered behaviours.
 pub fn names() -> Vec<&'static str> {

@@ -11,6 +11,8 @@ mod common;
 mod architecture;
 // Every operation of a spec answers validly and refuses invalid input as declared.
 mod conformance;
+// The dakkio sandbox: scoped keys, ingest, aggregate queries, alerts, analytics.
+mod dakkio;
 // Generated values always satisfy their own schema, for any seed.
 mod generation;
 // Broken specs fail fast with file, pointer and reason; nothing panics.

@@ -5,7 +5,10 @@
 //! Values may contain `{{name}}` placeholders: `name` is bound by an earlier step's
 //! `capture` (a JSON pointer into its response body, or `header:NAME`), so a scenario that
 //! creates and then reads works against any server. `{{$uuid}}` is a fresh UUID v4 each time
-//! it is used, for idempotency keys and other values that must be unique per run.
+//! it is used, for idempotency keys and other values that must be unique per run;
+//! `{{$now}}` is the current time in ISO 8601 (UTC, whole seconds), optionally shifted
+//! (`{{$now-2h}}`, `{{$now+30m}}`; units s, m, h, d), for readings and ranges that must stay
+//! recent whenever the scenario runs.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -281,10 +284,10 @@ fn check_placeholders(req: &Request, bound: &HashSet<&str>) -> Result<(), String
         placeholders_in(body, &mut used);
     }
     for name in used {
-        if let Some(builtin) = name.strip_prefix('$') {
-            if builtin != "uuid" {
+        if name.starts_with('$') {
+            if builtin(name).is_none() {
                 return Err(format!(
-                    "unknown built-in {{{{{name}}}}} (known: {{{{$uuid}}}})"
+                    "unknown built-in {{{{{name}}}}} (known: {{{{$uuid}}}}, {{{{$now}}}}, {{{{$now-2h}}}})"
                 ));
             }
         } else if !bound.contains(name) {
@@ -409,10 +412,38 @@ pub fn substitute_value(value: &Value, vars: &Vars) -> Result<Value, String> {
 }
 
 fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
-    if name == "$uuid" {
-        return Ok(Value::String(uuid_v4()));
+    if let Some(value) = builtin(name) {
+        return Ok(Value::String(value));
     }
     vars.get(name).cloned().ok_or_else(|| name.to_owned())
+}
+
+/// The value of a built-in placeholder (`$uuid`, `$now`, `$now-2h`), if `name` is one.
+fn builtin(name: &str) -> Option<String> {
+    if name == "$uuid" {
+        return Some(uuid_v4());
+    }
+    let shift = name.strip_prefix("$now")?;
+    let seconds = if shift.is_empty() {
+        0
+    } else {
+        let (sign, rest) = match shift.split_at(1) {
+            ("+", rest) => (1, rest),
+            ("-", rest) => (-1, rest),
+            _ => return None,
+        };
+        let unit = match rest.chars().last()? {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        let n: i64 = rest[..rest.len() - 1].parse().ok()?;
+        sign * n * unit
+    };
+    let at = chrono::Utc::now() + chrono::Duration::seconds(seconds);
+    Some(at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// The text a value takes inside a string: strings bare, everything else as JSON.
@@ -439,6 +470,17 @@ mod tests {
 
     fn refused(text: &str) -> FixtureError {
         parse(Path::new("f.yaml"), text).expect_err("the fixture is refused")
+    }
+
+    #[test]
+    fn now_placeholders_shift_and_unknown_ones_are_refused() {
+        let now = builtin("$now").expect("known");
+        let earlier = builtin("$now-2h").expect("known");
+        assert_eq!(now.len(), 20);
+        assert!(earlier < now, "{earlier} < {now}");
+        assert!(builtin("$now+1d").expect("known") > now);
+        assert!(builtin("$now-2x").is_none());
+        assert!(builtin("$today").is_none());
     }
 
     #[test]

@@ -483,3 +483,59 @@ async fn the_monthly_quota_runs_out_with_429() {
     let (status, _) = key_of(base, "dakkio_a_other").get("/api/buckets").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_source_fires_its_no_data_rule_when_the_clock_moves() {
+    let s = Sandbox::start(&["--spec", &dakkio_spec()]);
+    let base = s.url();
+    let now = frozen_now(base).await;
+    let admin = key_of(base, "dakkio_a_quiet");
+    let b = admin
+        .expect("/api/buckets", json!({"name": "Remote"}), 201)
+        .await;
+    let bucket = b["bucket"]["_id"].as_str().expect("an id").to_owned();
+    let src = admin
+        .expect(
+            &format!("/api/buckets/{bucket}/sources"),
+            json!({"name": "beacon", "schema": {"battery": "number"}}),
+            201,
+        )
+        .await;
+    let source = src["dataSource"]["_id"].as_str().expect("an id").to_owned();
+    admin
+        .expect(
+            "/api/data",
+            json!({"bucketId": bucket, "dataSourceId": source, "timestamp": iso(now), "values": {"battery": 3.7}}),
+            201,
+        )
+        .await;
+    let (url, seen) = receiver(false).await;
+    let rule = admin
+        .expect(
+            "/api/alerts",
+            json!({"bucketId": bucket, "dataSourceId": source, "name": "Beacon silent", "condition": "no data received for 30 minutes", "webhookUrl": url}),
+            201,
+        )
+        .await;
+    assert_eq!(
+        rule["alertRule"]["parsedCondition"],
+        json!({"type": "no_data", "durationMinutes": 30})
+    );
+    let advance = |seconds: u64| {
+        client()
+            .post(format!("{base}/__sandbox/clock/advance"))
+            .json(&json!({ "seconds": seconds }))
+            .send()
+    };
+    // Twenty minutes of silence is not yet thirty.
+    advance(20 * 60).await.expect("advances");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(seen.lock().expect("lock").is_empty());
+    advance(11 * 60).await.expect("advances");
+    let hooks = wait_for(&seen, 1).await;
+    assert_eq!(hooks.len(), 1, "one firing after thirty silent minutes");
+    let hook = hooks[0].json();
+    assert_eq!(hook["event"], "alert.triggered");
+    assert_eq!(hook["data"]["alertName"], "Beacon silent");
+    assert_eq!(hook["data"]["operator"], "no_data");
+}

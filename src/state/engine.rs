@@ -111,6 +111,12 @@ impl Drop for Writing<'_> {
             if seq > 0 {
                 LAST_APPEND.with(|c| c.set(seq));
             }
+        } else {
+            // Without a state file nobody reads the changes: dropped here, or they would
+            // pile up for the life of the process (a million readings' worth, for one).
+            for (_, data) in self.engine.own_data() {
+                drop(data.take_changes());
+            }
         }
     }
 }

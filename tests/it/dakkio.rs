@@ -509,7 +509,8 @@ async fn a_silent_source_fires_its_no_data_rule_when_the_clock_moves() {
             201,
         )
         .await;
-    let (url, seen) = receiver(false).await;
+    // The receiver fails its first delivery: the retry comes on the virtual clock.
+    let (url, seen) = receiver(true).await;
     let rule = admin
         .expect(
             "/api/alerts",
@@ -534,6 +535,27 @@ async fn a_silent_source_fires_its_no_data_rule_when_the_clock_moves() {
     advance(11 * 60).await.expect("advances");
     let hooks = wait_for(&seen, 1).await;
     assert_eq!(hooks.len(), 1, "one firing after thirty silent minutes");
+    // The first attempt got a 500; moving the clock past the backoff sends it again, once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen.lock().expect("lock").len() < 2 && std::time::Instant::now() < deadline {
+        advance(60).await.expect("advances");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let hooks = seen.lock().expect("lock").clone();
+    assert_eq!(hooks.len(), 2, "the firing and its retry, no second firing");
+    assert_eq!(
+        hooks[0].body, hooks[1].body,
+        "the retry is the same delivery"
+    );
+    let log: Value = client()
+        .get(format!("{base}/__sandbox/webhooks/deliveries"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(log["deliveries"][0]["attempts"], 2, "{log}");
     let hook = hooks[0].json();
     assert_eq!(hook["event"], "alert.triggered");
     assert_eq!(hook["data"]["alertName"], "Beacon silent");

@@ -8,6 +8,7 @@ use http::HeaderMap;
 use jsonschema::Validator;
 use serde_json::{Map, Value};
 
+use super::form::{self, coerce_scalar, type_of};
 use crate::compiled::Api;
 use crate::compiled::problem::FieldError;
 use crate::schema::violations;
@@ -206,24 +207,54 @@ fn check_body(
                 return Ok(None);
             }
         }
-    } else if media
-        .media_type
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        let schema = media
-            .schema
-            .as_deref()
-            .and_then(|p| api.spec.at(p))
-            .map(|s| resolved(&api.spec.doc, s));
-        form_object(req.body, schema, &api.spec.doc)
+    } else if let Some(form) = form_kind(&media.media_type) {
+        let schema = media.schema.as_deref().and_then(|p| api.spec.at(p));
+        let doc = &api.spec.doc;
+        match form {
+            Form::Urlencoded => form::urlencoded(req.body, schema, doc),
+            Form::Multipart => {
+                let raw_type = req
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                match form::multipart(req.body, raw_type, schema, doc) {
+                    Ok(v) => v,
+                    Err(message) => {
+                        errors.push(FieldError {
+                            location: "body",
+                            field: "body".into(),
+                            message,
+                            code: "multipart".into(),
+                        });
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     } else {
-        // Multipart and binary payloads are accepted as they are.
+        // Binary and text payloads are accepted as they are.
         return Ok(None);
     };
     if let Some(v) = validator {
         report(v, &value, errors);
     }
     Ok(Some(value))
+}
+
+/// The form encodings read into members.
+enum Form {
+    Urlencoded,
+    Multipart,
+}
+
+fn form_kind(media_type: &str) -> Option<Form> {
+    let essence = media_type.split(';').next().unwrap_or("").trim();
+    match essence.to_ascii_lowercase().as_str() {
+        "application/x-www-form-urlencoded" => Some(Form::Urlencoded),
+        "multipart/form-data" => Some(Form::Multipart),
+        _ => None,
+    }
 }
 
 fn report(v: &Validator, value: &Value, errors: &mut Vec<FieldError>) {
@@ -324,52 +355,6 @@ fn coerce_param(param: &Param, raw: &[String], schema: Option<&Value>, doc: &Val
         }
         _ => coerce_scalar(&raw[0], Some(schema)),
     }
-}
-
-fn type_of(schema: &Value) -> Option<&str> {
-    schema.get("type").and_then(Value::as_str)
-}
-
-/// Parses a string as the schema's scalar type; leaves it a string when it does not parse,
-/// so the validator reports a clear type error.
-fn coerce_scalar(raw: &str, schema: Option<&Value>) -> Value {
-    let kind = schema.and_then(type_of);
-    let nullable = schema
-        .and_then(|s| s.get("nullable"))
-        .and_then(Value::as_bool)
-        == Some(true);
-    if nullable && raw == "null" {
-        return Value::Null;
-    }
-    match kind {
-        Some("integer") => raw
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::String(raw.to_owned())),
-        Some("number") => raw
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| Value::String(raw.to_owned()), Value::Number),
-        Some("boolean") => match raw {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => Value::String(raw.to_owned()),
-        },
-        _ => Value::String(raw.to_owned()),
-    }
-}
-
-fn form_object(body: &[u8], schema: Option<&Value>, doc: &Value) -> Value {
-    let mut map = Map::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        let prop = schema
-            .and_then(|s| s.get("properties"))
-            .and_then(|p| p.get(k.as_ref()))
-            .map(|s| resolved(doc, s));
-        map.insert(k.into_owned(), coerce_scalar(&v, prop));
-    }
-    Value::Object(map)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use http::StatusCode;
 use serde_json::Value;
 
-use crate::spec::catalog::{Media, is_json};
+use crate::spec::catalog::{Media, Status, is_json};
 use crate::spec::{Spec, pointer};
 
 /// What the spec teaches about its errors, beyond per-operation schemas.
@@ -30,16 +30,23 @@ impl ErrorStyle {
         let mut style = Self::default();
         let mut fallback_rank = u16::MAX;
         for (oi, op) in spec.operations.iter().enumerate() {
+            let has_success = op
+                .responses
+                .iter()
+                .any(|r| matches!(r.status, Status::Code(200..=299) | Status::Range(2)));
             for (ri, r) in op.responses.iter().enumerate() {
-                let code = match r.status {
-                    crate::spec::catalog::Status::Code(c) if c >= 400 => c,
+                // Prefer a 404 shape for the fallback, then the most general (lowest) 4xx,
+                // then a `4XX` range, then an operation's `default` beside its success.
+                let rank = match r.status {
+                    Status::Code(404) => 0,
+                    Status::Code(c) if c >= 400 => c,
+                    Status::Range(r) if r >= 4 => 900 + r,
+                    Status::Default if has_success => 1000,
                     _ => continue,
                 };
                 let Some(media) = r.content.iter().find(|m| is_json(&m.media_type)) else {
                     continue;
                 };
-                // Prefer a 404 shape for the fallback, then the most general (lowest) 4xx.
-                let rank = if code == 404 { 0 } else { code };
                 if rank < fallback_rank {
                     fallback_rank = rank;
                     style.fallback = Some((oi, ri));
@@ -48,6 +55,7 @@ impl ErrorStyle {
                     if let Some(t) = ["title", "error"]
                         .iter()
                         .find_map(|k| ex.get(*k).and_then(Value::as_str))
+                        && let Status::Code(code) = r.status
                     {
                         style.titles.entry(code).or_insert_with(|| t.to_owned());
                     }

@@ -15,7 +15,7 @@ use super::error_style::slug;
 use super::prepared::Prepared;
 use super::respond::{body_candidates, first_valid};
 use crate::schema::Direction;
-use crate::spec::catalog::{Media, Operation, is_json};
+use crate::spec::catalog::{Media, Operation, Status, is_json};
 
 /// One thing wrong with a request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,13 +41,7 @@ pub struct Problem<'a> {
 /// Builds the error response for `problem`, in the format `op` declares for that status
 /// (or the API's usual format when it declares none).
 pub fn render(api: &Api, op: Option<usize>, problem: &Problem) -> Prepared {
-    let declared = op.and_then(|oi| {
-        let operation = &api.spec.operations[oi];
-        let ri = operation.responses.iter().position(|r| {
-            r.status.matches(problem.status) && r.status != crate::spec::catalog::Status::Default
-        })?;
-        Some((oi, ri))
-    });
+    let declared = op.and_then(|oi| Some((oi, error_response(api, oi, problem.status)?)));
     let source = declared.or(api.errors.fallback);
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
     if let Some((oi, ri)) = source {
@@ -67,6 +61,29 @@ pub fn render(api: &Api, op: Option<usize>, problem: &Problem) -> Prepared {
     }
     let body = default_problem(problem, status, api);
     Prepared::json(problem.status, "application/problem+json", &body)
+}
+
+/// The response of operation `oi` that describes an error of `status`: the status itself or
+/// its range, else the operation's `default` when that is an error (the operation has a
+/// success status of its own) with a JSON body.
+fn error_response(api: &Api, oi: usize, status: u16) -> Option<usize> {
+    let op = &api.spec.operations[oi];
+    let declared = op
+        .responses
+        .iter()
+        .position(|r| r.status != Status::Default && r.status.matches(status));
+    declared.or_else(|| {
+        let has_success = op
+            .responses
+            .iter()
+            .any(|r| matches!(r.status, Status::Code(200..=299) | Status::Range(2)));
+        op.responses
+            .iter()
+            .position(|r| {
+                r.status == Status::Default && r.content.iter().any(|m| is_json(&m.media_type))
+            })
+            .filter(|_| has_success)
+    })
 }
 
 fn template(
@@ -156,6 +173,8 @@ fn substitutions(
     api: &Api,
 ) -> Vec<(String, Value)> {
     let title = api.errors.title_for(p.status);
+    // Where nothing else carries the reason, the list of errors does (`{errors: [{message}]}`).
+    let carried = carries_detail(t);
     let mut subs = Vec::new();
     for (k, v) in t {
         let key = k.to_ascii_lowercase();
@@ -163,9 +182,7 @@ fn substitutions(
             ("status" | "status_code" | "statuscode" | "code", Value::Number(_)) => json!(p.status),
             ("code", Value::String(_)) => json!(slug(p.status).replace('-', "_")),
             ("title" | "error", Value::String(_)) => json!(title),
-            ("detail" | "message" | "error_description" | "description", Value::String(_)) => {
-                json!(p.detail)
-            }
+            (name, Value::String(_)) if is_detail(name) => json!(p.detail),
             ("type", Value::String(_)) => match api.errors.type_for(p.status) {
                 Some(t) => Value::String(t),
                 None => continue,
@@ -183,7 +200,18 @@ fn substitutions(
                     .first()
                     .cloned()
                     .unwrap_or_else(|| json!({"field": "", "message": ""}));
-                Value::Array(p.errors.iter().map(|e| field_item(&item, e)).collect())
+                if p.errors.is_empty() && !carried {
+                    let reason = FieldError {
+                        location: "",
+                        field: String::new(),
+                        message: p.detail.clone(),
+                        code: slug(p.status).replace('-', "_"),
+                    };
+                    vec![field_item(&item, &reason, p.status)].into()
+                } else {
+                    let items = p.errors.iter().map(|e| field_item(&item, e, p.status));
+                    Value::Array(items.collect())
+                }
             }
             _ => continue,
         };
@@ -192,9 +220,34 @@ fn substitutions(
     subs
 }
 
-fn field_item(template: &Value, e: &FieldError) -> Value {
-    let Value::Object(t) = template else {
-        return json!({"field": e.field, "message": e.message});
+/// Whether a member name is meant for the reason in words (`message`, `detail`,
+/// `error_description`, `errorMessage`, ...).
+fn is_detail(lower: &str) -> bool {
+    matches!(
+        lower,
+        "detail" | "message" | "error_description" | "description" | "msg" | "reason"
+    ) || lower.contains("message")
+}
+
+/// Whether an error body has a member for the reason, at the top or in its `error` object.
+fn carries_detail(t: &Map<String, Value>) -> bool {
+    t.iter().any(|(k, v)| {
+        let key = k.to_ascii_lowercase();
+        match v {
+            Value::String(_) => is_detail(&key),
+            Value::Object(inner) if key == "error" => carries_detail(inner),
+            _ => false,
+        }
+    })
+}
+
+/// One item of an error list: the template's members with the field error's parts, or the
+/// message alone where the items are strings.
+fn field_item(template: &Value, e: &FieldError, status: u16) -> Value {
+    let t = match template {
+        Value::Object(t) => t,
+        Value::String(_) => return json!(e.message),
+        _ => return json!({"field": e.field, "message": e.message}),
     };
     let mut out = Map::new();
     for (k, v) in t {
@@ -210,6 +263,8 @@ fn field_item(template: &Value, e: &FieldError) -> Value {
             // `["body", "items", 3, "name"]`, as Zod and FastAPI write it.
             ("path" | "loc" | "location", Value::Array(_)) => path_array(e),
             ("in" | "location", Value::String(_)) => json!(e.location),
+            ("status", Value::String(_)) => json!(status.to_string()),
+            ("status", Value::Number(_)) => json!(status),
             _ => v.clone(),
         };
         out.insert(k.clone(), new);

@@ -193,7 +193,7 @@ fn substitutions(
             ("instance" | "path", Value::String(_)) => json!(p.instance),
             ("error", Value::Object(_)) => fill(v, p, status, api),
             (
-                "errors" | "details" | "violations" | "invalid_params" | "fields",
+                "errors" | "details" | "detail" | "violations" | "invalid_params" | "fields",
                 Value::Array(items),
             ) => {
                 let item = items
@@ -265,6 +265,8 @@ fn field_item(template: &Value, e: &FieldError, status: u16) -> Value {
             ("in" | "location", Value::String(_)) => json!(e.location),
             ("status", Value::String(_)) => json!(status.to_string()),
             ("status", Value::Number(_)) => json!(status),
+            // The value that was refused is not kept; an example's would be a made-up one.
+            ("input" | "value" | "rejected_value", _) => Value::Null,
             _ => v.clone(),
         };
         out.insert(k.clone(), new);

@@ -81,6 +81,7 @@ impl Api {
         for (i, op) in spec.operations.iter().enumerate() {
             router.add(&op.path, op.method.clone(), i);
         }
+        router.set_bases(spec.base_paths());
         let profile = Profile::for_spec(&spec.file)?;
         let also_accept = accepted_credentials(&spec, &profile)?;
         let name = if spec.title.is_empty() {

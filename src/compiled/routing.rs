@@ -30,6 +30,9 @@ struct Route {
 #[derive(Debug, Default)]
 pub struct Router {
     routes: Vec<Route>,
+    /// Path prefixes of the spec's servers (`/v1`): a request under one is routed as if
+    /// the prefix were not there, when the full path matches nothing.
+    bases: Vec<String>,
 }
 
 /// Outcome of matching a request.
@@ -113,7 +116,30 @@ impl Router {
         }
     }
 
+    /// Server path prefixes requests may carry (`/v1`).
+    pub fn set_bases(&mut self, bases: Vec<String>) {
+        self.bases = bases;
+    }
+
     pub fn find(&self, method: &Method, path: &str) -> Match {
+        let found = self.find_exact(method, path);
+        if found != Match::NotFound {
+            return found;
+        }
+        for base in &self.bases {
+            if let Some(rest) = path.strip_prefix(base.as_str())
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                let inner = self.find_exact(method, rest);
+                if inner != Match::NotFound {
+                    return inner;
+                }
+            }
+        }
+        found
+    }
+
+    fn find_exact(&self, method: &Method, path: &str) -> Match {
         let parts: Vec<&str> = split(path).collect();
         let mut best: Option<(Vec<u8>, &Route, Vec<String>)> = None;
         for route in &self.routes {
@@ -227,6 +253,21 @@ mod tests {
                 params: vec![("name".into(), "report".into())]
             }
         );
+    }
+
+    #[test]
+    fn a_server_base_path_may_prefix_any_route() {
+        let mut r = router();
+        r.set_bases(vec!["/api/v3".into()]);
+        assert!(matches!(
+            r.find(&Method::GET, "/api/v3/customers/abc"),
+            Match::Found { .. }
+        ));
+        assert!(matches!(
+            r.find(&Method::GET, "/customers/abc"),
+            Match::Found { .. }
+        ));
+        assert_eq!(r.find(&Method::GET, "/api/v3x/customers"), Match::NotFound);
     }
 
     #[test]

@@ -312,7 +312,13 @@ impl<'a> Generator<'a> {
         } else {
             min.max(1)
         };
-        let n = wanted.min(max);
+        // JSON Schema 2020-12 tuples: position i follows `prefixItems[i]`, the rest `items`.
+        let prefix: Vec<Value> = map
+            .get("prefixItems")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let n = wanted.max(prefix.len().min(max)).min(max);
         let items = map.get("items").cloned().unwrap_or(json!({}));
         let unique = map.get("uniqueItems") == Some(&Value::Bool(true));
         let mut out: Vec<Value> = Vec::with_capacity(n);
@@ -325,7 +331,8 @@ impl<'a> Generator<'a> {
                 refs: ctx.refs.clone(),
                 minimal: ctx.minimal,
             };
-            let v = self.gen_value(&items, &child);
+            let schema = prefix.get(out.len()).unwrap_or(&items);
+            let v = self.gen_value(schema, &child);
             if unique && out.contains(&v) {
                 continue;
             }
@@ -654,7 +661,7 @@ fn schema_type(map: &Map<String, Value>) -> &str {
     match map.get("type") {
         Some(Value::String(t)) => t,
         _ if map.contains_key("properties") || map.contains_key("additionalProperties") => "object",
-        _ if map.contains_key("items") => "array",
+        _ if map.contains_key("items") || map.contains_key("prefixItems") => "array",
         _ if map.contains_key("minimum") || map.contains_key("maximum") => "number",
         _ => "string",
     }

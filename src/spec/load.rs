@@ -73,7 +73,8 @@ pub fn load_document(file: &Path) -> Result<Value, SpecError> {
         bundled: Map::new(),
         display: file.to_path_buf(),
     };
-    let mut doc = root_doc;
+    let mut doc = super::versions::normalise(root_doc)
+        .map_err(|(at, reason)| SpecError::new(file, at, reason))?;
     bundler.rewrite(&mut doc, &canonical, None, "")?;
     if !bundler.bundled.is_empty()
         && let Value::Object(map) = &mut doc

@@ -8,6 +8,7 @@ pub mod error;
 pub mod load;
 pub mod outline;
 pub mod pointer;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +50,14 @@ impl Spec {
     /// Checks a parsed document and lists its operations; returns (title, operations).
     /// Borrows the document so other start-up work can read it at the same time.
     pub fn analyse(file: &Path, doc: &Value) -> Result<(String, Vec<Operation>), SpecError> {
+        Self::analyse_converted(file, doc).map_err(|mut e| {
+            e.pointer = versions::original_pointer(doc, &e.pointer);
+            e.reason = versions::original_reason(doc, &e.reason);
+            e
+        })
+    }
+
+    fn analyse_converted(file: &Path, doc: &Value) -> Result<(String, Vec<Operation>), SpecError> {
         check_version(file, doc)?;
         check_refs(file, doc, doc, "", &mut std::collections::HashSet::new())?;
         // The plain deserializer is fast; the path-tracking one only runs to explain a failure.
@@ -82,6 +91,37 @@ impl Spec {
         Ok((api.info.title.trim().to_owned(), operations))
     }
 
+    /// The path parts of the spec's server URLs (`https://api.example.com/v1` -> `/v1`,
+    /// variables at their defaults), longest first: clients configured with the server's
+    /// full URL send paths under them.
+    pub fn base_paths(&self) -> Vec<String> {
+        let mut bases: Vec<String> = self
+            .doc
+            .get("servers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|server| {
+                let mut url = server.get("url")?.as_str()?.to_owned();
+                if let Some(Value::Object(vars)) = server.get("variables") {
+                    for (name, var) in vars {
+                        let default = var.get("default").and_then(Value::as_str).unwrap_or("");
+                        url = url.replace(&format!("{{{name}}}"), default);
+                    }
+                }
+                let path = match url.split_once("://") {
+                    Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]).to_owned(),
+                    None => url,
+                };
+                let path = path.trim_end_matches('/').to_owned();
+                (path.starts_with('/') && !path.contains('{')).then_some(path)
+            })
+            .collect();
+        bases.sort_by_key(|b| std::cmp::Reverse(b.len()));
+        bases.dedup();
+        bases
+    }
+
     /// Resolves a pointer in the document; `None` when nothing is there.
     pub fn at(&self, ptr: &str) -> Option<&Value> {
         self.doc.pointer(ptr)
@@ -96,29 +136,18 @@ fn check_version(file: &Path, doc: &Value) -> Result<(), SpecError> {
             "the document is not a mapping of OpenAPI fields",
         ));
     }
-    if doc.get("swagger").is_some() {
-        return Err(SpecError::new(
-            file,
-            "/swagger",
-            "Swagger 2.0 is not supported; convert the spec to OpenAPI 3.0",
-        ));
-    }
+    // Swagger 2.0 and OpenAPI 3.1 were converted to 3.0 when the document was read.
     match doc.get("openapi") {
         Some(Value::String(v)) if v.starts_with("3.0") => Ok(()),
-        Some(Value::String(v)) if v.starts_with("3.1") => Err(SpecError::new(
-            file,
-            "/openapi",
-            format!("OpenAPI {v} is not supported yet; only 3.0.x specs can be served"),
-        )),
         Some(v) => Err(SpecError::new(
             file,
             "/openapi",
-            format!("unsupported OpenAPI version {v}; expected 3.0.x"),
+            format!("unsupported OpenAPI version {v}; expected 3.0.x or 3.1.x (or swagger: 2.0)"),
         )),
         None => Err(SpecError::new(
             file,
             "/openapi",
-            "missing 'openapi' version field",
+            "missing 'openapi' version field (or 'swagger: 2.0')",
         )),
     }
 }

@@ -88,7 +88,8 @@ fn valid_call(spec: &Spec, op: &Operation, seed: u64) -> Call {
                 serde_json::to_vec(&v).unwrap_or_default(),
             )
         } else {
-            (m.media_type.clone(), b"field=value".to_vec())
+            let v = gen_for(&m.schema, "body");
+            form_body(&m.media_type, &v)
         }
     });
     Call {
@@ -99,6 +100,40 @@ fn valid_call(spec: &Spec, op: &Operation, seed: u64) -> Call {
         headers,
         body,
     }
+}
+
+/// A generated body in a form encoding: `k=v&...`, or multipart parts (one file part for
+/// each binary member); any other media type gets a plain payload.
+fn form_body(media_type: &str, v: &Value) -> (String, Vec<u8>) {
+    let members: Vec<(String, String)> = v
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+        .unwrap_or_default();
+    if media_type.starts_with("application/x-www-form-urlencoded") {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let pairs: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        return (media_type.to_owned(), pairs.join("&").into_bytes());
+    }
+    if media_type.starts_with("multipart/form-data") {
+        let boundary = "sandbox-conformance-boundary";
+        let mut out = String::new();
+        for (k, v) in &members {
+            out.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{k}.txt\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        out.push_str(&format!("--{boundary}--\r\n"));
+        return (
+            format!("multipart/form-data; boundary={boundary}"),
+            out.into_bytes(),
+        );
+    }
+    (media_type.to_owned(), b"field=value".to_vec())
 }
 
 /// An invalid variant of a valid call, or `None` when the operation has nothing that can be
@@ -349,4 +384,15 @@ async fn bundled_dakota_spec_conforms() {
 #[tokio::test(flavor = "multi_thread")]
 async fn petstore_style_spec_conforms() {
     conform(&test_spec("petstore.yaml")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_3_1_and_swagger_2_specs_conform() {
+    for spec in [
+        "fastapi/openapi.json",
+        "openapi31/openapi.yaml",
+        "swagger2/swagger.yaml",
+    ] {
+        conform(&test_spec(spec)).await;
+    }
 }

@@ -17,6 +17,8 @@ mod dakkio;
 mod generation;
 // Broken specs fail fast with file, pointer and reason; nothing panics.
 mod spec_loading;
+// OpenAPI 3.1 (FastAPI's and every 2020-12 keyword) and Swagger 2.0, served and round-tripped.
+mod spec_versions;
 // Our Dakota spec against the official one, operation by operation.
 mod spec_match;
 // Routing, auth, validation and leniency over HTTP.

@@ -90,20 +90,21 @@ fn refs_may_not_leave_the_spec_folder_or_the_machine() {
 
 #[test]
 fn unsupported_versions_and_reserved_paths_are_refused() {
+    // 3.0, 3.1 and Swagger 2.0 are read (tests/it/spec_versions.rs); others are not.
     let err = serve_fails(&[(
         "api.yaml",
-        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n",
+        "openapi: 4.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n",
     )]);
     assert!(
-        err.contains("api.yaml: /openapi: OpenAPI 3.1.0 is not supported yet"),
+        err.contains("api.yaml: /openapi: unsupported OpenAPI version \"4.0.0\""),
         "{err}"
     );
     let err = serve_fails(&[(
         "api.yaml",
-        "swagger: '2.0'\ninfo: {title: t, version: '1'}\npaths: {}\n",
+        "swagger: '1.2'\ninfo: {title: t, version: '1'}\npaths: {}\n",
     )]);
     assert!(
-        err.contains("api.yaml: /swagger: Swagger 2.0 is not supported"),
+        err.contains("api.yaml: /swagger: Swagger 1.2 is not a version this sandbox reads"),
         "{err}"
     );
     let reserved = format!(

@@ -666,6 +666,11 @@ pub fn fill_meta(
                     _ => Value::Null,
                 }
             }
+            // A link to the next page (`next_page_uri`, `nextLink`, `next_page`): none on the
+            // last page.
+            (name, _) if name.to_ascii_lowercase().contains("next") && !page.has_more_after => {
+                *v = Value::Null;
+            }
             (_, Value::Object(inner)) => {
                 let mut inner = inner.clone();
                 fill_meta(&mut inner, page, last_id, array_member);

@@ -570,7 +570,9 @@ impl Model {
 fn naming_member(param: &str, parent: &str, members: &[String]) -> Option<String> {
     let snake = format!("{}_id", singular(parent));
     let camel = super::names::camel(&snake);
-    [param.to_owned(), snake, camel]
+    // `AccountSid` names the member `account_sid`.
+    let param_snake = super::names::snake(param);
+    [param.to_owned(), snake, camel, param_snake]
         .into_iter()
         .find(|m| members.contains(m))
 }

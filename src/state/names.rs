@@ -16,6 +16,24 @@ pub fn singular(name: &str) -> String {
     }
 }
 
+/// `AccountSid` -> `account_sid`, `bucketId` -> `bucket_id`.
+pub fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else if c == '-' {
+            out.push('_');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `bucket_id` -> `bucketId`.
 pub fn camel(snake: &str) -> String {
     let mut out = String::new();
@@ -31,4 +49,18 @@ pub fn camel(snake: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings() {
+        assert_eq!(snake("AccountSid"), "account_sid");
+        assert_eq!(snake("bucketId"), "bucket_id");
+        assert_eq!(snake("task_gid"), "task_gid");
+        assert_eq!(camel("bucket_id"), "bucketId");
+        assert_eq!(singular("policies"), "policy");
+    }
 }

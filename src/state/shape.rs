@@ -14,8 +14,20 @@ use crate::schema::{Direction, violations};
 use crate::spec::Spec;
 
 /// Member names the server owns and stamps with the current time.
-const CREATED: [&str; 3] = ["created_at", "createdAt", "created"];
-const UPDATED: [&str; 3] = ["updated_at", "updatedAt", "updated"];
+const CREATED: [&str; 5] = [
+    "created_at",
+    "createdAt",
+    "created",
+    "date_created",
+    "dateCreated",
+];
+const UPDATED: [&str; 5] = [
+    "updated_at",
+    "updatedAt",
+    "updated",
+    "date_updated",
+    "dateUpdated",
+];
 
 /// The names of a schema's properties (after `$ref`/`allOf`), or `None` for free-form.
 pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {

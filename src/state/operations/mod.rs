@@ -361,6 +361,13 @@ impl<'a> Ctx<'a> {
         let mut fixed = vec![(self.resource.id_field.clone(), id.clone())];
         if let (Some((param, _)), Some(p)) = (&self.binding.parent, &self.parent) {
             fixed.push((param.clone(), self.typed(param, &p.id)));
+            // The member that names the parent (`account_sid` under `{AccountSid}`).
+            if let Some((member, ptype)) = &self.resource.parent_member
+                && *ptype == p.resource
+                && member != param
+            {
+                fixed.push((member.clone(), self.typed(member, &p.id)));
+            }
         }
         fixed
     }

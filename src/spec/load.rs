@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::error::SpecError;
 use super::pointer;
+use super::sites::Site;
 
 /// Where bundled external documents are kept inside the root document.
 pub const BUNDLE_KEY: &str = "x-sandbox-bundled";
@@ -108,25 +109,38 @@ impl Bundler {
         key: Option<&str>,
         at: &str,
     ) -> Result<(), SpecError> {
+        self.rewrite_at(node, file, key, at, Site::Spec)
+    }
+
+    fn rewrite_at(
+        &mut self,
+        node: &mut Value,
+        file: &Path,
+        key: Option<&str>,
+        at: &str,
+        site: Site,
+    ) -> Result<(), SpecError> {
         match node {
             Value::Object(map) => {
-                if let Some(Value::String(reference)) = map.get("$ref") {
-                    let new = self.localise(reference, file, key, at)?;
+                if let Some(Value::String(reference)) = site.reference(map) {
+                    let reference = reference.clone();
+                    let new = self.localise(&reference, file, key, at)?;
                     map.insert("$ref".to_owned(), Value::String(new));
                 }
                 for (k, child) in map.iter_mut() {
                     // Example payloads are data, not spec structure: a `$ref` key there is content.
-                    if k == "example" || k == "$ref" {
+                    let child_site = site.child(k, child);
+                    if child_site == Site::Data || (k == "$ref" && site != Site::Names) {
                         continue;
                     }
                     let child_at = pointer::join(at, k);
-                    self.rewrite(child, file, key, &child_at)?;
+                    self.rewrite_at(child, file, key, &child_at, child_site)?;
                 }
             }
             Value::Array(items) => {
                 for (i, child) in items.iter_mut().enumerate() {
                     let child_at = format!("{at}/{i}");
-                    self.rewrite(child, file, key, &child_at)?;
+                    self.rewrite_at(child, file, key, &child_at, site)?;
                 }
             }
             _ => {}

@@ -8,6 +8,7 @@ pub mod error;
 pub mod load;
 pub mod outline;
 pub mod pointer;
+pub mod sites;
 pub mod versions;
 
 use std::path::{Path, PathBuf};
@@ -153,7 +154,8 @@ fn check_version(file: &Path, doc: &Value) -> Result<(), SpecError> {
 }
 
 /// Every `$ref` must land on a value, and chains of refs must not loop. Each distinct
-/// reference is resolved once.
+/// reference is resolved once. Only references count: a `$ref` inside example data or a
+/// property named `$ref` is not one ([`sites`]).
 fn check_refs<'d>(
     file: &Path,
     doc: &'d Value,
@@ -161,9 +163,20 @@ fn check_refs<'d>(
     at: &str,
     seen: &mut std::collections::HashSet<&'d str>,
 ) -> Result<(), SpecError> {
+    check_refs_at(file, doc, node, at, sites::Site::Spec, seen)
+}
+
+fn check_refs_at<'d>(
+    file: &Path,
+    doc: &'d Value,
+    node: &'d Value,
+    at: &str,
+    site: sites::Site,
+    seen: &mut std::collections::HashSet<&'d str>,
+) -> Result<(), SpecError> {
     match node {
         Value::Object(map) => {
-            if let Some(r) = map.get("$ref") {
+            if let Some(r) = site.reference(map) {
                 let Some(r) = r.as_str() else {
                     return Err(SpecError::new(
                         file,
@@ -177,14 +190,15 @@ fn check_refs<'d>(
                 }
             }
             for (k, v) in map {
-                if k != "example" {
-                    check_refs(file, doc, v, &pointer::join(at, k), seen)?;
+                let child = site.child(k, v);
+                if child != sites::Site::Data {
+                    check_refs_at(file, doc, v, &pointer::join(at, k), child, seen)?;
                 }
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                check_refs(file, doc, v, &format!("{at}/{i}"), seen)?;
+                check_refs_at(file, doc, v, &format!("{at}/{i}"), site, seen)?;
             }
         }
         _ => {}

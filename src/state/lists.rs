@@ -650,7 +650,7 @@ pub fn fill_meta(
                 Value::Number(_),
             ) => *v = json!(page.total),
             (
-                "has_more" | "has_more_after" | "has_next" | "has_next_page" | "hasMore",
+                "has_more" | "has_more_after" | "has_next" | "has_next_page" | "hasMore" | "more",
                 Value::Bool(_),
             ) => *v = json!(page.has_more_after),
             (

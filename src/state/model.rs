@@ -337,6 +337,7 @@ impl Model {
         };
         model.describe_resources(spec, profile);
         model.find_envelopes(spec, profile);
+        model.find_partial_puts(spec, profile);
         model.resolve_links(profile);
         model.find_parent_members();
         model
@@ -439,6 +440,61 @@ impl Model {
                 (None, Some(r)) => envelope::request_member(spec, &r, &b.resource),
                 _ => None,
             };
+        }
+    }
+
+    /// A `PUT` whose body does not require what a record requires is a partial update (as
+    /// many APIs use it), not a replacement that would lose every member left out.
+    fn find_partial_puts(&mut self, spec: &Spec, profile: &Profile) {
+        for (op, b) in spec.operations.iter().zip(self.bindings.iter_mut()) {
+            let declared = profile
+                .operations
+                .get(&op.id)
+                .is_some_and(|o| o.kind.is_some());
+            if b.kind != Kind::Replace || declared {
+                continue;
+            }
+            let Some(resource) = self.resources.get(&b.resource) else {
+                continue;
+            };
+            let record = resource
+                .schema
+                .as_deref()
+                .and_then(|p| spec.at(p))
+                .map(|s| flatten(&spec.doc, s));
+            let sent = op
+                .body
+                .as_ref()
+                .and_then(|body| body.content.iter().find(|m| is_json(&m.media_type)))
+                .and_then(|m| m.schema.as_deref())
+                .and_then(|p| spec.at(p))
+                .map(|s| flatten(&spec.doc, s))
+                .map(|s| match &b.request_envelope {
+                    Some(member) => s
+                        .get("properties")
+                        .and_then(|p| p.get(member))
+                        .map_or(Value::Null, |inner| flatten(&spec.doc, inner)),
+                    None => s,
+                });
+            let (Some(record), Some(sent)) = (record, sent) else {
+                continue;
+            };
+            let sent_required = required_of(&sent);
+            let read_only = |m: &str| {
+                record
+                    .get("properties")
+                    .and_then(|p| p.get(m))
+                    .map(|s| flatten(&spec.doc, s))
+                    .is_some_and(|s| s.get("readOnly") == Some(&Value::Bool(true)))
+            };
+            let wanted: Vec<String> = required_of(&record)
+                .into_iter()
+                .filter(|m| *m != resource.id_field && !read_only(m))
+                .collect();
+            if wanted.is_empty() || !wanted.iter().all(|m| sent_required.contains(m)) {
+                b.kind = Kind::Update;
+                b.underlying = Kind::Update;
+            }
         }
     }
 
@@ -563,6 +619,19 @@ impl Model {
             self.resources.insert(name, resource);
         }
     }
+}
+
+fn required_of(schema: &Value) -> Vec<String> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The member of a record that names its `parent` (path parameter `param`): the parameter's

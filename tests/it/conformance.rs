@@ -222,10 +222,11 @@ fn replace_segment(template: &str, valid: &str, name: &str) -> String {
         .split('/')
         .zip(valid.split('/'))
         .map(|(t, v)| {
-            if t == placeholder {
-                "%21%21not-valid%21%21"
+            // `{Sid}.json`: the parameter is part of the segment.
+            if t.contains(&placeholder) {
+                t.replace(&placeholder, "%21%21not-valid%21%21")
             } else {
-                v
+                v.to_owned()
             }
         })
         .collect::<Vec<_>>()
@@ -387,11 +388,15 @@ async fn petstore_style_spec_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn openapi_3_1_and_swagger_2_specs_conform() {
+async fn specs_of_every_version_and_shape_conform() {
     for spec in [
         "fastapi/openapi.json",
         "openapi31/openapi.yaml",
         "swagger2/swagger.yaml",
+        "shapes/telephony.yaml",
+        "shapes/workmgmt.yaml",
+        "shapes/incidents.yaml",
+        "shapes/refs-in-examples.yaml",
     ] {
         conform(&test_spec(spec)).await;
     }

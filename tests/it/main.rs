@@ -19,6 +19,8 @@ mod generation;
 mod spec_loading;
 // OpenAPI 3.1 (FastAPI's and every 2020-12 keyword) and Swagger 2.0, served and round-tripped.
 mod spec_versions;
+// Zero-code state on real API shapes: sid + .json + forms, {data: {gid}}, {incident: {}}.
+mod shapes;
 // Our Dakota spec against the official one, operation by operation.
 mod spec_match;
 // Routing, auth, validation and leniency over HTTP.

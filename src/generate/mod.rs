@@ -717,15 +717,21 @@ fn is_time_name(name: &str) -> bool {
 /// Whether `s` matches `pattern`; each pattern is compiled once per process (a spec has a
 /// fixed set, and a check runs for every generated value).
 fn pattern_matches(pattern: &str, s: &str) -> bool {
-    static COMPILED: std::sync::LazyLock<
-        parking_lot::Mutex<HashMap<String, Option<regex::Regex>>>,
-    > = std::sync::LazyLock::new(Default::default);
+    // Shared, not cloned: a cloned `Regex` starts with an empty matching cache, which made
+    // every check rebuild its automaton.
+    type Compiled = HashMap<String, Option<std::sync::Arc<regex::Regex>>>;
+    static COMPILED: std::sync::LazyLock<parking_lot::Mutex<Compiled>> =
+        std::sync::LazyLock::new(Default::default);
     let re = {
         let mut cache = COMPILED.lock();
-        cache
-            .entry(pattern.to_owned())
-            .or_insert_with(|| regex::Regex::new(pattern).ok())
-            .clone()
+        match cache.get(pattern) {
+            Some(re) => re.clone(),
+            None => {
+                let re = regex::Regex::new(pattern).ok().map(std::sync::Arc::new);
+                cache.insert(pattern.to_owned(), re.clone());
+                re
+            }
+        }
     };
     re.is_some_and(|r| r.is_match(s))
 }

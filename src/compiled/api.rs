@@ -63,6 +63,7 @@ impl Api {
             title,
             doc,
             operations,
+            derived: Default::default(),
         };
         Self::with_schemas(spec, schemas, seed)
     }

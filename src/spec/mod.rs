@@ -29,6 +29,29 @@ pub struct Spec {
     /// The document with external files bundled in; all `$ref`s are local and resolvable.
     pub doc: Value,
     pub operations: Vec<Operation>,
+    /// Values the layers above derive from the document by pointer (flattened schemas),
+    /// computed once and shared: the document never changes after loading.
+    pub derived: Derived,
+}
+
+/// A cache of values derived from parts of the document, keyed by JSON pointer.
+#[derive(Debug, Default)]
+pub struct Derived(parking_lot::Mutex<std::collections::HashMap<String, std::sync::Arc<Value>>>);
+
+impl Derived {
+    /// The value for `ptr`, made by `make` the first time.
+    pub fn get_or(
+        &self,
+        ptr: &str,
+        make: impl FnOnce() -> Option<Value>,
+    ) -> Option<std::sync::Arc<Value>> {
+        if let Some(v) = self.0.lock().get(ptr) {
+            return Some(v.clone());
+        }
+        let v = std::sync::Arc::new(make()?);
+        self.0.lock().insert(ptr.to_owned(), v.clone());
+        Some(v)
+    }
 }
 
 impl Spec {
@@ -45,6 +68,7 @@ impl Spec {
             title,
             doc,
             operations,
+            derived: Derived::default(),
         })
     }
 

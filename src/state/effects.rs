@@ -12,7 +12,7 @@ use super::model::SINGLETON_ID;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{Id, Meta, ParentRef, Store};
 use super::{expr, lifecycle, lists};
-use crate::generate::{Generator, flatten, ids};
+use crate::generate::{Generator, ids};
 use crate::profile;
 use crate::schema::Direction;
 use crate::spec::Spec;
@@ -207,9 +207,7 @@ impl Engine {
                     None => json!(unix),
                 };
                 let generate = |m: &str| {
-                    let s = target_schema
-                        .and_then(|s| spec.at(s))
-                        .map(|s| flatten(&spec.doc, s))?;
+                    let s = target_schema.and_then(|s| super::shape::flat(spec, s))?;
                     let ms = s.get("properties")?.get(m)?.clone();
                     Some(
                         Generator::new(

@@ -29,9 +29,17 @@ const UPDATED: [&str; 5] = [
     "dateUpdated",
 ];
 
+/// The schema at `schema_ptr` flattened (`$ref`s followed, `allOf` merged), once per
+/// pointer: creates ask for the same few schemas on every request.
+pub fn flat(spec: &Spec, schema_ptr: &str) -> Option<std::sync::Arc<Value>> {
+    spec.derived.get_or(schema_ptr, || {
+        Some(flatten(&spec.doc, spec.at(schema_ptr)?))
+    })
+}
+
 /// The names of a schema's properties (after `$ref`/`allOf`), or `None` for free-form.
 pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {
-    let flat = flatten(&spec.doc, spec.at(schema_ptr)?);
+    let flat = flat(spec, schema_ptr)?;
     let props = flat.get("properties")?.as_object()?;
     Some(props.keys().cloned().collect())
 }
@@ -49,7 +57,7 @@ pub struct Members {
 impl Members {
     /// `None` for a free-form schema (or a union, whose branches have the members).
     pub fn of(spec: &Spec, schema_ptr: &str) -> Option<Self> {
-        let flat = flatten(&spec.doc, spec.at(schema_ptr)?);
+        let flat = flat(spec, schema_ptr)?;
         let props = flat.get("properties")?.as_object()?;
         Some(Self {
             names: props.keys().cloned().collect(),
@@ -64,8 +72,7 @@ impl Members {
 
 /// The names of a schema's required properties.
 pub fn required_names(spec: &Spec, schema_ptr: &str) -> Vec<String> {
-    spec.at(schema_ptr)
-        .map(|s| flatten(&spec.doc, s))
+    flat(spec, schema_ptr)
         .and_then(|f| f.get("required").and_then(Value::as_array).cloned())
         .map(|r| {
             r.iter()
@@ -79,7 +86,7 @@ pub fn required_names(spec: &Spec, schema_ptr: &str) -> Vec<String> {
 /// For a discriminated union, the branch a body belongs to (by its discriminator value);
 /// otherwise the schema itself.
 pub fn branch(spec: &Spec, schema_ptr: &str, body: Option<&Map<String, Value>>) -> String {
-    let Some(flat) = spec.at(schema_ptr).map(|s| flatten(&spec.doc, s)) else {
+    let Some(flat) = flat(spec, schema_ptr) else {
         return schema_ptr.to_owned();
     };
     let Some(d) = flat.get("discriminator") else {
@@ -99,11 +106,15 @@ pub fn branch(spec: &Spec, schema_ptr: &str, body: Option<&Map<String, Value>>) 
 /// A time value in the format the schema gives the member: unix seconds for integers,
 /// RFC 3339 for strings.
 pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> Value {
-    let member_schema = spec
-        .at(schema_ptr)
-        .map(|s| flatten(&spec.doc, s))
-        .and_then(|f| f.get("properties").and_then(|p| p.get(member)).cloned())
-        .map(|m| flatten(&spec.doc, &m));
+    // Cached under a key of its own: the member may come through a `$ref` or an `allOf`.
+    let key = format!("{schema_ptr} member {member}");
+    let member_schema = spec.derived.get_or(&key, || {
+        let m = flat(spec, schema_ptr)?
+            .get("properties")
+            .and_then(|p| p.get(member))
+            .cloned()?;
+        Some(flatten(&spec.doc, &m))
+    });
     match member_schema
         .as_ref()
         .and_then(|m| m.get("type"))
@@ -368,7 +379,7 @@ impl Shown<'_> {
 /// The pointer of the item schema of array member `member` of the schema at `schema`, when
 /// the items are a `$ref` (how embedded records are shown).
 pub fn item_schema(spec: &Spec, schema: &str, member: &str) -> Option<String> {
-    let flat = flatten(&spec.doc, spec.at(schema)?);
+    let flat = flat(spec, schema)?;
     let items = flat.get("properties")?.get(member)?.get("items")?;
     items
         .get("$ref")

@@ -375,12 +375,7 @@ impl<'a> Ctx<'a> {
     /// The flattened schema of one member of the resource's stored representation.
     fn member_schema(&self, member: &str) -> Option<Value> {
         let doc = &self.spec().doc;
-        let resource = self
-            .resource
-            .schema
-            .as_deref()
-            .and_then(|s| self.spec().at(s))
-            .map(|s| flatten(doc, s))?;
+        let resource = crate::state::shape::flat(self.spec(), self.resource.schema.as_deref()?)?;
         resource
             .get("properties")
             .and_then(|p| p.get(member))

@@ -20,6 +20,9 @@ pub struct ErrorStyle {
     /// Status -> the `title` (or `error`) text the spec's examples give it
     /// (`Validation Error` for 400), where it is not the status's reason phrase.
     titles: HashMap<u16, String>,
+    /// Status -> the machine code the spec's examples give it (`code`, or `error.code`:
+    /// `invalid_api_key` for 401), where they give one.
+    codes: HashMap<u16, String>,
     /// An error response (operation index, response index) to borrow for statuses an
     /// operation does not declare (404 for unknown paths, 405, 401, ...).
     pub fallback: Option<(usize, usize)>,
@@ -59,6 +62,13 @@ impl ErrorStyle {
                     {
                         style.titles.entry(code).or_insert_with(|| t.to_owned());
                     }
+                    let named = ex
+                        .get("code")
+                        .or_else(|| ex.get("error").and_then(|e| e.get("code")))
+                        .and_then(Value::as_str);
+                    if let (Some(c), Status::Code(code)) = (named, r.status) {
+                        style.codes.entry(code).or_insert_with(|| c.to_owned());
+                    }
                     if let (Some(t), Some(s)) = (
                         ex.get("type").and_then(Value::as_str),
                         ex.get("status").and_then(Value::as_u64),
@@ -89,6 +99,15 @@ impl ErrorStyle {
                 .unwrap_or("Error")
                 .to_owned()
         })
+    }
+
+    /// The machine code for `status`: the spec's own, else the status's usual name in
+    /// snake case (`not_found`).
+    pub fn code_for(&self, status: u16) -> String {
+        self.codes
+            .get(&status)
+            .cloned()
+            .unwrap_or_else(|| slug(status).replace('-', "_"))
     }
 
     pub fn type_for(&self, status: u16) -> Option<String> {

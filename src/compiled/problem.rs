@@ -32,6 +32,9 @@ pub struct FieldError {
 /// The parts of an error that every format can carry.
 pub struct Problem<'a> {
     pub status: u16,
+    /// The machine code, when the answer names one (`insufficient_wallet_balance`); else the
+    /// API's code for the status.
+    pub code: Option<&'a str>,
     pub detail: String,
     pub errors: &'a [FieldError],
     pub request_id: &'a str,
@@ -180,7 +183,10 @@ fn substitutions(
         let key = k.to_ascii_lowercase();
         let new = match (key.as_str(), v) {
             ("status" | "status_code" | "statuscode" | "code", Value::Number(_)) => json!(p.status),
-            ("code", Value::String(_)) => json!(slug(p.status).replace('-', "_")),
+            ("code", Value::String(_)) => match p.code {
+                Some(c) => json!(c),
+                None => json!(api.errors.code_for(p.status)),
+            },
             ("title" | "error", Value::String(_)) => json!(title),
             (name, Value::String(_)) if is_detail(name) => json!(p.detail),
             ("type", Value::String(_)) => match api.errors.type_for(p.status) {
@@ -192,6 +198,15 @@ fn substitutions(
             }
             ("instance" | "path", Value::String(_)) => json!(p.instance),
             ("error", Value::Object(_)) => fill(v, p, status, api),
+            // `{error: {code, message, details: {errors: [...]}}}`: field errors go in the
+            // list inside; other details of an example are not this error's.
+            ("details", Value::Object(inner)) => {
+                if inner.contains_key("errors") && !p.errors.is_empty() {
+                    fill(v, p, status, api)
+                } else {
+                    json!({})
+                }
+            }
             (
                 "errors" | "details" | "detail" | "violations" | "invalid_params" | "fields",
                 Value::Array(items),

@@ -67,6 +67,16 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         p.headers.append(&mut answer.rate_headers);
         answer.prepared = Arc::new(p);
     }
+    if let Some(oi) = answer.op {
+        let named = request_id_headers(&sandbox.api.spec.operations[oi], answer.prepared.status);
+        if !named.is_empty() {
+            let mut p = (*answer.prepared).clone();
+            p.headers.retain(|(k, _)| !named.contains(k));
+            p.headers
+                .extend(named.into_iter().map(|n| (n, request_id.clone())));
+            answer.prepared = Arc::new(p);
+        }
+    }
     let status = answer.prepared.status;
     let op_id = answer.op.map(|i| sandbox.api.spec.operations[i].id.clone());
     let api = &sandbox.api.name;
@@ -197,12 +207,24 @@ impl<'a> Journey<'a> {
 
     /// An error in the API's format for the operation (if routed).
     fn problem(&self, status: u16, detail: String, errors: &[FieldError]) -> Prepared {
+        self.coded_problem(status, None, detail, errors)
+    }
+
+    /// The same, with the machine code the answer names.
+    fn coded_problem(
+        &self,
+        status: u16,
+        code: Option<&str>,
+        detail: String,
+        errors: &[FieldError],
+    ) -> Prepared {
         *self.reason.lock() = Some(Reason {
             detail: detail.clone(),
             errors: errors.to_vec(),
         });
         let p = Problem {
             status,
+            code,
             detail,
             errors,
             request_id: self.request_id,
@@ -511,6 +533,9 @@ impl<'a> Journey<'a> {
                 Arc::new(respond::with_body(api, oi, value))
             }
             Outcome::Problem(status, detail) => Arc::new(self.problem(status, detail, &[])),
+            Outcome::Coded(status, code, detail) => {
+                Arc::new(self.coded_problem(status, Some(&code), detail, &[]))
+            }
             Outcome::Invalid(status, detail, errors) => {
                 Arc::new(self.problem(status, detail, &errors))
             }
@@ -570,6 +595,23 @@ fn summarise(errors: &[FieldError]) -> String {
         [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
         [] => "the request is invalid".into(),
     }
+}
+
+/// The response headers the operation declares for `status` that carry the request's id
+/// (`Dino-Request-Id`, `X-Request-Id`): the sandbox's own id goes in them, not an example.
+fn request_id_headers(op: &crate::spec::Operation, status: u16) -> Vec<String> {
+    op.response_for(status)
+        .map(|r| {
+            r.headers
+                .iter()
+                .filter(|h| {
+                    let lower = h.name.to_ascii_lowercase();
+                    lower.ends_with("request-id") || lower.ends_with("request_id")
+                })
+                .map(|h| h.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn to_response(p: &Prepared, request_id: &str) -> Response {

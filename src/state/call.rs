@@ -17,6 +17,9 @@ pub enum Outcome {
     Shown(Value, Snapshot),
     /// An error: status and detail.
     Problem(u16, String),
+    /// An error with the machine code the API gives it (`insufficient_wallet_balance`):
+    /// status, code, detail.
+    Coded(u16, String, String),
     /// An error naming what is wrong, member by member (a batch's bad items).
     Invalid(u16, String, Vec<crate::compiled::problem::FieldError>),
     /// Not a stateful operation: answer from the spec.

@@ -561,18 +561,36 @@ impl Engine {
         } = site;
         let target = self.model.resources.get(made.resource);
         let id_field = target.map_or("id", |r| r.id_field.as_str());
+        // The tenant's sequence keeps two records made at one instant (a frozen clock)
+        // from getting one id.
+        let seq = store.tenants.get(tenant).map_or(0, |t| t.next_seq);
         let mut g = Generator::new(
             &spec.doc,
             self.seed,
             &format!(
-                "related {tenant}/{}/{}/{at}/{}",
+                "related {tenant}/{}/{}/{at}/{}/{seq}",
                 site.resource, site.id, made.resource
             ),
             Direction::Response,
         );
+        g.use_examples = false;
+        // As a create operation mints them: the prefix the profile gives, else the id
+        // schema's pattern or format, else a KSUID.
         let minted = match target.and_then(|r| r.id_prefix.as_deref()) {
             Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
-            None => ids::ksuid(g.rng(), at.floor() as i64),
+            None => match self.id_schema(spec, made.resource) {
+                Some(m)
+                    if m.get("type").and_then(Value::as_str) == Some("string")
+                        && (m.get("pattern").is_some() || m.get("format").is_some()) =>
+                {
+                    let m = m.clone();
+                    match g.value(&m) {
+                        Value::String(s) => s,
+                        _ => ids::ksuid(g.rng(), at.floor() as i64),
+                    }
+                }
+                _ => ids::ksuid(g.rng(), at.floor() as i64),
+            },
         };
         new_body
             .entry(id_field.to_owned())

@@ -542,20 +542,22 @@ impl Model {
             let Some(ptr) = success_schema(op) else {
                 continue;
             };
-            let rank = match b.kind {
+            // What the operation would be without a behaviour taking it: a read a behaviour
+            // answers still shows the resource's records.
+            let rank = match b.underlying {
                 Kind::Read => 0,
                 Kind::List => 1,
                 Kind::Create => 2,
                 _ => continue,
             };
-            if b.kind == Kind::Read
+            if b.underlying == Kind::Read
                 && let Some(p) = &b.item_param
             {
                 item_params
                     .entry(b.resource.clone())
                     .or_insert_with(|| p.clone());
             }
-            let ptr = if b.kind == Kind::List {
+            let ptr = if b.underlying == Kind::List {
                 list_item_schema(spec, &ptr, &b.resource)
             } else {
                 Some(

@@ -4,6 +4,7 @@
 //! profile names the behaviours it uses under `behaviours:` and binds them to operations
 //! and resources; [`build`] makes them from that.
 
+pub mod spend_policy;
 pub mod timeseries;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,10 @@ use crate::spec::SpecError;
 use crate::state::behaviour::{Behaviour, Factory};
 
 /// Every behaviour there is, by the name a profile's `use:` gives.
-const REGISTRY: &[(&str, Factory)] = &[("timeseries", timeseries::make)];
+const REGISTRY: &[(&str, Factory)] = &[
+    ("spend_policy", spend_policy::make),
+    ("timeseries", timeseries::make),
+];
 
 /// The names of the registered behaviours.
 pub fn names() -> Vec<&'static str> {

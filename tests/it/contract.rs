@@ -105,6 +105,26 @@ fn the_dakkio_sandbox_passes_its_fixtures() {
     assert!(stdout.contains("27 passed, 0 failed"), "{stdout}");
 }
 
+/// Dino's journey, with team `contract`'s keys as the fixture names them.
+#[test]
+fn the_dino_sandbox_passes_its_fixtures() {
+    let spec = repo_root().join("specs/dino/openapi.yaml");
+    let spec = spec.to_str().unwrap();
+    let sandbox = Sandbox::start(&["--spec", spec]);
+    let args = [
+        "contract-test",
+        "--spec",
+        spec,
+        "--base-url",
+        sandbox.url(),
+        "--compare",
+        "fixtures/dino",
+    ];
+    let (code, stdout, stderr) = run_cli(&args, &repo_root());
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("16 passed, 0 failed"), "{stdout}");
+}
+
 #[test]
 fn the_sandbox_passes_its_own_fixtures() {
     let sandbox = Sandbox::start(&["--spec", &bundled_dakota()]);

@@ -381,8 +381,8 @@ async fn several_specs_each_get_their_own_port() {
 #[tokio::test]
 async fn without_spec_flags_the_bundled_specs_are_served() {
     let s = Sandbox::start(&[]);
-    // One port per bundled API, in name order: dakkio, then dakota.
-    assert_eq!(s.urls.len(), 2, "{:?}", s.urls);
+    // One port per bundled API, in name order: dakkio, dakota, dino.
+    assert_eq!(s.urls.len(), 3, "{:?}", s.urls);
     let dakkio = client()
         .get(format!("{}/api/buckets", s.urls[0]))
         .header("x-api-key", "dakkio_a_k")
@@ -397,6 +397,13 @@ async fn without_spec_flags_the_bundled_specs_are_served() {
         .await
         .expect("answers");
     assert_eq!(dakota.status().as_u16(), 200);
+    let dino = client()
+        .get(format!("{}/v1/balance", s.urls[2]))
+        .header("authorization", "Bearer din_test_acme")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(dino.status().as_u16(), 200);
 }
 
 #[test]

@@ -13,6 +13,8 @@ mod architecture;
 mod conformance;
 // The dakkio sandbox: scoped keys, ingest, aggregate queries, alerts, analytics.
 mod dakkio;
+// The Dino sandbox: policy decisions, operator approval, wallet and ledger, expiry.
+mod dino;
 // Generated values always satisfy their own schema, for any seed.
 mod generation;
 // Broken specs fail fast with file, pointer and reason; nothing panics.

@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::money::Movement;
 use super::policy::{Decision, OVER_BUDGET, PAUSED, Policy, period_bounds};
-use super::{Role, SpendPolicy};
+use super::settings::Role;
+use super::store::SpendPolicy;
 use crate::state::behaviour::Cx;
 use crate::state::call::Outcome;
 

@@ -31,97 +31,15 @@
 mod answers;
 mod money;
 pub mod policy;
+mod settings;
+mod store;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use serde_json::{Value, json};
 
-use parking_lot::Mutex;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-
+pub use self::settings::{Events, Role, Settings};
+pub use self::store::{SpendPolicy, make};
 use crate::state::behaviour::{Behaviour, Cx, OwnData};
 use crate::state::call::Outcome;
-
-/// What the behaviour does for an operation the profile binds to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Create,
-    Approve,
-    Decline,
-    Cancel,
-    Balance,
-    Faucet,
-    /// An account read, list or update, with its budget position added.
-    Account,
-}
-
-fn default_wallet() -> i64 {
-    100_000
-}
-fn default_spender() -> String {
-    "agent".into()
-}
-
-/// Event types for what happens to a request after it is made.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Events {
-    pub approved: String,
-    pub declined: String,
-    pub cancelled: String,
-}
-
-impl Default for Events {
-    fn default() -> Self {
-        Self {
-            approved: "spend_request.approved".into(),
-            declined: "spend_request.declined".into(),
-            cancelled: "spend_request.cancelled".into(),
-        }
-    }
-}
-
-/// The profile's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub requests: String,
-    pub accounts: String,
-    pub ledger: String,
-    #[serde(default = "default_wallet")]
-    pub wallet_cents: i64,
-    /// Where a held request is decided by a human; `{id}` is the request's id.
-    #[serde(default)]
-    pub approval_url: Option<String>,
-    /// The role whose credential spends from its own account (others name `account_id`).
-    #[serde(default = "default_spender")]
-    pub spender_role: String,
-    #[serde(default)]
-    pub events: Events,
-    #[serde(default)]
-    pub answers: BTreeMap<String, Role>,
-}
-
-/// The behaviour.
-pub struct SpendPolicy {
-    s: Settings,
-    /// Tenant -> wallet balance in cents (made on first use).
-    wallets: Mutex<HashMap<String, i64>>,
-    /// Changes not yet written to the state log.
-    changes: Mutex<Vec<Value>>,
-}
-
-/// Builds the behaviour from its profile settings.
-pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String> {
-    let s: Settings = serde_json::from_value(Value::Object(settings.clone()))
-        .map_err(|e| format!("spend_policy settings: {e}"))?;
-    Ok(Arc::new(SpendPolicy {
-        s,
-        wallets: Mutex::new(HashMap::new()),
-        changes: Mutex::new(Vec::new()),
-    }))
-}
 
 impl Behaviour for SpendPolicy {
     fn answer(&self, cx: &mut Cx<'_>) -> Outcome {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::SpendPolicy;
+use super::store::SpendPolicy;
 use crate::state::behaviour::Cx;
 
 /// One movement of a wallet.

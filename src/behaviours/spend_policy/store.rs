@@ -1,0 +1,30 @@
+//! What the `spend_policy` behaviour holds: its settings and every team's wallet.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+
+use super::settings::Settings;
+use crate::state::behaviour::Behaviour;
+
+/// The behaviour.
+pub struct SpendPolicy {
+    pub(super) s: Settings,
+    /// Tenant -> wallet balance in cents (made on first use).
+    pub(super) wallets: Mutex<HashMap<String, i64>>,
+    /// Changes not yet written to the state log.
+    pub(super) changes: Mutex<Vec<Value>>,
+}
+
+/// Builds the behaviour from its profile settings.
+pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String> {
+    let s: Settings = serde_json::from_value(Value::Object(settings.clone()))
+        .map_err(|e| format!("spend_policy settings: {e}"))?;
+    Ok(Arc::new(SpendPolicy {
+        s,
+        wallets: Mutex::new(HashMap::new()),
+        changes: Mutex::new(Vec::new()),
+    }))
+}

@@ -341,3 +341,135 @@ async fn held_requests_expire_and_retries_make_one_request() {
     let (_, list) = agent.send(M::GET, "/spend-requests", None, None).await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(2), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teams_transfer_money_only_when_the_recipient_accepts() {
+    let s = Sandbox::start(&["--spec", &dino_spec()]);
+    let base = s.url();
+    let acme = key(base, "din_test_acme");
+    let globex = key(base, "dba_test_globex");
+    // Globex shares its receive address; Acme checks whose it is, then sends.
+    let (_, addr) = globex
+        .send(M::GET, "/transfers/receive-address", None, None)
+        .await;
+    let address = addr["address"].as_str().expect("an address").to_owned();
+    assert!(
+        address.starts_with("mid1") && address.len() == 36,
+        "{address}"
+    );
+    let (status, who) = acme
+        .send(
+            M::GET,
+            &format!("/transfers/receive-address/{address}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((status, &who["workspace_name"]), (200, &json!("globex")));
+    let offer = json!({"amount_cents": 2500, "currency": "usd", "receive_address": address, "memo": "Invoice 42"});
+    let (status, sent) = acme
+        .send(M::POST, "/transfers", Some(offer), Some("t-1"))
+        .await;
+    assert_eq!(
+        (status, &sent["status"]),
+        (201, &json!("pending_acceptance")),
+        "{sent}"
+    );
+    assert_eq!(sent["direction"], "outgoing");
+    let id = sent["id"].as_str().expect("an id").to_owned();
+    // Nothing moves yet; the recipient sees it as incoming; a third team does not see it.
+    let (_, bal) = acme.send(M::GET, "/balance", None, None).await;
+    assert_eq!(bal["wallet"]["available_cents"], 100_000);
+    let (_, seen) = globex
+        .send(M::GET, &format!("/transfers/{id}"), None, None)
+        .await;
+    assert_eq!(seen["direction"], "incoming", "{seen}");
+    let (status, _) = key(base, "din_test_initech")
+        .send(M::GET, &format!("/transfers/{id}"), None, None)
+        .await;
+    assert_eq!(status, 404);
+    // Only the recipient accepts; then both wallets and both ledgers move at once.
+    let accept = format!("/transfers/{id}/accept");
+    let (status, refused) = acme.send(M::POST, &accept, Some(json!({})), None).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (409, &json!("invalid_request"))
+    );
+    let (status, done) = globex.send(M::POST, &accept, Some(json!({})), None).await;
+    assert_eq!(
+        (status, &done["status"]),
+        (200, &json!("completed")),
+        "{done}"
+    );
+    for (k, wallet, kind) in [
+        (&acme, 97_500, "transfer_out"),
+        (&globex, 102_500, "transfer_in"),
+    ] {
+        let (_, bal) = k.send(M::GET, "/balance", None, None).await;
+        assert_eq!(bal["wallet"]["available_cents"], wallet, "{bal}");
+        let (_, ledger) = key(base, &k.token.replace("din_test_", "dba_test_"))
+            .send(M::GET, "/ledger", None, None)
+            .await;
+        let entry = &ledger["data"][0];
+        assert_eq!(
+            (&entry["type"], &entry["wallet_balance_after_cents"]),
+            (&json!(kind), &json!(wallet)),
+            "{ledger}"
+        );
+    }
+    let (status, again) = globex.send(M::POST, &accept, Some(json!({})), None).await;
+    assert_eq!(
+        (status, &again["error"]["code"]),
+        (409, &json!("invalid_request"))
+    );
+
+    // A payment code, paid and then withdrawn by the sender: it can be paid again.
+    let (status, code) = globex
+        .send(
+            M::POST,
+            "/transfers/payment-codes",
+            Some(json!({"amount_cents": 1200, "memo": "Coffee"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{code}");
+    let code = code["code"].as_str().expect("a code").to_owned();
+    assert!(code.starts_with("CTX-") && code.len() == 13, "{code}");
+    let pay = json!({"currency": "usd", "payment_code": code});
+    let (status, offered) = acme
+        .send(M::POST, "/transfers", Some(pay.clone()), None)
+        .await;
+    assert_eq!(
+        (status, &offered["amount_cents"]),
+        (201, &json!(1200)),
+        "{offered}"
+    );
+    let (status, used) = acme
+        .send(M::POST, "/transfers", Some(pay.clone()), None)
+        .await;
+    assert_eq!(status, 409, "a used code: {used}");
+    let cancel = format!(
+        "/transfers/{}/cancel",
+        offered["id"].as_str().expect("an id")
+    );
+    let (status, withdrawn) = acme
+        .send(
+            M::POST,
+            &cancel,
+            Some(json!({"reason": "wrong amount"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &withdrawn["status"]),
+        (200, &json!("cancelled")),
+        "{withdrawn}"
+    );
+    let (status, _) = acme.send(M::POST, "/transfers", Some(pay), None).await;
+    assert_eq!(status, 201, "the code is active again");
+    let (_, bal) = acme.send(M::GET, "/balance", None, None).await;
+    assert_eq!(
+        bal["wallet"]["available_cents"], 97_500,
+        "nothing moved for pending or cancelled transfers"
+    );
+}

@@ -33,6 +33,7 @@ mod money;
 pub mod policy;
 mod settings;
 mod store;
+mod transfers;
 
 use serde_json::{Value, json};
 
@@ -52,6 +53,7 @@ impl Behaviour for SpendPolicy {
             Role::Balance => answers::balance(self, cx),
             Role::Faucet => answers::faucet(self, cx),
             Role::Account => answers::account(self, cx),
+            _ => transfers::answer(self, cx, role),
         }
     }
 
@@ -63,8 +65,12 @@ impl Behaviour for SpendPolicy {
         match tenant {
             Some(t) => {
                 self.wallets.lock().remove(t);
+                self.addresses.lock().remove(t);
             }
-            None => self.wallets.lock().clear(),
+            None => {
+                self.wallets.lock().clear();
+                self.addresses.lock().clear();
+            }
         }
     }
 }
@@ -75,6 +81,18 @@ impl OwnData for SpendPolicy {
     }
 
     fn apply(&self, change: &Value) {
+        if let Some(a) = change.get("address")
+            && let (Some(t), Some(addr)) = (
+                a.get("t").and_then(Value::as_str),
+                a.get("a").and_then(Value::as_str),
+            )
+        {
+            self.addresses
+                .lock()
+                .entry(t.to_owned())
+                .or_default()
+                .push(addr.to_owned());
+        }
         if let Some(w) = change.get("wallet")
             && let (Some(t), Some(c)) = (
                 w.get("t").and_then(Value::as_str),
@@ -86,12 +104,21 @@ impl OwnData for SpendPolicy {
     }
 
     fn export(&self) -> Value {
-        json!({"wallets": *self.wallets.lock()})
+        json!({"wallets": *self.wallets.lock(), "addresses": *self.addresses.lock()})
     }
 
     fn restore(&self, saved: &Value) {
         let mut wallets = self.wallets.lock();
         wallets.clear();
+        let mut addresses = self.addresses.lock();
+        addresses.clear();
+        if let Some(Value::Object(all)) = saved.get("addresses") {
+            for (t, list) in all {
+                let list = list.as_array().into_iter().flatten();
+                let list: Vec<String> = list.filter_map(Value::as_str).map(str::to_owned).collect();
+                addresses.insert(t.clone(), list);
+            }
+        }
         if let Some(Value::Object(all)) = saved.get("wallets") {
             for (t, c) in all {
                 if let Some(c) = c.as_i64() {

@@ -34,6 +34,12 @@ impl SpendPolicy {
     /// after. The caller has checked that a debit is covered.
     pub fn book(&self, cx: &mut Cx<'_>, m: &Movement<'_>) -> (String, i64) {
         let tenant = cx.tenant.to_owned();
+        self.book_for(cx, &tenant, m)
+    }
+
+    /// The same, in `tenant`'s wallet and ledger (the other side of a transfer).
+    pub fn book_for(&self, cx: &mut Cx<'_>, tenant: &str, m: &Movement<'_>) -> (String, i64) {
+        let tenant = tenant.to_owned();
         let after = self.wallet(&tenant) + m.cents;
         self.wallets.lock().insert(tenant.clone(), after);
         self.changes

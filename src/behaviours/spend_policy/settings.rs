@@ -16,6 +16,20 @@ pub enum Role {
     Faucet,
     /// An account read, list or update, with its budget position added.
     Account,
+    /// The team's receive address (made on first use), a new one, or whose one is.
+    ReceiveAddress,
+    RotateAddress,
+    ResolveAddress,
+    /// A single-use payment code issued, or whose one is.
+    CreateCode,
+    ResolveCode,
+    /// A payment code or a receive address, whichever was pasted.
+    ResolveRecipient,
+    /// A transfer to another team offered, accepted, declined or cancelled.
+    CreateTransfer,
+    AcceptTransfer,
+    DeclineTransfer,
+    CancelTransfer,
 }
 
 fn default_wallet() -> i64 {
@@ -51,6 +65,12 @@ pub struct Settings {
     pub requests: String,
     pub accounts: String,
     pub ledger: String,
+    /// Payment codes teams issue (for transfers).
+    #[serde(default)]
+    pub codes: Option<String>,
+    /// Transfers between teams; each side keeps its own copy.
+    #[serde(default)]
+    pub transfers: Option<String>,
     #[serde(default = "default_wallet")]
     pub wallet_cents: i64,
     /// Where a held request is decided by a human; `{id}` is the request's id.

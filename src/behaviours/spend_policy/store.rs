@@ -1,4 +1,5 @@
-//! What the `spend_policy` behaviour holds: its settings and every team's wallet.
+//! What the `spend_policy` behaviour holds: its settings, every team's wallet and its
+//! receive addresses.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ pub struct SpendPolicy {
     pub(super) s: Settings,
     /// Tenant -> wallet balance in cents (made on first use).
     pub(super) wallets: Mutex<HashMap<String, i64>>,
+    /// Tenant -> its receive addresses, the current one last.
+    pub(super) addresses: Mutex<HashMap<String, Vec<String>>>,
     /// Changes not yet written to the state log.
     pub(super) changes: Mutex<Vec<Value>>,
 }
@@ -25,6 +28,7 @@ pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String>
     Ok(Arc::new(SpendPolicy {
         s,
         wallets: Mutex::new(HashMap::new()),
+        addresses: Mutex::new(HashMap::new()),
         changes: Mutex::new(Vec::new()),
     }))
 }

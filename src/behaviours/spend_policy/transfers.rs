@@ -389,43 +389,12 @@ fn act(sp: &SpendPolicy, cx: &mut Cx<'_>, role: Role) -> Outcome {
             "transfer.cancelled",
         ),
     };
-    let mut entries = Vec::new();
-    if role == Role::AcceptTransfer {
-        for (tenant, cents, kind) in [
-            (&sender, -amount, "transfer_out"),
-            (&receiver, amount, "transfer_in"),
-        ] {
-            let team = party(sp, cx, tenant)["team_id"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            let (entry, _) = sp.book_for(
-                cx,
-                tenant,
-                &Movement {
-                    kind,
-                    cents,
-                    account: None,
-                    team: &team,
-                    reference: ("transfer", Some(&id)),
-                    description: format!("Transfer {id}"),
-                },
-            );
-            entries.push((tenant.clone(), entry));
-        }
-    } else if mine
-        .get("recipient_identifier")
-        .and_then(|r| r.get("type"))
-        .and_then(Value::as_str)
-        == Some("payment_code")
-    {
-        // A code whose transfer was declined or cancelled can be paid again.
-        let code = mine["recipient_identifier"]["value"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
-        set_code(sp, cx, &code, "active", Value::Null);
-    }
+    let entries = if role == Role::AcceptTransfer {
+        settle(sp, cx, &id, (&sender, &receiver), amount)
+    } else {
+        reopen_code(sp, cx, &mine);
+        Vec::new()
+    };
     let common = common.as_object().cloned().unwrap_or_default();
     for tenant in [&sender, &receiver] {
         let mut changes = common.clone();
@@ -439,4 +408,53 @@ fn act(sp: &SpendPolicy, cx: &mut Cx<'_>, role: Role) -> Outcome {
         }
     }
     copy(cx, &me, &resource, &id)
+}
+
+/// Moves an accepted transfer's money: the sender's wallet down, the recipient's up, one
+/// ledger entry each; returns (tenant, entry id) for both sides.
+fn settle(
+    sp: &SpendPolicy,
+    cx: &mut Cx<'_>,
+    id: &str,
+    (sender, receiver): (&String, &String),
+    amount: i64,
+) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    for (tenant, cents, kind) in [
+        (sender, -amount, "transfer_out"),
+        (receiver, amount, "transfer_in"),
+    ] {
+        let team = party(sp, cx, tenant)["team_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let movement = Movement {
+            kind,
+            cents,
+            account: None,
+            team: &team,
+            reference: ("transfer", Some(id)),
+            description: format!("Transfer {id}"),
+        };
+        let (entry, _) = sp.book_for(cx, tenant, &movement);
+        entries.push((tenant.clone(), entry));
+    }
+    entries
+}
+
+/// A code whose transfer was declined or cancelled can be paid again.
+fn reopen_code(sp: &SpendPolicy, cx: &mut Cx<'_>, transfer: &Map<String, Value>) {
+    let identifier = transfer.get("recipient_identifier");
+    if identifier
+        .and_then(|r| r.get("type"))
+        .and_then(Value::as_str)
+        == Some("payment_code")
+    {
+        let code = identifier
+            .and_then(|r| r.get("value"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        set_code(sp, cx, &code, "active", Value::Null);
+    }
 }

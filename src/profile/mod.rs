@@ -156,6 +156,27 @@ pub struct WebhookProfile {
     /// Replays of one event allowed through the API's own replay operation (kind
     /// `webhook_replay`); the next one is refused with 409. Unlimited when absent.
     pub replay_limit: Option<u32>,
+    /// The event as it goes on the wire, when the API's differs from the sandbox's
+    /// `{id, type, created, data: {object}}`: a template whose strings may name `{id}`,
+    /// `{type}`, `{created}` (unix seconds), `{created_iso}` and `{tenant}`; the string
+    /// `"{data}"` stands for the event's data.
+    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Event-type prefix -> the member of `data` that holds the object
+    /// (`{spend_request: spend}` gives `data: {spend: {...}}`), instead of `object`.
+    #[serde(default)]
+    pub data_members: BTreeMap<String, String>,
+    /// Headers of every delivery; values may name `{id}`, `{type}` and `{attempt}`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The header carrying the signature (default `X-Webhook-Signature`).
+    pub signature_header: Option<String>,
+    /// What is signed: `timestamp_body` (default: the timestamp's text, then the body) or
+    /// `body`.
+    pub signed: Option<String>,
+    /// Each target registered through the admin API gets a secret of its own
+    /// (`whsec_...`, shown once when it is registered), and `hmac-sha256` signs with it.
+    #[serde(default)]
+    pub target_secrets: bool,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -394,14 +394,28 @@ async fn add_target(engine: &Engine, body: Body) -> Prepared {
         return error(400, "url must be an http(s) URL");
     };
     let mut hooks = engine.webhooks.lock();
+    let n = hooks.targets.len() + 1;
+    // A secret of its own, when the API signs per target: shown here, once.
+    let secret = engine.profile.webhooks.target_secrets.then(|| {
+        let seed = engine.seed ^ crate::generate::stable_hash(&format!("target {n} {url}"));
+        format!(
+            "whsec_{}",
+            crate::state::expr::digest_hex(&seed.to_string(), 32)
+        )
+    });
     let target = Target {
-        id: format!("tgt_{:06}", hooks.targets.len() + 1),
+        id: format!("tgt_{n:06}"),
         tenant: v.get("tenant").and_then(Value::as_str).map(str::to_owned),
         url: url.to_owned(),
         event_types: event_types(v.get("event_types")),
+        secret: secret.clone(),
     };
     hooks.targets.push(target.clone());
-    Prepared::json(201, "application/json", &json!(target))
+    let mut shown = json!(target);
+    if let Some(secret) = secret {
+        shown["secret"] = json!(secret);
+    }
+    Prepared::json(201, "application/json", &shown)
 }
 
 /// Queues delivery `id` again, now.

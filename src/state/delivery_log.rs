@@ -281,9 +281,10 @@ fn replay(
         .webhooks
         .max_attempts
         .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    for url in &urls {
+    for (url, secret) in &urls {
         let n = hooks.deliveries.len() + 1;
         hooks.deliveries.push(Delivery {
+            secret: secret.clone(),
             id: format!("dlv_{n:08}"),
             event_id: event_id.to_owned(),
             event_type: kind.clone(),

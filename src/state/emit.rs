@@ -84,8 +84,12 @@ impl Engine {
         );
         let id = ids::ksuid(g.rng(), at.floor() as i64);
         let created = at.floor() as i64;
-        let payload =
-            webhooks::event_payload(&id, &kind, created, &data, &self.profile.events_envelope);
+        let payload = webhooks::shaped_payload(
+            &self.profile.webhooks,
+            (&id, &kind, created, tenant),
+            &data,
+            &self.profile.events_envelope,
+        );
         let body = crate::compiled::prepared::json_bytes(&payload);
         // APIs with an events collection list their events there too (the same bytes).
         if self.model.resources.contains_key("events") {
@@ -101,7 +105,7 @@ impl Engine {
                 .max_attempts
                 .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
             let mut hooks = self.webhooks.lock();
-            for url in urls {
+            for (url, secret) in urls {
                 let n = hooks.deliveries.len() + 1;
                 hooks.deliveries.push(webhooks::Delivery {
                     id: format!("dlv_{n:08}"),
@@ -120,6 +124,7 @@ impl Engine {
                     delivered_at: None,
                     body: body.clone(),
                     in_flight: false,
+                    secret,
                 });
             }
         }
@@ -168,19 +173,26 @@ impl Engine {
             delivered_at: None,
             body,
             in_flight: false,
+            secret: None,
         });
     }
 
     /// URLs of the targets that want events of type `kind` from `tenant`.
-    pub(super) fn targets_for(&self, store: &Store, tenant: &str, kind: &str) -> Vec<String> {
+    /// The URLs (with their own secrets, if any) that want events of `kind` in `tenant`.
+    pub(super) fn targets_for(
+        &self,
+        store: &Store,
+        tenant: &str,
+        kind: &str,
+    ) -> Vec<(String, Option<String>)> {
         let wants = |types: &[String]| types.is_empty() || types.iter().any(|t| t == kind);
-        let mut urls: Vec<String> = self
+        let mut urls: Vec<(String, Option<String>)> = self
             .webhooks
             .lock()
             .targets
             .iter()
             .filter(|t| t.tenant.as_deref().is_none_or(|x| x == tenant) && wants(&t.event_types))
-            .map(|t| t.url.clone())
+            .map(|t| (t.url.clone(), t.secret.clone()))
             .collect();
         if let Some(resource) = &self.profile.webhooks.targets_resource {
             let records = store.collection(tenant, resource);
@@ -195,7 +207,7 @@ impl Engine {
                     || types.iter().any(|t| t == kind)
                     || (body.get("global").is_none() && types.is_empty())
                 {
-                    urls.push(url.to_owned());
+                    urls.push((url.to_owned(), None));
                 }
             }
         }

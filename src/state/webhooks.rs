@@ -49,6 +49,9 @@ pub struct Target {
     pub url: String,
     /// Empty: every event type.
     pub event_types: Vec<String>,
+    /// Its own signing secret, when the profile gives targets one (shown once).
+    #[serde(skip)]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +78,9 @@ pub struct Delivery {
     pub body: bytes::Bytes,
     #[serde(skip)]
     pub in_flight: bool,
+    /// The target's own secret, when it has one.
+    #[serde(skip)]
+    pub secret: Option<String>,
 }
 
 pub enum Signer {
@@ -112,6 +118,27 @@ impl Signer {
         let mut message = Vec::with_capacity(timestamp.len() + body.len());
         message.extend_from_slice(timestamp.as_bytes());
         message.extend_from_slice(body);
+        self.sign_message(&message)
+    }
+
+    /// The hex HMAC-SHA256 of `message` under a target's own secret (its text's bytes).
+    pub fn hmac_with(secret: &str, message: &[u8]) -> String {
+        match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+            Ok(mut mac) => {
+                mac.update(message);
+                mac.finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The signature of `message` as it is.
+    pub fn sign_message(&self, message: &[u8]) -> String {
+        let message = message.to_vec();
         match self {
             Self::Ed25519(k) => {
                 base64::engine::general_purpose::STANDARD.encode(k.sign(&message).to_bytes())
@@ -134,6 +161,60 @@ impl Signer {
 /// The body of an event, as delivered to webhook targets and listed by the API's events
 /// operation: `id`, `type`, `created`, then the profile's envelope members (which never
 /// replace these), then `data`.
+/// The event in the API's own shape (see [`crate::profile::WebhookProfile::payload`]), or
+/// the sandbox's when the profile gives none.
+pub fn shaped_payload(
+    hooks: &crate::profile::WebhookProfile,
+    event: (&str, &str, i64, &str),
+    data: &Value,
+    envelope: &BTreeMap<String, Value>,
+) -> Value {
+    let (id, kind, created, tenant) = event;
+    let data = match (
+        data.get("object"),
+        hooks
+            .data_members
+            .iter()
+            .find(|(prefix, _)| kind.starts_with(&format!("{prefix}."))),
+    ) {
+        (Some(object), Some((_, member))) => json!({ member: object }),
+        _ => data.clone(),
+    };
+    let Some(template) = &hooks.payload else {
+        return event_payload(id, kind, created, &data, envelope);
+    };
+    let iso = chrono::DateTime::from_timestamp(created, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default();
+    fn fill(v: &Value, vars: &[(&str, &str)], data: &Value) -> Value {
+        match v {
+            Value::String(s) if s == "{data}" => data.clone(),
+            Value::String(s) => {
+                let mut out = s.clone();
+                for (k, val) in vars {
+                    out = out.replace(&format!("{{{k}}}"), val);
+                }
+                Value::String(out)
+            }
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), fill(v, vars, data)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    let created_text = created.to_string();
+    let vars = [
+        ("id", id),
+        ("type", kind),
+        ("created", created_text.as_str()),
+        ("created_iso", iso.as_str()),
+        ("tenant", tenant),
+    ];
+    fill(&Value::Object(template.clone()), &vars, &data)
+}
+
 pub fn event_payload(
     id: &str,
     kind: &str,

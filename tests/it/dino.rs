@@ -8,8 +8,20 @@
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
-use crate::common::webhooks::{public_key, receiver, wait_for};
+use crate::common::webhooks::{receiver, wait_for};
 use crate::common::{Sandbox, client, repo_root};
+
+/// Hex HMAC-SHA256 of `body` under `secret`'s text, as Dino signs.
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 fn dino_spec() -> String {
     repo_root()
@@ -80,13 +92,18 @@ async fn an_agent_spends_under_policy_and_an_operator_decides() {
     let s = Sandbox::start(&["--spec", &dino_spec()]);
     let base = s.url();
     let (url, seen) = receiver(false).await;
-    let target = client()
+    let target: Value = client()
         .post(format!("{base}/__sandbox/webhooks/targets"))
         .json(&json!({"url": url}))
         .send()
         .await
-        .expect("answers");
-    assert!(target.status().is_success());
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    // The target's own signing secret, shown this once.
+    let secret = target["secret"].as_str().expect("a secret").to_owned();
+    assert!(secret.starts_with("whsec_"), "{target}");
     let agent = key(base, "din_test_acme");
     let team = key(base, "dba_test_acme");
 
@@ -226,10 +243,28 @@ async fn an_agent_spends_under_policy_and_an_operator_decides() {
         (401, &json!("invalid_api_key"))
     );
 
-    // Every decision reached the receiver, signed.
+    // Every decision reached the receiver in Dino's envelope, signed with the secret.
     let hooks = wait_for(&seen, 10).await;
-    let vk = public_key(base).await;
-    assert!(hooks.iter().all(|h| h.verifies(&vk)));
+    for h in &hooks {
+        let mac = hmac_hex(&secret, &h.body);
+        assert_eq!(
+            h.header("x-dino-signature-sha256"),
+            Some(mac.as_str()),
+            "signed"
+        );
+        let event = h.json();
+        assert_eq!(h.header("dino-event-id"), event["id"].as_str());
+        assert_eq!(h.header("dino-event-type"), event["type"].as_str());
+        assert_eq!(h.header("dino-delivery-attempt"), Some("1"));
+        assert!(
+            event["occurred_at"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z')),
+            "{event}"
+        );
+        let spend = event["data"]["spend"]["id"].as_str();
+        assert!(spend.is_some_and(|i| i.starts_with("req_")), "{event}");
+    }
     let types: Vec<String> = hooks
         .iter()
         .map(|h| h.json()["type"].as_str().unwrap_or_default().to_owned())

@@ -19,11 +19,21 @@ pub struct Hook {
     /// `X-Webhook-Replay: true`.
     pub replay: bool,
     pub body: Vec<u8>,
+    /// Every header, lower-cased names.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Hook {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header's value, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether the signature is `key`'s over the timestamp followed by the raw body.
@@ -69,6 +79,12 @@ pub async fn receiver(fail_first: bool) -> (String, Hooks) {
                         signature: h("x-webhook-signature"),
                         replay: h("x-webhook-replay") == "true",
                         body: body.to_vec(),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| {
+                                (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
+                            })
+                            .collect(),
                     });
                     if failed.swap(true, Ordering::SeqCst) {
                         http::StatusCode::OK

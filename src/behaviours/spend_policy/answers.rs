@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::money::Movement;
 use super::policy::{Decision, OVER_BUDGET, PAUSED, Policy, period_bounds};
 use super::settings::Role;
-use super::store::SpendPolicy;
+use super::store::{Index, SpendPolicy};
 use crate::state::behaviour::Cx;
 use crate::state::call::Outcome;
 
@@ -78,17 +78,46 @@ fn account_for(
     }
 }
 
+/// The index of approvals and held requests, read from the store the first time.
+fn with_index<T>(sp: &SpendPolicy, cx: &Cx<'_>, f: impl FnOnce(&mut Index) -> T) -> T {
+    let mut guard = sp.index.lock();
+    let index = guard.get_or_insert_with(|| {
+        let mut index = Index::default();
+        for tenant in cx.store.tenants.keys() {
+            let records = cx.store.collection(tenant, &sp.s.requests);
+            for (id, r) in records.into_iter().flat_map(|c| c.iter()) {
+                let r = r.body.map();
+                let cents = r.get("amount_cents").and_then(Value::as_i64).unwrap_or(0);
+                match text(&r, "status") {
+                    "approved" => {
+                        let at = unix_of(r.get("decided_at")).unwrap_or(0);
+                        let key = (tenant.clone(), text(&r, "agent_account_id").to_owned());
+                        index.approvals.entry(key).or_default().push((at, cents));
+                    }
+                    "needs_approval" => {
+                        let at = unix_of(r.get("expires_at")).unwrap_or(i64::MAX);
+                        index.held.insert((at, tenant.clone(), id.to_string()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        index
+    });
+    f(index)
+}
+
 /// Cents approved from `account` with a decision in [start, end).
 fn spent_in(sp: &SpendPolicy, cx: &Cx<'_>, account: &str, (start, end): (i64, i64)) -> i64 {
-    let Some(coll) = cx.store.collection(cx.tenant, &sp.s.requests) else {
-        return 0;
-    };
-    coll.iter()
-        .map(|(_, r)| r.body.map())
-        .filter(|r| text(r, "agent_account_id") == account && text(r, "status") == "approved")
-        .filter(|r| unix_of(r.get("decided_at")).is_some_and(|t| t >= start && t < end))
-        .filter_map(|r| r.get("amount_cents").and_then(Value::as_i64))
-        .sum()
+    let key = (cx.tenant.to_owned(), account.to_owned());
+    with_index(sp, cx, |index| {
+        index.approvals.get(&key).map_or(0, |list| {
+            list.iter()
+                .filter(|(at, _)| *at >= start && *at < end)
+                .map(|(_, cents)| cents)
+                .sum()
+        })
+    })
 }
 
 /// The budget position of an account now: (spent, remaining, remaining this month, period).
@@ -132,7 +161,7 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         .unwrap_or(0);
     let merchant = text(&body, "merchant_name").to_owned();
     let policy = Policy::of(&account);
-    let (spent, ..) = position(sp, cx, &account_id, &policy);
+    let (spent, remaining, monthly, _) = position(sp, cx, &account_id, &policy);
     let decision = policy.decide(amount, &merchant, spent);
     if decision == Decision::Approved && sp.wallet(cx.tenant) < amount {
         return short_wallet();
@@ -168,6 +197,17 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
     r.insert("decided_by".into(), json!(decided.then_some("policy")));
     r.insert("approval_url".into(), Value::Null);
     r.insert("livemode".into(), json!(false));
+    // The position after this decision: only an approval counts against the budget.
+    let counted = if decision == Decision::Approved {
+        amount
+    } else {
+        0
+    };
+    r.insert("remaining_budget_cents".into(), json!(remaining - counted));
+    r.insert(
+        "remaining_monthly_budget_cents".into(),
+        json!(monthly - counted),
+    );
     let id = cx
         .engine
         .create(cx.store, cx.spec, cx.tenant, &sp.s.requests, r);
@@ -175,11 +215,16 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
     if let (true, Some(url)) = (held, &sp.s.approval_url) {
         changes.insert("approval_url".into(), json!(url.replace("{id}", &id)));
     }
+    if held {
+        let until = (now + policy.ttl_seconds as f64).floor() as i64;
+        let entry = (until, cx.tenant.to_owned(), id.clone());
+        with_index(sp, cx, |index| index.held.insert(entry));
+    }
     if decision == Decision::Approved {
         let team = text(&account, "team_id").to_owned();
         spend(sp, cx, &id, &account_id, &team, amount, &merchant);
     }
-    finish(sp, cx, &id, changes, event_for(sp, &decision))
+    conclude(sp, cx, &id, changes, event_for(sp, &decision))
 }
 
 fn event_for<'a>(sp: &'a SpendPolicy, d: &Decision) -> Option<&'a str> {
@@ -219,6 +264,11 @@ fn spend(
     amount: i64,
     merchant: &str,
 ) {
+    let at = cx.now.floor() as i64;
+    let key = (cx.tenant.to_owned(), account.to_owned());
+    with_index(sp, cx, |index| {
+        index.approvals.entry(key).or_default().push((at, amount))
+    });
     sp.book(
         cx,
         &Movement {
@@ -260,6 +310,22 @@ fn finish(
         let (_, remaining, monthly, _) = position(sp, cx, &account, &Policy::of(&a));
         changes.insert("remaining_budget_cents".into(), json!(remaining));
         changes.insert("remaining_monthly_budget_cents".into(), json!(monthly));
+        cx.engine
+            .update(cx.store, &tenant, &sp.s.requests, id, changes);
+    }
+    conclude(sp, cx, id, Map::new(), event)
+}
+
+/// Applies `changes` (if any) to request `id`, raises `event`, and answers with the request.
+fn conclude(
+    sp: &SpendPolicy,
+    cx: &mut Cx<'_>,
+    id: &str,
+    changes: Map<String, Value>,
+    event: Option<&str>,
+) -> Outcome {
+    let tenant = cx.tenant.to_owned();
+    if !changes.is_empty() {
         cx.engine
             .update(cx.store, &tenant, &sp.s.requests, id, changes);
     }
@@ -363,20 +429,21 @@ fn approve(
 /// Held requests whose window passed are cancelled (every tenant).
 pub fn expire(sp: &SpendPolicy, cx: &mut Cx<'_>) {
     let now = cx.now.floor() as i64;
-    let due: Vec<(String, String)> = cx
-        .store
-        .tenants
-        .keys()
-        .flat_map(|t| {
-            cx.store
-                .collection(t, &sp.s.requests)
-                .into_iter()
-                .flat_map(|c| c.iter())
-                .map(|(id, r)| (id.to_string(), r.body.map()))
-                .filter(|(_, r)| text(r, "status") == "needs_approval")
-                .filter(|(_, r)| unix_of(r.get("expires_at")).is_some_and(|e| e <= now))
-                .map(|(id, _)| (t.clone(), id))
-                .collect::<Vec<_>>()
+    let due: Vec<(String, String)> = with_index(sp, cx, |index| {
+        let mut due = Vec::new();
+        while let Some(first) = index.held.first().filter(|(at, _, _)| *at <= now).cloned() {
+            index.held.remove(&first);
+            due.push((first.1, first.2));
+        }
+        due
+    });
+    // A request decided by an operator since it was held is no longer waiting.
+    let due: Vec<(String, String)> = due
+        .into_iter()
+        .filter(|(t, id)| {
+            cx.store.get(t, &sp.s.requests, id).is_some_and(|r| {
+                r.body.get("status").as_ref().and_then(Value::as_str) == Some("needs_approval")
+            })
         })
         .collect();
     for (tenant, id) in due {

@@ -62,6 +62,7 @@ impl Behaviour for SpendPolicy {
     }
 
     fn reset(&self, tenant: Option<&str>) {
+        *self.index.lock() = None;
         match tenant {
             Some(t) => {
                 self.wallets.lock().remove(t);
@@ -108,6 +109,7 @@ impl OwnData for SpendPolicy {
     }
 
     fn restore(&self, saved: &Value) {
+        *self.index.lock() = None;
         let mut wallets = self.wallets.lock();
         wallets.clear();
         let mut addresses = self.addresses.lock();

@@ -19,6 +19,18 @@ pub struct SpendPolicy {
     pub(super) addresses: Mutex<HashMap<String, Vec<String>>>,
     /// Changes not yet written to the state log.
     pub(super) changes: Mutex<Vec<Value>>,
+    /// What decisions need without reading every request again: built from the store on
+    /// first use, kept up to date after, dropped when state is reset or replaced.
+    pub(super) index: Mutex<Option<Index>>,
+}
+
+/// Approvals per account and the requests waiting for a decision.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// (tenant, account) -> (decided at, cents) of each approval.
+    pub approvals: HashMap<(String, String), Vec<(i64, i64)>>,
+    /// (expires at, tenant, request id) of each held request.
+    pub held: std::collections::BTreeSet<(i64, String, String)>,
 }
 
 /// Builds the behaviour from its profile settings.
@@ -29,6 +41,7 @@ pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String>
         s,
         wallets: Mutex::new(HashMap::new()),
         addresses: Mutex::new(HashMap::new()),
+        index: Mutex::new(None),
         changes: Mutex::new(Vec::new()),
     }))
 }

@@ -76,6 +76,10 @@ pub struct Profile {
     /// the engine writes are never replaced.
     #[serde(default)]
     pub events_envelope: BTreeMap<String, serde_json::Value>,
+    /// A body member that carries the idempotency key when the header does not
+    /// (`idempotency_key`).
+    #[serde(default)]
+    pub idempotency_member: Option<String>,
 }
 
 /// A behaviour and its settings.
@@ -124,6 +128,7 @@ impl Default for Profile {
             auth: AuthProfile::default(),
             behaviours: BTreeMap::new(),
             events_envelope: BTreeMap::new(),
+            idempotency_member: None,
         }
     }
 }

@@ -445,16 +445,23 @@ impl<'a> Journey<'a> {
     async fn answer_once(&self, call: &Call<'_>, bytes: &[u8]) -> Step<Answer> {
         let engine = &self.sandbox.engine;
         let method = &self.parts.method;
-        let key = self
+        let writes = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+        let from_header = self
             .sandbox
             .api
             .idempotency_header
             .as_deref()
-            .filter(|_| matches!(*method, Method::POST | Method::PUT | Method::PATCH))
+            .filter(|_| writes)
             .and_then(|h| self.parts.headers.get(h))
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
-        let Some(key) = key else {
+        // Some APIs also take the key as a member of the body (`idempotency_key`).
+        let member = self.sandbox.api.profile.idempotency_member.as_deref();
+        let from_body = member
+            .filter(|_| writes)
+            .and_then(|m| call.body?.get(m)?.as_str())
+            .filter(|v| !v.is_empty());
+        let Some(key) = from_header.or(from_body) else {
             let (prepared, _, written) = self.execute(call);
             engine.durable(written).await;
             let verdict = executed(&prepared);

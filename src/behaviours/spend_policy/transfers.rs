@@ -241,6 +241,8 @@ fn create_transfer(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
     let value = (*value).to_owned();
     let (to, fixed, _, kind) = match recipient(sp, cx, &value) {
         Ok(r) => r,
+        // Paying nobody is a bad request, not a missing resource.
+        Err(Outcome::Coded(404, _, message)) => return coded(400, "invalid_request", message),
         Err(answer) => return answer,
     };
     if to == cx.tenant {

@@ -499,8 +499,10 @@ impl<'a> Journey<'a> {
                     let (prepared, kept, written) = self.execute(call);
                     // What the answer acknowledges is on disk before it leaves.
                     engine.durable(written).await;
-                    // Server errors are not remembered, so a retry runs again.
-                    let saved = (prepared.status < 500).then_some(idempotency::Saved {
+                    // Server errors and refused input (400, 422) are not remembered, so a
+                    // retry, or a corrected request under the same key, runs again.
+                    let remembered = prepared.status < 500 && !matches!(prepared.status, 400 | 422);
+                    let saved = remembered.then_some(idempotency::Saved {
                         fingerprint,
                         response: kept,
                     });

@@ -500,11 +500,23 @@ async fn teams_transfer_money_only_when_the_recipient_accepts() {
 
     // An address nobody holds: a bad request.
     let nobody = json!({"amount_cents": 100, "currency": "usd", "receive_address": "mid1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"});
-    let (status, refused) = acme.send(M::POST, "/transfers", Some(nobody), None).await;
+    let (status, refused) = acme
+        .send(M::POST, "/transfers", Some(nobody), Some("t-2"))
+        .await;
     assert_eq!(
         (status, &refused["error"]["code"]),
         (400, &json!("invalid_request")),
         "{refused}"
+    );
+    // A refused request is not remembered: corrected, it may reuse its idempotency key.
+    let fixed = json!({"amount_cents": 100, "currency": "usd", "receive_address": address});
+    let (status, retried) = acme
+        .send(M::POST, "/transfers", Some(fixed), Some("t-2"))
+        .await;
+    assert_eq!(
+        (status, &retried["status"]),
+        (201, &json!("pending_acceptance")),
+        "{retried}"
     );
     // A payment code, paid and then withdrawn by the sender: it can be paid again.
     let (status, code) = globex

@@ -23,6 +23,9 @@ pub struct ErrorStyle {
     /// Status -> the machine code the spec's examples give it (`code`, or `error.code`:
     /// `invalid_api_key` for 401), where they give one.
     codes: HashMap<u16, String>,
+    /// The code the spec's examples give a reused idempotency key
+    /// (`idempotency_key_conflict`), where one names it; other 409s keep their own.
+    idempotency_code: Option<String>,
     /// An error response (operation index, response index) to borrow for statuses an
     /// operation does not declare (404 for unknown paths, 405, 401, ...).
     pub fallback: Option<(usize, usize)>,
@@ -68,6 +71,9 @@ impl ErrorStyle {
                         .and_then(Value::as_str);
                     if let (Some(c), Status::Code(code)) = (named, r.status) {
                         style.codes.entry(code).or_insert_with(|| c.to_owned());
+                        if c.to_ascii_lowercase().contains("idempotency") {
+                            style.idempotency_code.get_or_insert_with(|| c.to_owned());
+                        }
                     }
                     if let (Some(t), Some(s)) = (
                         ex.get("type").and_then(Value::as_str),
@@ -108,6 +114,11 @@ impl ErrorStyle {
             .get(&status)
             .cloned()
             .unwrap_or_else(|| slug(status).replace('-', "_"))
+    }
+
+    /// The machine code for a reused idempotency key, where the spec names one.
+    pub fn idempotency_code(&self) -> Option<&str> {
+        self.idempotency_code.as_deref()
     }
 
     pub fn type_for(&self, status: u16) -> Option<String> {

@@ -488,7 +488,8 @@ impl<'a> Journey<'a> {
                     let detail = format!(
                         "idempotency key '{key}' was already used with a different request"
                     );
-                    let p = self.problem(status, detail, &[]);
+                    let code = self.sandbox.api.errors.idempotency_code();
+                    let p = self.coded_problem(status, code, detail, &[]);
                     return Err(self.refuse(p, "idempotency conflict"));
                 }
                 // Another request with this key is executing: its answer is ours.

@@ -416,6 +416,17 @@ async fn an_sdk_user_onboards_pays_and_receives_signed_webhooks() {
         200,
     )
     .await;
+    // Its callbacks are webhooks delivered in the background: wait until each has been, so
+    // the snapshot does not depend on how far delivery got.
+    let sim = "/sandbox/simulations/sim_ach_1";
+    for _ in 0..200 {
+        let (_, s) = f.call(M::GET, sim, None).await;
+        let callbacks = s["callbacks"].as_array().cloned().unwrap_or_default();
+        if !callbacks.is_empty() && callbacks.iter().all(|c| c.get("delivered_at").is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     f.step(
         "simulation_inspected",
         M::GET,

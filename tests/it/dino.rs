@@ -372,7 +372,11 @@ async fn held_requests_expire_and_retries_make_one_request() {
     let (status, conflict) = agent
         .send(M::POST, "/spend-requests", Some(other), Some("storm-1"))
         .await;
-    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(
+        (status, &conflict["error"]["code"]),
+        (409, &json!("idempotency_key_conflict")),
+        "{conflict}"
+    );
     // A bad body: each problem named, nothing recorded.
     let (status, bad) = agent
         .send(

@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::store::{Dirty, FORMAT_VERSION, Meta, ParentRef, Store};
+use bytes::Bytes;
+
+use super::store::{Body, Dirty, FORMAT_VERSION, IndexKind, IndexPlan, Meta, ParentRef, Store};
 
 /// The log's format version (format 1 was one JSON document).
 pub const LOG_VERSION: u32 = 2;
@@ -460,6 +462,7 @@ pub fn open(path: &Path, parts: &[Part<'_>]) -> Result<Arc<StateLog>, PersistErr
         path: path.to_path_buf(),
         source,
     };
+    let started = std::time::Instant::now();
     let bytes = match std::fs::read(path) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -472,7 +475,15 @@ pub fn open(path: &Path, parts: &[Part<'_>]) -> Result<Arc<StateLog>, PersistErr
             (foreign, true)
         }
         Some(b) => {
-            let loaded = replay(path, &b, parts)?;
+            let size = b.len();
+            let loaded = replay(path, &Bytes::from(b), parts)?;
+            tracing::info!(
+                "{}: {} changes ({} MB) loaded in {} ms",
+                path.display(),
+                loaded.frames,
+                size / 1_000_000,
+                started.elapsed().as_millis()
+            );
             if let Some(at) = loaded.torn_at {
                 // Cut the tear off, so new frames follow the last good one.
                 let f = OpenOptions::new()
@@ -527,48 +538,61 @@ struct Loaded {
     foreign: Vec<u8>,
     /// Where a torn or corrupt tail starts.
     torn_at: Option<usize>,
+    /// Changes applied.
+    frames: usize,
 }
 
-/// Applies every frame of `bytes` to the engines' stores.
-fn replay(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Loaded, PersistError> {
+/// Applies every frame of `bytes` to the engines' stores. Frames are read and parsed on a
+/// second thread while this one files them in the stores, so a restart uses both cores.
+fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, PersistError> {
     let corrupt = |reason: String| PersistError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
     let mut stores: Vec<_> = parts.iter().map(|p| (p, p.store.write())).collect();
-    let mut at = 0;
+    let plans: Vec<(&str, Arc<IndexPlan>)> =
+        stores.iter().map(|(p, s)| (p.api, s.plan())).collect();
     let mut foreign = Vec::new();
     let mut torn_at = None;
     let mut first = true;
-    while at < bytes.len() {
-        let Some((payload, next)) = next_frame(bytes, at) else {
-            torn_at = Some(at);
-            break;
-        };
-        // A whole frame (its checksum holds) that does not read is not a torn write.
-        let change = serde_json::from_slice::<Change>(payload)
-            .map_err(|e| corrupt(format!("the record at byte {at} does not read: {e}")))?;
-        if first {
-            match change {
-                Change::Header { format, version } if format == FORMAT_NAME => {
-                    if version != LOG_VERSION {
-                        return Err(corrupt(format!(
-                            "state log version {version}; this sandbox reads version {LOG_VERSION}"
-                        )));
-                    }
+    let mut frames = 0;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
+        let plans = &plans;
+        scope.spawn(move || decode_frames(bytes, plans, &tx));
+        // Dropping `rx` on an early return stops the reader at its next batch.
+        for read in rx.iter().flatten() {
+            let frame = match read {
+                Read::Frame(frame) => frame,
+                Read::Torn(at) => {
+                    torn_at = Some(at);
+                    break;
                 }
-                _ => return Err(corrupt("it does not start with a state log header".into())),
+                // A whole frame (its checksum holds) that does not read is not a torn write.
+                Read::Bad(at, e) => {
+                    return Err(corrupt(format!(
+                        "the record at byte {at} does not read: {e}"
+                    )));
+                }
+            };
+            if first {
+                check_header(&frame.change).map_err(&corrupt)?;
+                first = false;
+                continue;
             }
-            first = false;
-            at = next;
-            continue;
+            frames += 1;
+            match stores
+                .iter_mut()
+                .find(|(p, _)| Some(p.api) == frame.change.api())
+            {
+                Some((part, store)) => {
+                    apply(store, &part.own, frame.change, frame.members, bytes);
+                }
+                None => foreign.extend_from_slice(&bytes[frame.at..frame.next]),
+            }
         }
-        match stores.iter_mut().find(|(p, _)| Some(p.api) == change.api()) {
-            Some((part, store)) => apply(store, &part.own, change),
-            None => foreign.extend_from_slice(&bytes[at..next]),
-        }
-        at = next;
-    }
+        Ok(())
+    })?;
     if first {
         return Err(corrupt("the file is empty or its header is damaged".into()));
     }
@@ -580,8 +604,14 @@ fn replay(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Loaded, Persi
             bytes.len()
         );
     }
+    // Bodies share the file's buffer; where most of it is dead (records changed or
+    // removed since the last compaction), they get their own, so the rest is freed.
+    let live: usize = stores.iter().map(|(_, s)| s.body_bytes()).sum();
     for (_, store) in &mut stores {
         store.take_dirty();
+        if live < bytes.len() / 2 {
+            store.own_bodies();
+        }
     }
     if !foreign.is_empty() {
         tracing::warn!(
@@ -589,7 +619,149 @@ fn replay(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Loaded, Persi
             path.display()
         );
     }
-    Ok(Loaded { foreign, torn_at })
+    Ok(Loaded {
+        foreign,
+        torn_at,
+        frames,
+    })
+}
+
+/// The first frame must name this format, in the version this sandbox reads.
+fn check_header(change: &Change<'_>) -> Result<(), String> {
+    match change {
+        Change::Header { format, version } if format == FORMAT_NAME => {
+            if *version == LOG_VERSION {
+                Ok(())
+            } else {
+                Err(format!(
+                    "state log version {version}; this sandbox reads version {LOG_VERSION}"
+                ))
+            }
+        }
+        _ => Err("it does not start with a state log header".into()),
+    }
+}
+
+/// Frames decoded per message from the reader thread, and messages it may run ahead by.
+const DECODE_BATCH: usize = 512;
+const DECODE_QUEUE: usize = 8;
+
+/// A frame as the reader thread found it.
+// Nearly every read is a frame: boxing it would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
+enum Read<'a> {
+    Frame(Decoded<'a>),
+    /// The frame at this byte is cut short or fails its checksum: the tail is torn.
+    Torn(usize),
+    /// The frame at this byte is whole but is not a change.
+    Bad(usize, String),
+}
+
+/// A whole frame: where it lies, its change, and for a `put` the body's members as the
+/// store files them (see [`filed_members`]).
+struct Decoded<'a> {
+    at: usize,
+    next: usize,
+    change: Change<'a>,
+    members: Option<Map<String, Value>>,
+}
+
+/// Reads the frames of `bytes` in order and sends them in batches, up to and including
+/// the first that is torn or does not read.
+fn decode_frames<'a>(
+    bytes: &'a [u8],
+    plans: &[(&str, Arc<IndexPlan>)],
+    tx: &std::sync::mpsc::SyncSender<Vec<Read<'a>>>,
+) {
+    let mut at = 0;
+    let mut batch = Vec::with_capacity(DECODE_BATCH);
+    while at < bytes.len() {
+        let read = match next_frame(bytes, at) {
+            None => Read::Torn(at),
+            Some((payload, next)) => match serde_json::from_slice::<Change>(payload) {
+                Err(e) => Read::Bad(at, e.to_string()),
+                Ok(change) => {
+                    let members = match &change {
+                        Change::Put {
+                            api,
+                            resource,
+                            body,
+                            ..
+                        } => plans
+                            .iter()
+                            .find(|(a, _)| a == api)
+                            .and_then(|(_, plan)| filed_members(plan, resource, body)),
+                        _ => None,
+                    };
+                    let start = at;
+                    at = next;
+                    Read::Frame(Decoded {
+                        at: start,
+                        next,
+                        change,
+                        members,
+                    })
+                }
+            },
+        };
+        let last = !matches!(read, Read::Frame(_));
+        batch.push(read);
+        if last || batch.len() == DECODE_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH));
+            if tx.send(full).is_err() || last {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+}
+
+/// A stored body's members as the store files a record under them: every member's name
+/// (the store counts which members occur), with the value parsed only where an index or a
+/// timed lifecycle reads it. Nested values of other members (an event's whole object) are
+/// skipped over, not built. `None` when the body is not an object.
+fn filed_members(plan: &IndexPlan, resource: &str, body: &RawValue) -> Option<Map<String, Value>> {
+    if plan.timed.contains(resource) {
+        return serde_json::from_str(body.get()).ok();
+    }
+    let indexed = plan.members.get(resource);
+    let mut de = serde_json::Deserializer::from_str(body.get());
+    serde::de::DeserializeSeed::deserialize(Filed(indexed), &mut de).ok()
+}
+
+/// Reads an object's members in one pass, parsing only the values of `.0`'s members.
+struct Filed<'p>(Option<&'p BTreeMap<String, IndexKind>>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Filed<'_> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Filed<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let value = if self.0.is_some_and(|m| m.contains_key(&name)) {
+                map.next_value::<Value>()?
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                Value::Null
+            };
+            out.insert(name, value);
+        }
+        Ok(out)
+    }
 }
 
 /// The payload of the frame at `at` and where the next one starts; `None` when the frame
@@ -606,7 +778,15 @@ fn next_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(payload) == crc).then_some((payload, end))
 }
 
-fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], change: Change<'_>) {
+/// Applies one change; a `put` comes with its body's members, parsed by the reader (none
+/// when the body is not an object, which stores an empty record rather than fail).
+fn apply(
+    store: &mut Store,
+    own: &[(&str, &dyn OwnData)],
+    change: Change<'_>,
+    members: Option<Map<String, Value>>,
+    file: &Bytes,
+) {
     let holder = |name: &str| own.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
     match change {
         Change::Header { .. } => {}
@@ -630,11 +810,16 @@ fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], change: Change<'_>) {
             body,
             ..
         } => {
-            let members: Map<String, Value> = serde_json::from_str(body.get()).unwrap_or_default();
-            store.tenant(&tenant).put(
+            // The stored text is kept as it is (it was the store's own output), where it
+            // lies in the file read, not copied.
+            let (body, members) = match members {
+                Some(m) => (Body::from_json(file.slice_ref(body.get().as_bytes())), m),
+                None => (Body::new(&Map::new()), Map::new()),
+            };
+            store.tenant(&tenant).put_stored(
                 &resource,
                 &id,
-                members,
+                (body, &members),
                 meta.unwrap_or_default(),
                 parent,
                 seq,

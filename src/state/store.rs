@@ -327,6 +327,16 @@ fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq:
     }
 }
 
+/// Counts one more record holding member `name` (a lookup, not a new key, in the usual case).
+fn count_present(present: &mut HashMap<String, usize>, name: &str) {
+    match present.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            present.insert(name.to_owned(), 1);
+        }
+    }
+}
+
 impl MemberIndex {
     fn new(kind: IndexKind) -> Self {
         Self {
@@ -505,7 +515,7 @@ impl Collection {
             }
         }
         for name in body.keys() {
-            *self.present.entry(name.clone()).or_default() += 1;
+            count_present(&mut self.present, name);
         }
     }
 
@@ -558,7 +568,7 @@ impl Collection {
             }
         }
         for name in after.keys().filter(|k| !before.contains_key(*k)) {
-            *self.present.entry(name.clone()).or_default() += 1;
+            count_present(&mut self.present, name);
         }
     }
 }
@@ -730,6 +740,34 @@ impl Store {
             plan,
             ..Self::default()
         }
+    }
+
+    /// The bytes of every record's body.
+    pub fn body_bytes(&self) -> usize {
+        self.tenants
+            .values()
+            .flat_map(|t| t.resources.values())
+            .flat_map(|c| c.records.values())
+            .map(|r| r.body.len())
+            .sum()
+    }
+
+    /// Gives every record a body of its own, so no buffer the bodies were sliced from (a
+    /// state file read at start) stays alive for them.
+    pub fn own_bodies(&mut self) {
+        for record in self
+            .tenants
+            .values_mut()
+            .flat_map(|t| t.resources.values_mut())
+            .flat_map(|c| c.records.values_mut())
+        {
+            record.body = Body(Bytes::copy_from_slice(record.body.bytes()));
+        }
+    }
+
+    /// What the store indexes, and which resources have timed transitions.
+    pub fn plan(&self) -> Arc<IndexPlan> {
+        self.plan.clone()
     }
 
     /// Indexes every record (after an import or a load) with `plan`.
@@ -906,6 +944,9 @@ impl TenantMut<'_> {
     }
 
     fn touched(&mut self, resource: &str, id: &Id) {
+        if !self.dirty.on {
+            return;
+        }
         let d = Dirty::Record {
             tenant: self.key.clone(),
             resource: resource.to_owned(),
@@ -961,6 +1002,20 @@ impl TenantMut<'_> {
     ) {
         let bytes = Body::new(&body);
         self.put_body(resource, id, (bytes, &body), meta, parent, seq);
+    }
+
+    /// Stores a record whose body is already JSON bytes, with those bytes' members parsed
+    /// (a state log read back at start).
+    pub fn put_stored(
+        &mut self,
+        resource: &str,
+        id: &str,
+        body: (Body, &Map<String, Value>),
+        meta: Meta,
+        parent: Option<ParentRef>,
+        seq: u64,
+    ) {
+        self.put_body(resource, id, body, meta, parent, seq);
     }
 
     /// Stores a new record whose body is already JSON bytes (shared with whoever holds

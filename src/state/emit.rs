@@ -87,7 +87,7 @@ impl Engine {
         let payload = webhooks::shaped_payload(
             &self.profile.webhooks,
             (&id, &kind, created, tenant),
-            &data,
+            data,
             &self.profile.events_envelope,
         );
         let body = crate::compiled::prepared::json_bytes(&payload);

@@ -166,19 +166,21 @@ impl Signer {
 pub fn shaped_payload(
     hooks: &crate::profile::WebhookProfile,
     event: (&str, &str, i64, &str),
-    data: &Value,
+    data: Value,
     envelope: &BTreeMap<String, Value>,
 ) -> Value {
     let (id, kind, created, tenant) = event;
-    let data = match (
-        data.get("object"),
-        hooks
-            .data_members
-            .iter()
-            .find(|(prefix, _)| kind.starts_with(&format!("{prefix}."))),
-    ) {
-        (Some(object), Some((_, member))) => json!({ member: object }),
-        _ => data.clone(),
+    // The event family's object goes under the member the profile names (`spend`).
+    let named = hooks.data_members.iter().find(|(prefix, _)| {
+        kind.strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.starts_with('.'))
+    });
+    let data = match (data, named) {
+        (Value::Object(mut d), Some((_, member))) if d.contains_key("object") => {
+            let object = d.remove("object").unwrap_or_default();
+            json!({ member: object })
+        }
+        (data, _) => data,
     };
     let Some(template) = &hooks.payload else {
         return event_payload(id, kind, created, &data, envelope);
@@ -186,33 +188,71 @@ pub fn shaped_payload(
     let iso = chrono::DateTime::from_timestamp(created, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default();
-    fn fill(v: &Value, vars: &[(&str, &str)], data: &Value) -> Value {
-        match v {
-            Value::String(s) if s == "{data}" => data.clone(),
-            Value::String(s) => {
-                let mut out = s.clone();
-                for (k, val) in vars {
-                    out = out.replace(&format!("{{{k}}}"), val);
-                }
-                Value::String(out)
-            }
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), fill(v, vars, data)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
     let created_text = created.to_string();
     let vars = [
-        ("id", id),
-        ("type", kind),
-        ("created", created_text.as_str()),
-        ("created_iso", iso.as_str()),
-        ("tenant", tenant),
+        ("{id}", id),
+        ("{type}", kind),
+        ("{created}", created_text.as_str()),
+        ("{created_iso}", iso.as_str()),
+        ("{tenant}", tenant),
     ];
-    fill(&Value::Object(template.clone()), &vars, &data)
+    let once = data_slots(template) <= 1;
+    let mut data = Slot { data, once };
+    Value::Object(fill_members(template, &vars, &mut data))
+}
+
+/// The event's data, for the template's `{data}`: moved into the only slot there is (the
+/// usual case), copied where there are several.
+struct Slot {
+    data: Value,
+    once: bool,
+}
+
+/// How many `{data}` placeholders the template holds.
+fn data_slots(template: &Map<String, Value>) -> usize {
+    template
+        .values()
+        .map(|v| match v {
+            Value::String(s) if s == "{data}" => 1,
+            Value::Object(m) => data_slots(m),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The template with its placeholders filled.
+fn fill_members(
+    template: &Map<String, Value>,
+    vars: &[(&str, &str)],
+    data: &mut Slot,
+) -> Map<String, Value> {
+    template
+        .iter()
+        .map(|(k, v)| (k.clone(), fill(v, vars, data)))
+        .collect()
+}
+
+fn fill(v: &Value, vars: &[(&str, &str)], data: &mut Slot) -> Value {
+    match v {
+        Value::String(s) if s == "{data}" => {
+            if data.once {
+                std::mem::take(&mut data.data)
+            } else {
+                data.data.clone()
+            }
+        }
+        Value::String(s) if s.contains('{') => {
+            let mut out = s.clone();
+            for (placeholder, val) in vars {
+                if out.contains(placeholder) {
+                    out = out.replace(placeholder, val);
+                }
+            }
+            Value::String(out)
+        }
+        Value::Object(m) => Value::Object(fill_members(m, vars, data)),
+        other => other.clone(),
+    }
 }
 
 pub fn event_payload(

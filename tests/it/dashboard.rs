@@ -384,13 +384,21 @@ async fn shows(c: &Client, css: &str, needle: &str) -> String {
     }
 }
 
+/// Clicks `css`. The page re-renders as live updates arrive, so an element found a moment
+/// ago may be gone (stale) by the click: it is found and clicked again until it takes.
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let err = match c.find(Locator::Css(css)).await {
+            Ok(el) => match el.click().await {
+                Ok(_) => return,
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        assert!(Instant::now() < deadline, "cannot click {css}: {err}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

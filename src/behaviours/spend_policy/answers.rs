@@ -92,7 +92,7 @@ fn with_index<T>(sp: &SpendPolicy, cx: &Cx<'_>, f: impl FnOnce(&mut Index) -> T)
                     "approved" => {
                         let at = unix_of(r.get("decided_at")).unwrap_or(0);
                         let key = (tenant.clone(), text(&r, "agent_account_id").to_owned());
-                        index.approvals.entry(key).or_default().push((at, cents));
+                        index.approvals.entry(key).or_default().add(at, cents);
                     }
                     "needs_approval" => {
                         let at = unix_of(r.get("expires_at")).unwrap_or(i64::MAX);
@@ -111,12 +111,10 @@ fn with_index<T>(sp: &SpendPolicy, cx: &Cx<'_>, f: impl FnOnce(&mut Index) -> T)
 fn spent_in(sp: &SpendPolicy, cx: &Cx<'_>, account: &str, (start, end): (i64, i64)) -> i64 {
     let key = (cx.tenant.to_owned(), account.to_owned());
     with_index(sp, cx, |index| {
-        index.approvals.get(&key).map_or(0, |list| {
-            list.iter()
-                .filter(|(at, _)| *at >= start && *at < end)
-                .map(|(_, cents)| cents)
-                .sum()
-        })
+        index
+            .approvals
+            .get(&key)
+            .map_or(0, |list| list.sum(start, end))
     })
 }
 
@@ -267,7 +265,7 @@ fn spend(
     let at = cx.now.floor() as i64;
     let key = (cx.tenant.to_owned(), account.to_owned());
     with_index(sp, cx, |index| {
-        index.approvals.entry(key).or_default().push((at, amount))
+        index.approvals.entry(key).or_default().add(at, amount);
     });
     sp.book(
         cx,

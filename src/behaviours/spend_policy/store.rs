@@ -27,10 +27,39 @@ pub struct SpendPolicy {
 /// Approvals per account and the requests waiting for a decision.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// (tenant, account) -> (decided at, cents) of each approval.
-    pub approvals: HashMap<(String, String), Vec<(i64, i64)>>,
+    /// (tenant, account) -> the cents of its approvals, by decision time.
+    pub approvals: HashMap<(String, String), Approvals>,
     /// (expires at, tenant, request id) of each held request.
     pub held: std::collections::BTreeSet<(i64, String, String)>,
+}
+
+/// One account's approvals in decision-time order, with running totals, so what was spent
+/// in a period is two binary searches, not a walk over every approval.
+#[derive(Debug, Default)]
+pub struct Approvals {
+    /// (decided at, cents approved up to and including this one).
+    running: Vec<(i64, i64)>,
+}
+
+impl Approvals {
+    /// Adds an approval of `cents` decided at `at` (in order, unless the clock went back).
+    pub fn add(&mut self, at: i64, cents: i64) {
+        let i = self.running.partition_point(|(t, _)| *t <= at);
+        let before = i.checked_sub(1).map_or(0, |j| self.running[j].1);
+        self.running.insert(i, (at, before + cents));
+        for entry in &mut self.running[i + 1..] {
+            entry.1 += cents;
+        }
+    }
+
+    /// Cents approved with a decision in [start, end).
+    pub fn sum(&self, start: i64, end: i64) -> i64 {
+        let upto = |t: i64| {
+            let i = self.running.partition_point(|(at, _)| *at < t);
+            i.checked_sub(1).map_or(0, |j| self.running[j].1)
+        };
+        upto(end) - upto(start)
+    }
 }
 
 /// Builds the behaviour from its profile settings.
@@ -44,4 +73,23 @@ pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String>
         index: Mutex::new(None),
         changes: Mutex::new(Vec::new()),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Approvals;
+
+    #[test]
+    fn period_sums_count_each_approval_once_whatever_the_order_added() {
+        let mut a = Approvals::default();
+        for (at, cents) in [(10, 100), (20, 200), (30, 300), (15, 50)] {
+            a.add(at, cents);
+        }
+        assert_eq!(a.sum(0, 100), 650);
+        assert_eq!(a.sum(10, 20), 150, "[10, 20) holds 10 and 15");
+        assert_eq!(a.sum(20, 31), 500);
+        assert_eq!(a.sum(31, 40), 0);
+        a.add(20, 1);
+        assert_eq!(a.sum(20, 21), 201, "two approvals at one instant");
+    }
 }

@@ -32,9 +32,7 @@ const HARD_DEPTH: usize = 24;
 /// can read its `properties`, `required` and `type` directly.
 pub fn flatten(doc: &Value, schema: &Value) -> Value {
     let g = Generator::new(doc, 0, "", Direction::Response);
-    let resolved = pointer::resolve(doc, schema)
-        .map(|(v, _)| v)
-        .unwrap_or(schema);
+    let resolved = pointer::target(doc, schema).unwrap_or(schema);
     if resolved.get("allOf").is_some() {
         g.merge_all_of(resolved, &mut Vec::new())
     } else {
@@ -55,7 +53,7 @@ struct Ctx<'n> {
     name: Option<&'n str>,
     depth: usize,
     /// `$ref`s currently being expanded, to cut recursion.
-    refs: Vec<String>,
+    refs: Vec<&'n str>,
     /// Only required properties and minimal arrays from here down.
     minimal: bool,
 }
@@ -93,7 +91,7 @@ impl<'a> Generator<'a> {
 
     pub fn value_at(&mut self, ptr: &str) -> Value {
         let doc = self.doc;
-        doc.pointer(ptr).map_or(Value::Null, |s| self.value(s))
+        pointer::lookup(doc, ptr).map_or(Value::Null, |s| self.value(s))
     }
 
     fn gen_value(&mut self, schema: &Value, ctx: &Ctx) -> Value {
@@ -101,13 +99,13 @@ impl<'a> Generator<'a> {
             return self.smallest(schema, 0);
         }
         if let Some(r) = ref_of(schema) {
-            let seen = ctx.refs.iter().filter(|x| x.as_str() == r).count();
+            let seen = ctx.refs.iter().filter(|x| **x == r).count();
             let doc = self.doc;
-            let Ok((target, _)) = pointer::resolve(doc, schema) else {
+            let Ok(target) = pointer::target(doc, schema) else {
                 return Value::Null;
             };
             let mut inner = ctx.clone();
-            inner.refs.push(r.to_owned());
+            inner.refs.push(r);
             // One level of self-reference reads naturally; deeper only what is required.
             inner.minimal |= seen >= 1;
             if seen >= 3 {
@@ -166,9 +164,7 @@ impl<'a> Generator<'a> {
             Some(r) if seen.iter().any(|s| s == r) => return Value::Object(out),
             Some(r) => {
                 seen.push(r.to_owned());
-                pointer::resolve(doc, schema)
-                    .map(|(v, _)| v)
-                    .unwrap_or(&Value::Null)
+                pointer::target(doc, schema).unwrap_or(&Value::Null)
             }
             None => schema,
         };
@@ -251,13 +247,13 @@ impl<'a> Generator<'a> {
             for (name, sub) in props {
                 let is_required = required.contains(&name.as_str());
                 let doc = self.doc;
-                let resolved = pointer::resolve(doc, sub).map(|(v, _)| v).unwrap_or(sub);
+                let resolved = pointer::target(doc, sub).unwrap_or(sub);
                 if !is_required {
                     if !optional_too || resolved.get(skip_flag) == Some(&Value::Bool(true)) {
                         continue;
                     }
                     // An optional property that recurses into a type being expanded adds nothing.
-                    if ref_of(sub).is_some_and(|r| ctx.refs.iter().any(|x| x == r)) {
+                    if ref_of(sub).is_some_and(|r| ctx.refs.contains(&r)) {
                         continue;
                     }
                 }
@@ -481,9 +477,7 @@ impl<'a> Generator<'a> {
     /// The smallest value a schema accepts, without expanding anything optional.
     fn smallest(&mut self, schema: &Value, hops: usize) -> Value {
         let doc = self.doc;
-        let schema = pointer::resolve(doc, schema)
-            .map(|(v, _)| v)
-            .unwrap_or(schema);
+        let schema = pointer::target(doc, schema).unwrap_or(schema);
         let Value::Object(map) = schema else {
             return Value::Null;
         };

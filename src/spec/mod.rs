@@ -149,7 +149,7 @@ impl Spec {
 
     /// Resolves a pointer in the document; `None` when nothing is there.
     pub fn at(&self, ptr: &str) -> Option<&Value> {
-        self.doc.pointer(ptr)
+        pointer::lookup(&self.doc, ptr)
     }
 }
 

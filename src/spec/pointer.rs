@@ -1,6 +1,8 @@
 //! JSON pointers into a spec document: building them, escaping segments, and following
 //! `$ref` chains without ever looping.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 /// Escapes one reference token for use in a JSON pointer (RFC 6901).
@@ -15,11 +17,46 @@ pub fn join(base: &str, segment: &str) -> String {
 
 /// Decodes a `$ref` fragment (`#/components/schemas/A%20B`) into a plain JSON pointer.
 pub fn fragment_to_pointer(reference: &str) -> Option<String> {
+    decode(reference).map(Cow::into_owned)
+}
+
+/// The same, borrowed where nothing was escaped (the usual case).
+fn decode(reference: &str) -> Option<Cow<'_, str>> {
     let fragment = reference.strip_prefix('#')?;
-    let decoded = percent_encoding::percent_decode_str(fragment)
+    percent_encoding::percent_decode_str(fragment)
         .decode_utf8()
-        .ok()?;
-    Some(decoded.into_owned())
+        .ok()
+}
+
+/// The value at `pointer` in `doc` (RFC 6901), as `Value::pointer` finds it, without
+/// copying the tokens that need no unescaping: refs are followed on every request.
+pub fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    pointer
+        .strip_prefix('/')?
+        .split('/')
+        .try_fold(doc, |target, token| {
+            let token: Cow<str> = if token.contains('~') {
+                token.replace("~1", "/").replace("~0", "~").into()
+            } else {
+                token.into()
+            };
+            match target {
+                Value::Object(map) => map.get(token.as_ref()),
+                Value::Array(items) => array_index(&token).and_then(|i| items.get(i)),
+                _ => None,
+            }
+        })
+}
+
+/// An array index token: digits, without a sign or leading zeros.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// Why a `$ref` could not be followed.
@@ -42,17 +79,27 @@ pub fn resolve<'a>(
     doc: &'a Value,
     value: &'a Value,
 ) -> Result<(&'a Value, Option<String>), RefError> {
+    let (target, at) = follow(doc, value)?;
+    Ok((target, at.map(Cow::into_owned)))
+}
+
+/// The node `value`'s `$ref` chain ends at, as [`resolve`] finds it, without the pointer.
+pub fn target<'a>(doc: &'a Value, value: &'a Value) -> Result<&'a Value, RefError> {
+    follow(doc, value).map(|(v, _)| v)
+}
+
+fn follow<'a>(
+    doc: &'a Value,
+    value: &'a Value,
+) -> Result<(&'a Value, Option<Cow<'a, str>>), RefError> {
     let mut current = value;
     let mut at = None;
     for _ in 0..MAX_HOPS {
         let Some(reference) = ref_of(current) else {
             return Ok((current, at));
         };
-        let pointer = fragment_to_pointer(reference)
-            .ok_or_else(|| RefError::NotLocal(reference.to_owned()))?;
-        current = doc
-            .pointer(&pointer)
-            .ok_or_else(|| RefError::Dangling(reference.to_owned()))?;
+        let pointer = decode(reference).ok_or_else(|| RefError::NotLocal(reference.to_owned()))?;
+        current = lookup(doc, &pointer).ok_or_else(|| RefError::Dangling(reference.to_owned()))?;
         at = Some(pointer);
     }
     Err(RefError::Cycle(
@@ -106,6 +153,24 @@ mod tests {
             resolve(&doc, &json!({"$ref": "#/nope"})),
             Err(RefError::Dangling(_))
         ));
+    }
+
+    #[test]
+    fn lookup_reads_pointers_as_serde_json_does() {
+        let doc = json!({"a/b": {"m~n": [10, 20]}, "": 1, "list": [0, 1, 2]});
+        for p in [
+            "",
+            "/a~1b",
+            "/a~1b/m~0n/1",
+            "/",
+            "/list/2",
+            "/list/02",
+            "/list/+1",
+            "/x",
+            "a",
+        ] {
+            assert_eq!(lookup(&doc, p), doc.pointer(p), "{p}");
+        }
     }
 
     #[test]

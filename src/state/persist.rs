@@ -8,9 +8,11 @@
 //! - **Group commit.** Requests append their frames to a buffer while they hold the store's
 //!   write lock; one writer thread writes and `fdatasync`s whatever has accumulated and then
 //!   releases every request whose frames it covered, so many requests share one sync.
-//! - **Recovery.** At start the log is replayed. A torn or corrupt tail (a crash in the
-//!   middle of a write) is detected by length and checksum, logged, and cut off; everything
-//!   before it is loaded. A file that is not a state log is refused, never overwritten.
+//! - **Recovery.** At start the log is replayed: one thread reads and checks the frames
+//!   while another files the records, whose bodies stay the bytes the log holds. A torn or
+//!   corrupt tail (a crash in the middle of a write) is detected by length and checksum,
+//!   logged, and cut off; everything before it is loaded. A file that is not a state log is
+//!   refused, never overwritten.
 //! - **Compaction.** When the log has grown well past the live state, it is rewritten as one
 //!   `put` per live record (to a temporary file, then renamed), in the writer thread, while
 //!   requests go on appending.

@@ -657,12 +657,15 @@ impl Engine {
         self.start(store, site, call, instant);
         self.attribute(store, site.tenant, site.resource, site.id, mark);
         let key = format!("{}/{}/{}", site.tenant, site.resource, site.id);
+        // Only a behaviour hears of the finished record: the copy is for it.
+        let heard = self.behaviour_of(site.resource).is_some();
         let body = store
             .tenant(site.tenant)
             .edit(site.resource, site.id, |body, _| {
                 self.complete(site.spec, &key, site.resource, body);
-                body.clone()
-            });
+                heard.then(|| body.clone())
+            })
+            .flatten();
         if let Some(body) = body {
             let what = (site.resource, site.id, Happened::Created);
             self.changed(site.spec, store, site.tenant, what, &body);

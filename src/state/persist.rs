@@ -32,7 +32,9 @@ use serde_json::{Map, Value};
 
 use bytes::Bytes;
 
-use super::store::{Body, Dirty, FORMAT_VERSION, IndexKind, IndexPlan, Meta, ParentRef, Store};
+use super::store::{
+    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexKind, IndexPlan, Meta, ParentRef, Store,
+};
 
 /// The log's format version (format 1 was one JSON document).
 pub const LOG_VERSION: u32 = 2;
@@ -588,7 +590,7 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
                 .find(|(p, _)| Some(p.api) == frame.change.api())
             {
                 Some((part, store)) => {
-                    apply(store, &part.own, frame.change, frame.members, bytes);
+                    apply(store, &part.own, frame.change, frame.filed, bytes);
                 }
                 None => foreign.extend_from_slice(&bytes[frame.at..frame.next]),
             }
@@ -659,14 +661,17 @@ enum Read<'a> {
     Bad(usize, String),
 }
 
-/// A whole frame: where it lies, its change, and for a `put` the body's members as the
-/// store files them (see [`filed_members`]).
+/// A whole frame: where it lies, its change, and for a `put` the record's index entries
+/// (see [`filed`]).
 struct Decoded<'a> {
     at: usize,
     next: usize,
     change: Change<'a>,
-    members: Option<Map<String, Value>>,
+    filed: Option<Filed>,
 }
+
+/// A stored record's index entries, and its members where a timed lifecycle reads them.
+type Filed = (IndexEntries, Option<Map<String, Value>>);
 
 /// Reads the frames of `bytes` in order and sends them in batches, up to and including
 /// the first that is torn or does not read.
@@ -683,7 +688,7 @@ fn decode_frames<'a>(
             Some((payload, next)) => match serde_json::from_slice::<Change>(payload) {
                 Err(e) => Read::Bad(at, e.to_string()),
                 Ok(change) => {
-                    let members = match &change {
+                    let filed = match &change {
                         Change::Put {
                             api,
                             resource,
@@ -692,7 +697,7 @@ fn decode_frames<'a>(
                         } => plans
                             .iter()
                             .find(|(a, _)| a == api)
-                            .and_then(|(_, plan)| filed_members(plan, resource, body)),
+                            .and_then(|(_, plan)| filed(plan, resource, body)),
                         _ => None,
                     };
                     let start = at;
@@ -701,7 +706,7 @@ fn decode_frames<'a>(
                         at: start,
                         next,
                         change,
-                        members,
+                        filed,
                     })
                 }
             },
@@ -720,23 +725,26 @@ fn decode_frames<'a>(
     }
 }
 
-/// A stored body's members as the store files a record under them: every member's name
-/// (the store counts which members occur), with the value parsed only where an index or a
-/// timed lifecycle reads it. Nested values of other members (an event's whole object) are
-/// skipped over, not built. `None` when the body is not an object.
-fn filed_members(plan: &IndexPlan, resource: &str, body: &RawValue) -> Option<Map<String, Value>> {
+/// A stored body's entries in the store's indexes, worked out here so the thread filing
+/// records only inserts them. Of the body only the members an index reads are parsed;
+/// other values (an event's whole object) are skipped over, not built. A resource with
+/// timed transitions is parsed whole, for its lifecycle. `None` when the body is not an
+/// object.
+fn filed(plan: &IndexPlan, resource: &str, body: &RawValue) -> Option<Filed> {
+    let kinds = plan.members.get(resource);
     if plan.timed.contains(resource) {
-        return serde_json::from_str(body.get()).ok();
+        let members: Map<String, Value> = serde_json::from_str(body.get()).ok()?;
+        return Some((IndexEntries::of(kinds, &members), Some(members)));
     }
-    let indexed = plan.members.get(resource);
     let mut de = serde_json::Deserializer::from_str(body.get());
-    serde::de::DeserializeSeed::deserialize(Filed(indexed), &mut de).ok()
+    let sparse = serde::de::DeserializeSeed::deserialize(Sparse(kinds), &mut de).ok()?;
+    Some((IndexEntries::of(kinds, &sparse), None))
 }
 
 /// Reads an object's members in one pass, parsing only the values of `.0`'s members.
-struct Filed<'p>(Option<&'p BTreeMap<String, IndexKind>>);
+struct Sparse<'p>(Option<&'p BTreeMap<String, IndexKind>>);
 
-impl<'de> serde::de::DeserializeSeed<'de> for Filed<'_> {
+impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
     type Value = Map<String, Value>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -744,7 +752,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Filed<'_> {
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Filed<'_> {
+impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
     type Value = Map<String, Value>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -780,13 +788,13 @@ fn next_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(payload) == crc).then_some((payload, end))
 }
 
-/// Applies one change; a `put` comes with its body's members, parsed by the reader (none
-/// when the body is not an object, which stores an empty record rather than fail).
+/// Applies one change; a `put` comes with its index entries, worked out by the reader
+/// (none when the body is not an object, which stores an empty record rather than fail).
 fn apply(
     store: &mut Store,
     own: &[(&str, &dyn OwnData)],
     change: Change<'_>,
-    members: Option<Map<String, Value>>,
+    filed: Option<Filed>,
     file: &Bytes,
 ) {
     let holder = |name: &str| own.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
@@ -814,14 +822,22 @@ fn apply(
         } => {
             // The stored text is kept as it is (it was the store's own output), where it
             // lies in the file read, not copied.
-            let (body, members) = match members {
-                Some(m) => (Body::from_json(file.slice_ref(body.get().as_bytes())), m),
-                None => (Body::new(&Map::new()), Map::new()),
+            let (entries, due) = match filed {
+                Some((entries, due)) => (Some(entries), due),
+                None => (None, None),
+            };
+            let none = Map::new();
+            let (body, filing) = match entries {
+                Some(entries) => (
+                    Body::from_json(file.slice_ref(body.get().as_bytes())),
+                    Filing::Entries(entries, due.as_ref()),
+                ),
+                None => (Body::new(&none), Filing::Members(&none)),
             };
             store.tenant(&tenant).put_stored(
                 &resource,
                 &id,
-                (body, &members),
+                (body, filing),
                 meta.unwrap_or_default(),
                 parent,
                 seq,

@@ -327,6 +327,49 @@ fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq:
     }
 }
 
+/// A record's entries in its collection's indexes, worked out from its members before the
+/// store is locked (by the thread that reads a state log back at start).
+#[derive(Debug, Default)]
+pub struct IndexEntries {
+    /// (member, the texts its equal index files it under, its sort key).
+    entries: Vec<(String, Vec<String>, Option<SortKey>)>,
+    /// Every member's name (the collection counts which occur).
+    names: Vec<String>,
+}
+
+impl IndexEntries {
+    /// The entries of a record with `body` in a collection indexed as `kinds` says.
+    pub fn of(kinds: Option<&BTreeMap<String, IndexKind>>, body: &Map<String, Value>) -> Self {
+        let entries = kinds
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, kind)| {
+                let v = body.get(name)?;
+                let texts = if kind.equal {
+                    index_texts(v)
+                } else {
+                    Vec::new()
+                };
+                let key = if kind.sorted { SortKey::of(v) } else { None };
+                Some((name.clone(), texts, key))
+            })
+            .collect();
+        Self {
+            entries,
+            names: body.keys().cloned().collect(),
+        }
+    }
+}
+
+/// How a stored record is filed under its collection's indexes.
+pub enum Filing<'b> {
+    /// From its members, parsed.
+    Members(&'b Map<String, Value>),
+    /// From entries worked out beforehand, with the members its lifecycle reads when its
+    /// resource has timed transitions.
+    Entries(IndexEntries, Option<&'b Map<String, Value>>),
+}
+
 /// Counts one more record holding member `name` (a lookup, not a new key, in the usual case).
 fn count_present(present: &mut HashMap<String, usize>, name: &str) {
     match present.get_mut(name) {
@@ -352,7 +395,22 @@ impl MemberIndex {
                 file_under(equal, t, seq, id);
             }
         }
-        if let (Some(sorted), Some(k)) = (&mut self.sorted, SortKey::of(v)) {
+        let key = self.sorted.as_ref().and_then(|_| SortKey::of(v));
+        self.add_sorted(key, seq, id);
+    }
+
+    /// Files entries worked out beforehand ([`IndexEntries`]).
+    fn add_entry(&mut self, texts: Vec<String>, key: Option<SortKey>, seq: u64, id: &Id) {
+        if let Some(equal) = &mut self.equal {
+            for t in texts {
+                file_under(equal, t, seq, id);
+            }
+        }
+        self.add_sorted(key, seq, id);
+    }
+
+    fn add_sorted(&mut self, key: Option<SortKey>, seq: u64, id: &Id) {
+        if let (Some(sorted), Some(k)) = (&mut self.sorted, key) {
             match k {
                 SortKey::Number(_) => self.numbers += 1,
                 SortKey::Text(_) => self.texts += 1,
@@ -515,6 +573,20 @@ impl Collection {
             }
         }
         for name in body.keys() {
+            count_present(&mut self.present, name);
+        }
+    }
+
+    fn file_entries(&mut self, id: &Id, seq: u64, parent: Option<&ParentRef>, e: IndexEntries) {
+        if let Some(p) = parent {
+            file_under(&mut self.children, p.clone(), seq, id);
+        }
+        for (name, texts, key) in e.entries {
+            if let Some(index) = self.indexes.get_mut(&name) {
+                index.add_entry(texts, key, seq, id);
+            }
+        }
+        for name in &e.names {
             count_present(&mut self.present, name);
         }
     }
@@ -1001,16 +1073,23 @@ impl TenantMut<'_> {
         seq: u64,
     ) {
         let bytes = Body::new(&body);
-        self.put_body(resource, id, (bytes, &body), meta, parent, seq);
+        self.put_body(
+            resource,
+            id,
+            (bytes, Filing::Members(&body)),
+            meta,
+            parent,
+            seq,
+        );
     }
 
-    /// Stores a record whose body is already JSON bytes, with those bytes' members parsed
-    /// (a state log read back at start).
+    /// Stores a record whose body is already JSON bytes, filed as `filing` says (a state
+    /// log read back at start).
     pub fn put_stored(
         &mut self,
         resource: &str,
         id: &str,
-        body: (Body, &Map<String, Value>),
+        body: (Body, Filing<'_>),
         meta: Meta,
         parent: Option<ParentRef>,
         seq: u64,
@@ -1024,14 +1103,15 @@ impl TenantMut<'_> {
         self.tenant.next_seq += 1;
         let seq = self.tenant.next_seq;
         let map = body.map();
-        self.put_body(resource, id, (body, &map), Meta::default(), parent, seq);
+        let filing = Filing::Members(&map);
+        self.put_body(resource, id, (body, filing), Meta::default(), parent, seq);
     }
 
     fn put_body(
         &mut self,
         resource: &str,
         id: &str,
-        (bytes, body): (Body, &Map<String, Value>),
+        (bytes, filing): (Body, Filing<'_>),
         meta: Meta,
         parent: Option<ParentRef>,
         seq: u64,
@@ -1042,7 +1122,18 @@ impl TenantMut<'_> {
         if let Some(old) = coll.records.get(&id).cloned() {
             coll.unfile(old.seq, old.parent.as_ref(), &old.body.map());
         }
-        coll.file(&id, seq, parent.as_ref(), body);
+        // Only a timed lifecycle reads the members once the record is filed.
+        let none = Map::new();
+        let body = match filing {
+            Filing::Members(body) => {
+                coll.file(&id, seq, parent.as_ref(), body);
+                body
+            }
+            Filing::Entries(entries, due) => {
+                coll.file_entries(&id, seq, parent.as_ref(), entries);
+                due.unwrap_or(&none)
+            }
+        };
         let record = Record {
             body: bytes,
             meta: (!meta.is_default()).then(|| Box::new(meta.clone())),

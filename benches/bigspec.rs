@@ -21,25 +21,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
-use support::{
-    Target, first_answer, free_port, runtime, sandbox_binary, sandbox_command, status_kb,
-};
+use support::{Target, first_answer, free_port, sandbox_binary, sandbox_command, status_kb};
 
 const RESOURCES: usize = 140;
 const PROPERTIES: usize = 78;
 const RUNS: usize = 5;
 
 fn main() -> ExitCode {
-    if let Some(code) = support::bare_server_main() {
-        return code;
-    }
-    match runtime().and_then(|rt| rt.block_on(run())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bigspec bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    support::async_main("bigspec", run)
 }
 
 async fn run() -> Result<()> {

@@ -23,19 +23,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use support::{Server, Settings, WARM_UP, free_port, runtime, sandbox_binary, sandbox_command};
+use support::{Server, Settings, WARM_UP, free_port, sandbox_binary, sandbox_command};
 
 fn main() -> ExitCode {
-    if let Some(code) = support::bare_server_main() {
-        return code;
-    }
-    match runtime().and_then(|rt| rt.block_on(run())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("spend bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    support::async_main("spend", run)
 }
 
 async fn run() -> Result<()> {

@@ -33,23 +33,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use support::{Server, free_port, runtime, sandbox_binary, sandbox_command, status_kb};
+use support::{Server, free_port, sandbox_binary, sandbox_command, status_kb};
 
 const POINTS: usize = 1_000_000;
 const BATCH: usize = 1_000;
 const ADMIN: &str = "dakkio_a_bench";
 
 fn main() -> ExitCode {
-    if let Some(code) = support::bare_server_main() {
-        return code;
-    }
-    match runtime().and_then(|rt| rt.block_on(run())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("timeseries bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    support::async_main("timeseries", run)
 }
 
 async fn run() -> Result<()> {

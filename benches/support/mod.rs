@@ -87,6 +87,25 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The whole `main` of an async bench: the bare server when started as one, else `run` on
+/// a runtime, its error printed as `NAME bench failed: ...`.
+#[allow(dead_code)] // not every bench is async
+pub fn async_main<F: std::future::Future<Output = Result<()>>>(
+    name: &str,
+    run: impl FnOnce() -> F,
+) -> ExitCode {
+    if let Some(code) = bare_server_main() {
+        return code;
+    }
+    match runtime().and_then(|rt| rt.block_on(run())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -84,13 +84,13 @@ fn parse_junit(path: &Path) -> (usize, usize) {
     (cases, failures)
 }
 
-/// dakkio's journey: its keys are made during the scenario (captured, then sent as
-/// `{{write_key}}`), so no `--header` replaces the fixture's own.
-#[test]
-fn the_dakkio_sandbox_passes_its_fixtures() {
-    let spec = repo_root().join("specs/dakkio/openapi.yaml");
+/// Replays `fixtures/<api>` against a sandbox serving `specs/<api>`, comparing snapshots,
+/// and expects `passed` steps and no failure.
+fn bundled_fixtures_pass(api: &str, passed: usize) {
+    let spec = repo_root().join(format!("specs/{api}/openapi.yaml"));
     let spec = spec.to_str().unwrap();
     let sandbox = Sandbox::start(&["--spec", spec]);
+    let fixtures = format!("fixtures/{api}");
     let args = [
         "contract-test",
         "--spec",
@@ -98,31 +98,25 @@ fn the_dakkio_sandbox_passes_its_fixtures() {
         "--base-url",
         sandbox.url(),
         "--compare",
-        "fixtures/dakkio",
+        &fixtures,
     ];
     let (code, stdout, stderr) = run_cli(&args, &repo_root());
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("27 passed, 0 failed"), "{stdout}");
+    let summary = format!("{passed} passed, 0 failed");
+    assert!(stdout.contains(&summary), "{stdout}");
+}
+
+/// dakkio's journey: its keys are made during the scenario (captured, then sent as
+/// `{{write_key}}`), so no `--header` replaces the fixture's own.
+#[test]
+fn the_dakkio_sandbox_passes_its_fixtures() {
+    bundled_fixtures_pass("dakkio", 27);
 }
 
 /// Dino's journey, with team `contract`'s keys as the fixture names them.
 #[test]
 fn the_dino_sandbox_passes_its_fixtures() {
-    let spec = repo_root().join("specs/dino/openapi.yaml");
-    let spec = spec.to_str().unwrap();
-    let sandbox = Sandbox::start(&["--spec", spec]);
-    let args = [
-        "contract-test",
-        "--spec",
-        spec,
-        "--base-url",
-        sandbox.url(),
-        "--compare",
-        "fixtures/dino",
-    ];
-    let (code, stdout, stderr) = run_cli(&args, &repo_root());
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("16 passed, 0 failed"), "{stdout}");
+    bundled_fixtures_pass("dino", 16);
 }
 
 #[test]

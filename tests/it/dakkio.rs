@@ -34,13 +34,7 @@ impl Caller<'_> {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("the sandbox answers");
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.expect("a body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::common::reply(req).await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -92,10 +86,7 @@ fn redact(v: &Value) -> Value {
 }
 
 fn snapshot(name: &str, body: &Value) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_json_snapshot!(name, redact(body)));
+    crate::common::snapshot(name, &redact(body));
 }
 
 /// The frozen clock's instant, in Unix seconds.

@@ -110,13 +110,7 @@ impl Flow {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("answers");
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::common::reply(req).await
     }
 
     /// Calls, checks the status, snapshots the redacted body and returns the raw one.

@@ -47,10 +47,7 @@ fn snapshot(name: &str, body: &Value) {
             other => other.clone(),
         }
     }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_json_snapshot!(name, redact(body)));
+    crate::common::snapshot(name, &redact(body));
 }
 
 fn dino_spec() -> String {
@@ -83,13 +80,7 @@ impl Key<'_> {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("the sandbox answers");
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.expect("a body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::common::reply(req).await
     }
 
     async fn spend(&self, cents: i64, merchant: &str) -> Value {

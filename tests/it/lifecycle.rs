@@ -29,13 +29,7 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("answers");
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::common::reply(req).await
     }
     async fn admin(&self, path: &str, body: Option<Value>) -> Value {
         let req = match body {

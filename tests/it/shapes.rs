@@ -53,13 +53,7 @@ async fn call(
         (Some(b), false) => req = req.json(&b),
         (None, _) => {}
     }
-    let res = req.send().await.expect("the sandbox answers");
-    let status = res.status().as_u16();
-    let bytes = res.bytes().await.expect("a body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::common::reply(req).await
 }
 
 fn shape(name: &str) -> String {

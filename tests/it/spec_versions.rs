@@ -20,13 +20,7 @@ async fn call(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let res = req.send().await.expect("the sandbox answers");
-    let status = res.status().as_u16();
-    let bytes = res.bytes().await.expect("a body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::common::reply(req).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

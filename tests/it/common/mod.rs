@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 pub struct Sandbox {
     child: Child,
     pub urls: Vec<String>,
@@ -150,6 +152,25 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("a client builds")
+}
+
+/// Sends `req` and returns its status and JSON body (`null` when the body is not JSON).
+pub async fn reply(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("the sandbox answers");
+    let status = res.status().as_u16();
+    let bytes = res.bytes().await.expect("a body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Asserts the insta snapshot `name` (under `snapshots/`) of `value`, already redacted.
+pub fn snapshot(name: &str, value: &Value) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(repo_root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_json_snapshot!(name, value));
 }
 
 /// Runs `sandbox <args>` to completion and returns (exit code, stdout, stderr).

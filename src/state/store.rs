@@ -390,26 +390,25 @@ impl MemberIndex {
     }
 
     fn add(&mut self, v: &Value, seq: u64, id: &Id) {
-        if let Some(equal) = &mut self.equal {
-            for t in index_texts(v) {
-                file_under(equal, t, seq, id);
-            }
-        }
+        let texts = self
+            .equal
+            .as_ref()
+            .map(|_| index_texts(v))
+            .unwrap_or_default();
         let key = self.sorted.as_ref().and_then(|_| SortKey::of(v));
-        self.add_sorted(key, seq, id);
+        self.add_entry(texts, key, seq, id);
     }
 
-    /// Files entries worked out beforehand ([`IndexEntries`]).
+    /// Files a record under its value's texts and sort key (worked out here, by [`add`], or
+    /// beforehand, by [`IndexEntries`]).
+    ///
+    /// [`add`]: Self::add
     fn add_entry(&mut self, texts: Vec<String>, key: Option<SortKey>, seq: u64, id: &Id) {
         if let Some(equal) = &mut self.equal {
             for t in texts {
                 file_under(equal, t, seq, id);
             }
         }
-        self.add_sorted(key, seq, id);
-    }
-
-    fn add_sorted(&mut self, key: Option<SortKey>, seq: u64, id: &Id) {
         if let (Some(sorted), Some(k)) = (&mut self.sorted, key) {
             match k {
                 SortKey::Number(_) => self.numbers += 1,

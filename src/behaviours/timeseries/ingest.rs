@@ -204,21 +204,29 @@ impl TimeSeries {
     }
 }
 
-/// `POST` one reading.
-pub fn single(ts: &TimeSeries, cx: &mut Cx<'_>) -> Outcome {
+/// The request body and the container it names, once the container takes readings; the
+/// answer to give instead when there is no body, no container named, or it is closed.
+fn opened(ts: &TimeSeries, cx: &mut Cx<'_>) -> Result<(Value, String), Outcome> {
     let Some(body) = cx.call.and_then(|c| c.body).cloned() else {
-        return Outcome::Stateless;
+        return Err(Outcome::Stateless);
     };
     let Some(container_id) = body
         .get(&ts.s.container_member)
         .and_then(Value::as_str)
         .map(str::to_owned)
     else {
-        return Outcome::Stateless;
+        return Err(Outcome::Stateless);
     };
-    if let Err(refused) = ts.open_container(cx, &container_id) {
-        return refused;
-    }
+    ts.open_container(cx, &container_id)?;
+    Ok((body, container_id))
+}
+
+/// `POST` one reading.
+pub fn single(ts: &TimeSeries, cx: &mut Cx<'_>) -> Outcome {
+    let (body, container_id) = match opened(ts, cx) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
+    };
     let mut errors = Vec::new();
     let mut sources = Default::default();
     let checked = ts.check_item(cx, &container_id, &body, "", &mut sources, &mut errors);
@@ -250,19 +258,10 @@ pub fn single(ts: &TimeSeries, cx: &mut Cx<'_>) -> Outcome {
 
 /// `POST` a batch: every reading stored, or none.
 pub fn batch(ts: &TimeSeries, cx: &mut Cx<'_>) -> Outcome {
-    let Some(body) = cx.call.and_then(|c| c.body).cloned() else {
-        return Outcome::Stateless;
+    let (body, container_id) = match opened(ts, cx) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
     };
-    let Some(container_id) = body
-        .get(&ts.s.container_member)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        return Outcome::Stateless;
-    };
-    if let Err(refused) = ts.open_container(cx, &container_id) {
-        return refused;
-    }
     let items = body
         .get("dataPoints")
         .and_then(Value::as_array)

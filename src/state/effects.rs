@@ -630,7 +630,7 @@ impl Engine {
         };
         store
             .tenant(tenant)
-            .insert_with(made.resource, &new_id, new_body, meta, made.parent);
+            .insert_with(made.resource, &new_id, &new_body, meta, made.parent);
         // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
         let site = Site {
             resource: made.resource,
@@ -670,6 +670,34 @@ impl Engine {
             let what = (site.resource, site.id, Happened::Created);
             self.changed(site.spec, store, site.tenant, what, &body);
         }
+    }
+
+    /// Whether a new record of `resource` is final once stored: no derived members,
+    /// lifecycle, creation effects, behaviour or embeds change or add to it afterwards. Such
+    /// a record is completed before it is stored, and its event and answer are made from the
+    /// members in hand rather than read back from the stored bytes.
+    pub(super) fn settles_when_stored(&self, resource: &str) -> bool {
+        let plain = self.profile.resources.get(resource).is_none_or(|o| {
+            o.derive.is_empty()
+                && o.on_create.is_none()
+                && o.behaviour.is_none()
+                && o.embed.is_empty()
+        });
+        plain && !self.profile.lifecycles.contains_key(resource)
+    }
+
+    /// A record that [`settles_when_stored`](Self::settles_when_stored), completed and
+    /// stored as `record`: its created event.
+    pub(super) fn created_settled(
+        &self,
+        store: &mut Store,
+        site: Site<'_>,
+        record: &Map<String, Value>,
+    ) {
+        let mark = self.event_mark();
+        let (tenant, resource) = (site.tenant, site.resource);
+        self.emit(store, tenant, resource, Change::Created, record, site.at);
+        self.attribute(store, tenant, resource, site.id, mark);
     }
 
     /// How many events there are, when some resource shows the events its records cause.

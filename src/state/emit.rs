@@ -92,10 +92,13 @@ impl Engine {
         );
         let body = crate::compiled::prepared::json_bytes(&payload);
         // APIs with an events collection list their events there too (the same bytes).
-        if self.model.resources.contains_key("events") {
+        if self.model.resources.contains_key("events")
+            && let Some(members) = payload.as_object()
+        {
+            let stored = (Body::from_json(body.clone()), members);
             store
                 .tenant(tenant)
-                .insert_body("events", &id, Body::from_json(body.clone()), None);
+                .insert_body("events", &id, stored, None);
         }
         let urls = self.targets_for(store, tenant, &kind);
         if !urls.is_empty() {

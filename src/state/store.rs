@@ -1044,7 +1044,7 @@ impl TenantMut<'_> {
         body: Map<String, Value>,
         parent: Option<ParentRef>,
     ) {
-        self.insert_with(resource, id, body, Meta::default(), parent);
+        self.insert_with(resource, id, &body, Meta::default(), parent);
     }
 
     /// Stores a new record with what the sandbox knows about it.
@@ -1052,7 +1052,7 @@ impl TenantMut<'_> {
         &mut self,
         resource: &str,
         id: &str,
-        body: Map<String, Value>,
+        body: &Map<String, Value>,
         meta: Meta,
         parent: Option<ParentRef>,
     ) {
@@ -1066,16 +1066,16 @@ impl TenantMut<'_> {
         &mut self,
         resource: &str,
         id: &str,
-        body: Map<String, Value>,
+        body: &Map<String, Value>,
         meta: Meta,
         parent: Option<ParentRef>,
         seq: u64,
     ) {
-        let bytes = Body::new(&body);
+        let bytes = Body::new(body);
         self.put_body(
             resource,
             id,
-            (bytes, Filing::Members(&body)),
+            (bytes, Filing::Members(body)),
             meta,
             parent,
             seq,
@@ -1097,12 +1097,17 @@ impl TenantMut<'_> {
     }
 
     /// Stores a new record whose body is already JSON bytes (shared with whoever holds
-    /// them: an event's payload, say).
-    pub fn insert_body(&mut self, resource: &str, id: &str, body: Body, parent: Option<ParentRef>) {
+    /// them: an event's payload, say), filed by `members`, the members those bytes hold.
+    pub fn insert_body(
+        &mut self,
+        resource: &str,
+        id: &str,
+        (body, members): (Body, &Map<String, Value>),
+        parent: Option<ParentRef>,
+    ) {
         self.tenant.next_seq += 1;
         let seq = self.tenant.next_seq;
-        let map = body.map();
-        let filing = Filing::Members(&map);
+        let filing = Filing::Members(members);
         self.put_body(resource, id, (body, filing), Meta::default(), parent, seq);
     }
 

@@ -129,9 +129,14 @@ impl Ctx<'_> {
             fingerprint: fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id)),
             ..Meta::default()
         };
+        let settled = self.engine.settles_when_stored(name);
+        if settled {
+            let key = self.key(&id);
+            self.engine.complete(self.spec(), &key, name, &mut record);
+        }
         store
             .tenant(tenant)
-            .insert_with(name, &id, record, meta, self.parent.clone());
+            .insert_with(name, &id, &record, meta, self.parent.clone());
         let site = Site {
             spec: self.spec(),
             tenant,
@@ -141,14 +146,22 @@ impl Ctx<'_> {
             at: self.engine.clock.now(),
             depth: 0,
         };
-        self.engine
-            .created(store, site, Some(self.call), self.call.instant);
+        if settled {
+            self.engine.created_settled(store, site, &record);
+        } else {
+            self.engine
+                .created(store, site, Some(self.call), self.call.instant);
+        }
         if self.binding.respond_parent
             && let Some(p) = &self.parent
         {
             return self.respond_stored(store, &p.resource, &p.id);
         }
-        let outcome = self.respond_stored(store, name, &id);
+        let outcome = if settled {
+            self.answer_stored(store, name, &id, &record)
+        } else {
+            self.respond_stored(store, name, &id)
+        };
         // Secrets are shown once.
         if let Some(o) = over.filter(|o| !o.once.is_empty()) {
             store.tenant(tenant).edit(name, &id, |body, _| {

@@ -457,12 +457,24 @@ impl<'a> Ctx<'a> {
 
     /// Answers with stored record `id` of `resource`, its embedded members as they are now.
     fn respond_stored(&self, store: &Store, resource: &str, id: &str) -> Outcome {
-        let key = format!("{}/{resource}/{id}", self.call.tenant);
         let tenant = self.call.tenant;
         let Some(body) = self.engine.view(self.spec(), store, tenant, resource, id) else {
             return self.not_found(resource, id);
         };
-        let outcome = self.respond(&body, &key);
+        self.answer_stored(store, resource, id, &body)
+    }
+
+    /// The answer showing stored record `id`, whose members (embeds included) are `body`.
+    fn answer_stored(
+        &self,
+        store: &Store,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Outcome {
+        let key = format!("{}/{resource}/{id}", self.call.tenant);
+        let tenant = self.call.tenant;
+        let outcome = self.respond(body, &key);
         // A record shown as it is stored (no embeds overlaid) can be shown again from its
         // bytes: an idempotent replay keeps those instead of the answer's.
         let plain = resource == self.resource.name

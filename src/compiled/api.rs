@@ -64,6 +64,7 @@ impl Api {
             doc,
             operations,
             derived: Default::default(),
+            flattened: Default::default(),
         };
         Self::with_schemas(spec, schemas, seed)
     }

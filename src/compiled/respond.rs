@@ -53,7 +53,7 @@ pub fn body_candidates(
         out.push(ex.clone());
     }
     for attempt in 0..SYNTH_ATTEMPTS {
-        let mut generator = Generator::new(&spec.doc, seed, &format!("{key}#{attempt}"), direction);
+        let mut generator = Generator::for_spec(spec, seed, &format!("{key}#{attempt}"), direction);
         // Later attempts drop property-level examples, which are the usual culprits.
         generator.use_examples = attempt < SYNTH_ATTEMPTS / 2;
         out.push(generator.value_at(schema_ptr));
@@ -116,8 +116,8 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
             continue;
         }
         let Some(schema) = &h.schema else { continue };
-        let mut generator = Generator::new(
-            &api.spec.doc,
+        let mut generator = Generator::for_spec(
+            &api.spec,
             api.seed,
             &format!("{} header {}", op.id, h.name),
             Direction::Response,

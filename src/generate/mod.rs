@@ -10,6 +10,7 @@ pub mod ids;
 pub mod seed;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use rand::rngs::ChaCha8Rng;
@@ -19,6 +20,7 @@ use serde_json::{Map, Number, Value, json};
 pub use self::seed::stable_hash;
 use crate::schema::Direction;
 use crate::spec::pointer::{self, ref_of};
+use crate::spec::{Flattened, Spec};
 
 /// Generated timestamps fall around this instant (2025-06-15T12:00:00Z), not the wall clock,
 /// so output is reproducible.
@@ -27,6 +29,14 @@ pub const BASE_UNIX_SECONDS: i64 = 1_750_000_000 - 4_800_000;
 const OPTIONAL_DEPTH: usize = 5;
 /// Depth at which only the smallest valid value is produced.
 const HARD_DEPTH: usize = 24;
+
+/// Whether a schema has a non-empty `allOf`.
+fn has_all_of(schema: &Value) -> bool {
+    schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .is_some_and(|all| !all.is_empty())
+}
 
 /// The schema with `$ref`s followed and `allOf` merged into one object schema, so callers
 /// can read its `properties`, `required` and `type` directly.
@@ -42,6 +52,8 @@ pub fn flatten(doc: &Value, schema: &Value) -> Value {
 
 pub struct Generator<'a> {
     doc: &'a Value,
+    /// The spec's cache of flattened schema nodes, when the document is a spec's.
+    flat: Option<&'a Flattened>,
     rng: ChaCha8Rng,
     direction: Direction,
     /// Use `example` values found on scalar properties when they fit their schema.
@@ -56,6 +68,35 @@ struct Ctx<'n> {
     refs: Vec<&'n str>,
     /// Only required properties and minimal arrays from here down.
     minimal: bool,
+    /// The schema in hand lives in the document or in its cache of flattened nodes (not in
+    /// a temporary), so it may be looked up in that cache by address.
+    stable: bool,
+}
+
+/// A schema node: the document's, the spec's cached flattening, or one made just now.
+enum Node<'v> {
+    Borrowed(&'v Value),
+    Shared(Arc<Value>),
+    Owned(Value),
+}
+
+impl std::ops::Deref for Node<'_> {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        match self {
+            Node::Borrowed(v) => v,
+            Node::Shared(v) => v,
+            Node::Owned(v) => v,
+        }
+    }
+}
+
+impl Node<'_> {
+    /// Whether the node may be looked up in the cache by address.
+    fn stable(&self) -> bool {
+        !matches!(self, Node::Owned(_))
+    }
 }
 
 impl<'a> Generator<'a> {
@@ -63,9 +104,18 @@ impl<'a> Generator<'a> {
     pub fn new(doc: &'a Value, seed: u64, key: &str, direction: Direction) -> Self {
         Self {
             doc,
+            flat: None,
             rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
             direction,
             use_examples: true,
+        }
+    }
+
+    /// A generator for `spec`'s document that reuses the schemas it flattened before.
+    pub fn for_spec(spec: &'a Spec, seed: u64, key: &str, direction: Direction) -> Self {
+        Self {
+            flat: Some(&spec.flattened),
+            ..Self::new(&spec.doc, seed, key, direction)
         }
     }
 
@@ -91,7 +141,58 @@ impl<'a> Generator<'a> {
 
     pub fn value_at(&mut self, ptr: &str) -> Value {
         let doc = self.doc;
-        pointer::lookup(doc, ptr).map_or(Value::Null, |s| self.value(s))
+        let ctx = Ctx {
+            stable: true,
+            ..Ctx::default()
+        };
+        pointer::lookup(doc, ptr).map_or(Value::Null, |s| self.gen_value(s, &ctx))
+    }
+
+    /// What `$ref` node `schema` stands for: its target, with the target's own `allOf`
+    /// merged (a target that is itself a `$ref` is left to be followed in turn).
+    fn ref_target<'s>(&self, schema: &'s Value, stable: bool) -> Option<Node<'s>>
+    where
+        'a: 's,
+    {
+        let doc: &'s Value = self.doc;
+        let flatten = |target: &Value| {
+            if has_all_of(target) && ref_of(target).is_none() {
+                Some(self.merge_all_of(target, &mut Vec::new()))
+            } else {
+                None
+            }
+        };
+        match self.flat {
+            Some(cache) if stable => cache
+                .get_or_try(schema, || {
+                    let target = pointer::target(doc, schema).ok()?;
+                    Some(flatten(target).unwrap_or_else(|| target.clone()))
+                })
+                .map(Node::Shared),
+            Some(cache) => {
+                let target = pointer::target(doc, schema).ok()?;
+                Some(match flatten(target) {
+                    Some(_) => Node::Shared(
+                        cache.get_or(target, || flatten(target).unwrap_or(Value::Null)),
+                    ),
+                    None => Node::Borrowed(target),
+                })
+            }
+            None => {
+                let target = pointer::target(doc, schema).ok()?;
+                Some(flatten(target).map_or(Node::Borrowed(target), Node::Owned))
+            }
+        }
+    }
+
+    /// Inline `allOf` node `schema`, merged.
+    fn all_of(&self, schema: &Value, stable: bool) -> Node<'static> {
+        match self.flat {
+            Some(cache) if stable => {
+                Node::Shared(cache.get_or(schema, || self.merge_all_of(schema, &mut Vec::new())))
+            }
+            _ => Node::Owned(self.merge_all_of(schema, &mut Vec::new())),
+        }
     }
 
     fn gen_value(&mut self, schema: &Value, ctx: &Ctx) -> Value {
@@ -100,27 +201,30 @@ impl<'a> Generator<'a> {
         }
         if let Some(r) = ref_of(schema) {
             let seen = ctx.refs.iter().filter(|x| **x == r).count();
-            let doc = self.doc;
-            let Ok(target) = pointer::target(doc, schema) else {
+            if seen >= 3 {
+                let doc = self.doc;
+                return pointer::target(doc, schema).map_or(Value::Null, |t| self.smallest(t, 0));
+            }
+            let Some(target) = self.ref_target(schema, ctx.stable) else {
                 return Value::Null;
             };
             let mut inner = ctx.clone();
             inner.refs.push(r);
             // One level of self-reference reads naturally; deeper only what is required.
             inner.minimal |= seen >= 1;
-            if seen >= 3 {
-                return self.smallest(target, 0);
-            }
-            return self.gen_value(target, &inner);
+            inner.stable = target.stable();
+            return self.gen_value(&target, &inner);
         }
         let Value::Object(map) = schema else {
             return json!("string");
         };
-        if let Some(Value::Array(all)) = map.get("allOf")
-            && !all.is_empty()
-        {
-            let merged = self.merge_all_of(schema, &mut Vec::new());
-            return self.gen_value(&merged, ctx);
+        if has_all_of(schema) {
+            let merged = self.all_of(schema, ctx.stable);
+            let inner = Ctx {
+                stable: merged.stable(),
+                ..ctx.clone()
+            };
+            return self.gen_value(&merged, &inner);
         }
         if self.use_examples
             && is_scalar_type(map)
@@ -216,12 +320,16 @@ impl<'a> Generator<'a> {
         let has_siblings = base
             .keys()
             .any(|k| matches!(k.as_str(), "properties" | "required" | "type"));
-        let combined = if has_siblings {
-            json!({"allOf": [Value::Object(base), branch]})
+        let mut value = if has_siblings {
+            let combined = json!({"allOf": [Value::Object(base), branch]});
+            let temporary = Ctx {
+                stable: false,
+                ..ctx.clone()
+            };
+            self.gen_value(&combined, &temporary)
         } else {
-            branch.clone()
+            self.gen_value(branch, ctx)
         };
-        let mut value = self.gen_value(&combined, ctx);
         if let (Some(d), Value::Object(obj)) = (discriminator, &mut value)
             && let Some(prop) = d.get("propertyName").and_then(Value::as_str)
             && let Some(tag) = discriminator_tag(&d, branch)
@@ -262,6 +370,7 @@ impl<'a> Generator<'a> {
                     depth: ctx.depth + 1,
                     refs: ctx.refs.clone(),
                     minimal: ctx.minimal,
+                    stable: ctx.stable,
                 };
                 let v = self.gen_value(sub, &child);
                 out.insert(name.clone(), v);
@@ -275,9 +384,10 @@ impl<'a> Generator<'a> {
         let wants_entry =
             optional_too && out.is_empty() && matches!(additional, Some(Value::Object(_)));
         if out.len() < min_props || wants_entry {
+            let text = json!({"type": "string"});
             let sub = match additional {
-                Some(s @ Value::Object(_)) => s.clone(),
-                _ => json!({"type": "string"}),
+                Some(s @ Value::Object(_)) => s,
+                _ => &text,
             };
             let mut i = 1;
             while out.len() < min_props.max(1) {
@@ -286,8 +396,9 @@ impl<'a> Generator<'a> {
                     depth: ctx.depth + 1,
                     refs: ctx.refs.clone(),
                     minimal: ctx.minimal,
+                    stable: ctx.stable && std::ptr::eq(sub, additional.unwrap_or(&text)),
                 };
-                let v = self.gen_value(&sub, &child);
+                let v = self.gen_value(sub, &child);
                 out.insert(format!("key{i}"), v);
                 i += 1;
             }
@@ -307,25 +418,26 @@ impl<'a> Generator<'a> {
             min.max(1)
         };
         // JSON Schema 2020-12 tuples: position i follows `prefixItems[i]`, the rest `items`.
-        let prefix: Vec<Value> = map
+        let prefix: &[Value] = map
             .get("prefixItems")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[], Vec::as_slice);
         let n = wanted.max(prefix.len().min(max)).min(max);
-        let items = map.get("items").cloned().unwrap_or(json!({}));
+        let any = json!({});
+        let items = map.get("items").unwrap_or(&any);
         let unique = map.get("uniqueItems") == Some(&Value::Bool(true));
         let mut out: Vec<Value> = Vec::with_capacity(n);
         let mut attempts = 0;
         while out.len() < n && attempts < n * 10 + 10 {
             attempts += 1;
+            let schema = prefix.get(out.len()).unwrap_or(items);
             let child = Ctx {
                 name: ctx.name,
                 depth: ctx.depth + 1,
                 refs: ctx.refs.clone(),
                 minimal: ctx.minimal,
+                stable: ctx.stable && !std::ptr::eq(schema, &any),
             };
-            let schema = prefix.get(out.len()).unwrap_or(&items);
             let v = self.gen_value(schema, &child);
             if unique && out.contains(&v) {
                 continue;

@@ -32,6 +32,42 @@ pub struct Spec {
     /// Values the layers above derive from the document by pointer (flattened schemas),
     /// computed once and shared: the document never changes after loading.
     pub derived: Derived,
+    /// Schema nodes with `$ref` followed and `allOf` merged, for the data generator.
+    pub flattened: Flattened,
+}
+
+/// Schema nodes flattened once (`$ref` followed, `allOf` merged), keyed by the node's
+/// address: addresses are stable because the document never changes and entries are never
+/// removed (a flattened schema's own nodes live inside its entry, so they are keyed the same
+/// way). Only nodes of the document or of an entry may be looked up, never a temporary.
+#[derive(Debug, Default)]
+pub struct Flattened(parking_lot::RwLock<rustc_hash::FxHashMap<usize, std::sync::Arc<Value>>>);
+
+impl Flattened {
+    /// The flattened form of `node`, made by `make` the first time.
+    pub fn get_or(&self, node: &Value, make: impl FnOnce() -> Value) -> std::sync::Arc<Value> {
+        let key = std::ptr::from_ref(node) as usize;
+        if let Some(v) = self.0.read().get(&key) {
+            return v.clone();
+        }
+        let made = std::sync::Arc::new(make());
+        self.0.write().entry(key).or_insert(made).clone()
+    }
+
+    /// Like [`get_or`](Self::get_or), for a node that may not flatten (a `$ref` that does
+    /// not resolve): `None` is not remembered.
+    pub fn get_or_try(
+        &self,
+        node: &Value,
+        make: impl FnOnce() -> Option<Value>,
+    ) -> Option<std::sync::Arc<Value>> {
+        let key = std::ptr::from_ref(node) as usize;
+        if let Some(v) = self.0.read().get(&key) {
+            return Some(v.clone());
+        }
+        let made = std::sync::Arc::new(make()?);
+        Some(self.0.write().entry(key).or_insert(made).clone())
+    }
 }
 
 /// A cache of values derived from parts of the document, keyed by JSON pointer.
@@ -69,6 +105,7 @@ impl Spec {
             doc,
             operations,
             derived: Derived::default(),
+            flattened: Flattened::default(),
         })
     }
 

@@ -175,8 +175,8 @@ impl Engine {
         } = site;
         let mut scratch = body.clone();
         let mut out = Map::new();
-        let mut g = Generator::new(
-            &spec.doc,
+        let mut g = Generator::for_spec(
+            spec,
             self.seed,
             // Each set of expressions draws its own values (a trace id and an address
             // evaluated for one record at one time must not share digits).
@@ -210,8 +210,8 @@ impl Engine {
                     let s = target_schema.and_then(|s| super::shape::flat(spec, s))?;
                     let ms = s.get("properties")?.get(m)?.clone();
                     Some(
-                        Generator::new(
-                            &spec.doc,
+                        Generator::for_spec(
+                            spec,
                             self.seed,
                             &format!("generate {tenant}/{resource}/{id}/{m}"),
                             Direction::Response,
@@ -564,8 +564,8 @@ impl Engine {
         // The tenant's sequence keeps two records made at one instant (a frozen clock)
         // from getting one id.
         let seq = store.tenants.get(tenant).map_or(0, |t| t.next_seq);
-        let mut g = Generator::new(
-            &spec.doc,
+        let mut g = Generator::for_spec(
+            spec,
             self.seed,
             &format!(
                 "related {tenant}/{}/{}/{at}/{}/{seq}",

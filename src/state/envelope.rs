@@ -247,16 +247,11 @@ pub fn build(
         })
         .and_then(|e| e.as_object().cloned());
     let mut wrapper = from_example.unwrap_or_else(|| {
-        Generator::new(
-            &spec.doc,
-            0,
-            &format!("envelope {outer}"),
-            Direction::Response,
-        )
-        .value_at(outer)
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
+        Generator::for_spec(spec, 0, &format!("envelope {outer}"), Direction::Response)
+            .value_at(outer)
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
     });
     wrapper.remove(&member);
     Envelope {

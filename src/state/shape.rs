@@ -155,7 +155,7 @@ impl NewRecord<'_> {
         let schema = schema.as_deref();
         let generate = || {
             schema.map_or(Value::Null, |s| {
-                Generator::new(&self.spec.doc, self.seed, &self.key, Direction::Response)
+                Generator::for_spec(self.spec, self.seed, &self.key, Direction::Response)
                     .value_at(s)
             })
         };
@@ -351,8 +351,8 @@ impl Shown<'_> {
             let Some(schema) = members.schemas.get(name) else {
                 continue;
             };
-            let mut g = Generator::new(
-                &self.spec.doc,
+            let mut g = Generator::for_spec(
+                self.spec,
                 self.seed,
                 &format!("{key} {schema_ptr} {name}"),
                 Direction::Response,
@@ -363,8 +363,8 @@ impl Shown<'_> {
     }
 
     fn generate(&self, key: &str, schema_ptr: &str) -> Map<String, Value> {
-        Generator::new(
-            &self.spec.doc,
+        Generator::for_spec(
+            self.spec,
             self.seed,
             &format!("{key} {schema_ptr}"),
             Direction::Response,

@@ -1,6 +1,7 @@
 //! Property: for every operation of every spec the tests load, a body generated from any
 //! seed validates against the schema it was generated from (responses and request bodies,
-//! with and without property examples). Also: the same seed gives the same value.
+//! with and without property examples). Also: the same seed gives the same value, and a
+//! generator reusing the spec's flattened schemas gives what one working them out anew gives.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -99,6 +100,42 @@ proptest! {
     fn generated_bodies_validate(seed in any::<u64>(), use_examples in any::<bool>()) {
         let checked = check_all(seed, use_examples)?;
         prop_assert!(checked > 200, "only {checked} schemas were exercised");
+    }
+}
+
+/// For every body of every spec: the value from a generator that reuses the spec's cache of
+/// flattened schemas (filled by the first pass, read by the second) is the one a generator
+/// without the cache makes.
+fn check_cached(seed: u64) -> Result<usize, TestCaseError> {
+    let mut checked = 0;
+    for loaded in SPECS.iter() {
+        for _pass in 0..2 {
+            for (what, ptr, direction) in &loaded.targets {
+                let plain = Generator::new(&loaded.spec.doc, seed, what, *direction).value_at(ptr);
+                let cached =
+                    Generator::for_spec(&loaded.spec, seed, what, *direction).value_at(ptr);
+                prop_assert_eq!(
+                    &plain,
+                    &cached,
+                    "{}: {} (seed {})",
+                    loaded.spec.title,
+                    what,
+                    seed
+                );
+                checked += 1;
+            }
+        }
+    }
+    Ok(checked)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cached_schemas_generate_the_same_values(seed in any::<u64>()) {
+        let checked = check_cached(seed)?;
+        prop_assert!(checked > 400, "only {checked} schemas were compared");
     }
 }
 

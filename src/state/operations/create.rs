@@ -30,7 +30,7 @@ impl Ctx<'_> {
             .map_or(0, |t| t.next_seq)
             + 1;
         let key = format!("id {}/{}/{seq}", self.call.tenant, self.resource.name);
-        let mut g = Generator::new(&self.spec().doc, self.api.seed, &key, Direction::Response);
+        let mut g = Generator::for_spec(self.spec(), self.api.seed, &key, Direction::Response);
         // Examples are one fixed value; ids must be fresh every time.
         g.use_examples = false;
         if let Some(prefix) = &self.resource.id_prefix {

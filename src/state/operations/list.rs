@@ -41,8 +41,8 @@ impl Engine {
         let wrapper = if bare {
             Map::new()
         } else {
-            Generator::new(
-                &spec.doc,
+            Generator::for_spec(
+                spec,
                 self.seed,
                 &format!("list wrapper {schema_ptr}"),
                 Direction::Response,

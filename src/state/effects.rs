@@ -422,7 +422,7 @@ impl Engine {
                 at: now,
                 depth: 0,
             };
-            self.created(store, site, None, false);
+            self.created(store, site, None, false, None);
         }
         Some(SINGLETON_ID.to_owned())
     }
@@ -628,9 +628,15 @@ impl Engine {
             caused_by: made.caused_by,
             ..Meta::default()
         };
+        let completed = self.completes_before_stored(made.resource);
+        if completed {
+            let key = format!("{tenant}/{}/{new_id}", made.resource);
+            self.complete(spec, &key, made.resource, &mut new_body);
+        }
         store
             .tenant(tenant)
             .insert_with(made.resource, &new_id, &new_body, meta, made.parent);
+        let known = completed.then_some(new_body);
         // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
         let site = Site {
             resource: made.resource,
@@ -639,23 +645,31 @@ impl Engine {
             depth: site.depth + 1,
             ..site
         };
-        self.created(store, site, None, false);
+        self.created(store, site, None, false, known.as_ref());
         new_id
     }
 
     /// A record was just stored (at `site.at`; a site with no transition): its derived
     /// members, its lifecycle's start (and, when due or asked for, its run), the created
     /// event, and its effects.
+    ///
+    /// `known` is the record as stored, already completed, when it
+    /// [`completes_before_stored`](Self::completes_before_stored).
     pub(super) fn created(
         &self,
         store: &mut Store,
         site: Site<'_>,
         call: Option<&Call>,
         instant: bool,
+        known: Option<&Map<String, Value>>,
     ) {
         let mark = self.event_mark();
-        self.start(store, site, call, instant);
+        self.start(store, site, call, instant, known);
         self.attribute(store, site.tenant, site.resource, site.id, mark);
+        if let Some(known) = known {
+            self.heard_created(store, site, known);
+            return;
+        }
         let key = format!("{}/{}/{}", site.tenant, site.resource, site.id);
         // Only a behaviour hears of the finished record: the copy is for it.
         let heard = self.behaviour_of(site.resource).is_some();
@@ -672,32 +686,46 @@ impl Engine {
         }
     }
 
-    /// Whether a new record of `resource` is final once stored: no derived members,
-    /// lifecycle, creation effects, behaviour or embeds change or add to it afterwards. Such
-    /// a record is completed before it is stored, and its event and answer are made from the
-    /// members in hand rather than read back from the stored bytes.
-    pub(super) fn settles_when_stored(&self, resource: &str) -> bool {
-        let plain = self.profile.resources.get(resource).is_none_or(|o| {
-            o.derive.is_empty()
-                && o.on_create.is_none()
-                && o.behaviour.is_none()
-                && o.embed.is_empty()
-        });
-        plain && !self.profile.lifecycles.contains_key(resource)
+    /// Whether a new record of `resource` may be completed before it is stored: none of its
+    /// own rules (derived members, a lifecycle's start), which must see only what was sent,
+    /// run on it. Such a record's creation then works from the members in hand (`known` of
+    /// [`created`](Self::created)) instead of reading the stored bytes back.
+    pub(super) fn completes_before_stored(&self, resource: &str) -> bool {
+        let own_rules = self
+            .profile
+            .resources
+            .get(resource)
+            .is_some_and(|o| !o.derive.is_empty());
+        !own_rules && !self.profile.lifecycles.contains_key(resource)
     }
 
-    /// A record that [`settles_when_stored`](Self::settles_when_stored), completed and
-    /// stored as `record`: its created event.
-    pub(super) fn created_settled(
-        &self,
-        store: &mut Store,
-        site: Site<'_>,
-        record: &Map<String, Value>,
-    ) {
-        let mark = self.event_mark();
-        let (tenant, resource) = (site.tenant, site.resource);
-        self.emit(store, tenant, resource, Change::Created, record, site.at);
-        self.attribute(store, tenant, resource, site.id, mark);
+    /// Whether a new record of `resource` is final once stored: it completes before it is
+    /// stored, and no creation effects, behaviour or embeds change or add to it afterwards,
+    /// so its answer is made from the members in hand too.
+    pub(super) fn settles_when_stored(&self, resource: &str) -> bool {
+        let plain =
+            self.profile.resources.get(resource).is_none_or(|o| {
+                o.on_create.is_none() && o.behaviour.is_none() && o.embed.is_empty()
+            });
+        plain && self.completes_before_stored(resource)
+    }
+
+    /// A behaviour hears of a record completed before it was stored: as it is now, which is
+    /// `known` unless creation effects changed it since.
+    fn heard_created(&self, store: &mut Store, site: Site<'_>, known: &Map<String, Value>) {
+        let Some(over) = self.profile.resources.get(site.resource) else {
+            return;
+        };
+        if self.behaviour_of(site.resource).is_none() {
+            return;
+        }
+        let what = (site.resource, site.id, Happened::Created);
+        if over.on_create.is_none() {
+            self.changed(site.spec, store, site.tenant, what, known);
+        } else if let Some(body) = store.get(site.tenant, site.resource, site.id) {
+            let body = body.body.map();
+            self.changed(site.spec, store, site.tenant, what, &body);
+        }
     }
 
     /// How many events there are, when some resource shows the events its records cause.
@@ -750,7 +778,14 @@ impl Engine {
         }
     }
 
-    fn start(&self, store: &mut Store, site: Site<'_>, call: Option<&Call>, instant: bool) {
+    fn start(
+        &self,
+        store: &mut Store,
+        site: Site<'_>,
+        call: Option<&Call>,
+        instant: bool,
+        known: Option<&Map<String, Value>>,
+    ) {
         let Site {
             tenant,
             resource,
@@ -788,10 +823,19 @@ impl Engine {
                 })
                 .unwrap_or_default();
         }
-        let Some(body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
-            return;
+        // Without derived members or a lifecycle, the record is still the one stored.
+        let read;
+        let body = match known {
+            Some(known) => known,
+            None => {
+                let Some(body) = store.get(tenant, resource, id).map(|r| r.body.map()) else {
+                    return;
+                };
+                read = body;
+                &read
+            }
         };
-        self.emit(store, tenant, resource, Change::Created, &body, now);
+        self.emit(store, tenant, resource, Change::Created, body, now);
         if let Some(effects) = self
             .profile
             .resources

@@ -129,11 +129,12 @@ impl Ctx<'_> {
             fingerprint: fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id)),
             ..Meta::default()
         };
-        let settled = self.engine.settles_when_stored(name);
-        if settled {
+        let completed = self.engine.completes_before_stored(name);
+        if completed {
             let key = self.key(&id);
             self.engine.complete(self.spec(), &key, name, &mut record);
         }
+        let settled = self.engine.settles_when_stored(name);
         store
             .tenant(tenant)
             .insert_with(name, &id, &record, meta, self.parent.clone());
@@ -146,12 +147,10 @@ impl Ctx<'_> {
             at: self.engine.clock.now(),
             depth: 0,
         };
-        if settled {
-            self.engine.created_settled(store, site, &record);
-        } else {
-            self.engine
-                .created(store, site, Some(self.call), self.call.instant);
-        }
+        let known = completed.then_some(&record);
+        let instant = self.call.instant;
+        self.engine
+            .created(store, site, Some(self.call), instant, known);
         if self.binding.respond_parent
             && let Some(p) = &self.parent
         {

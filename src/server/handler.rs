@@ -88,8 +88,8 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     let response = to_response(&answer.prepared, &request_id);
     let exchange = Exchange {
         query: journal::query(parts.uri.query()),
-        request: journal::message(journal::headers(&parts.headers), &request_body),
-        response: journal::message(journal::headers(response.headers()), &answer.prepared.body),
+        request: journal::message(parts.headers.clone(), &request_body),
+        response: journal::message(response.headers().clone(), &answer.prepared.body),
     };
     let entry = JournalEntry {
         seq: 0,

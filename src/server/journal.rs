@@ -54,8 +54,10 @@ pub struct JournalEntry {
 /// One side of an exchange as the journal keeps it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
-    /// In the order received; credential values redacted.
-    pub headers: Vec<(String, String)>,
+    /// As received (kept as they came, which costs no copy of the values), shown in order
+    /// as `[name, value]` pairs with credential values redacted.
+    #[serde(serialize_with = "redacted")]
+    pub headers: http::HeaderMap,
     /// The body's first [`MAX_BODY_BYTES`], kept as bytes (a request's journey costs no copy
     /// of a small body) and shown as text: `null` when empty or not text.
     #[serde(serialize_with = "as_text")]
@@ -165,18 +167,17 @@ pub fn is_secret(name: &str) -> bool {
             .any(|s| n.contains(s))
 }
 
-/// Headers as the journal keeps them: credential values redacted, others as text.
-pub fn headers(map: &http::HeaderMap) -> Vec<(String, String)> {
-    map.iter()
-        .map(|(k, v)| {
-            let value = if is_secret(k.as_str()) {
-                REDACTED.to_owned()
-            } else {
-                String::from_utf8_lossy(v.as_bytes()).into_owned()
-            };
-            (k.as_str().to_owned(), value)
-        })
-        .collect()
+/// Headers as the journal shows them: `[name, value]` pairs, credential values redacted,
+/// others as text.
+fn redacted<S: serde::Serializer>(map: &http::HeaderMap, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(map.iter().map(|(k, v)| {
+        let value = if is_secret(k.as_str()) {
+            std::borrow::Cow::Borrowed(REDACTED)
+        } else {
+            String::from_utf8_lossy(v.as_bytes())
+        };
+        (k.as_str(), value)
+    }))
 }
 
 /// A query string with the values of credential parameters redacted.
@@ -194,7 +195,7 @@ pub fn query(raw: Option<&str>) -> Option<String> {
 }
 
 /// One side of an exchange: its headers and its body, bounded.
-pub fn message(headers: Vec<(String, String)>, body: &bytes::Bytes) -> Message {
+pub fn message(headers: http::HeaderMap, body: &bytes::Bytes) -> Message {
     let truncated = body.len() > MAX_BODY_BYTES;
     Message {
         headers,
@@ -249,10 +250,30 @@ mod tests {
     }
 
     #[test]
+    fn headers_show_as_pairs_with_credentials_redacted() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        h.insert("x-api-key", http::HeaderValue::from_static("sk_live_1"));
+        h.insert("authorization", http::HeaderValue::from_static("Bearer t"));
+        let shown = serde_json::to_value(message(h, &bytes::Bytes::new())).ok();
+        assert_eq!(
+            shown.as_ref().map(|m| &m["headers"]),
+            Some(&serde_json::json!([
+                ["content-type", "application/json"],
+                ["x-api-key", REDACTED],
+                ["authorization", REDACTED]
+            ]))
+        );
+    }
+
+    #[test]
     fn bodies_are_cut_at_a_character_boundary() {
         let mut body = vec![b'a'; MAX_BODY_BYTES - 1];
         body.extend("é".as_bytes());
-        let m = message(Vec::new(), &body.into());
+        let m = message(http::HeaderMap::new(), &body.into());
         assert!(m.truncated);
         assert_eq!(m.body.len(), MAX_BODY_BYTES);
         assert_eq!(text(&m.body).map(str::len), Some(MAX_BODY_BYTES - 1));
@@ -281,8 +302,8 @@ mod tests {
                 entry,
                 Exchange {
                     query: None,
-                    request: message(Vec::new(), &bytes::Bytes::new()),
-                    response: message(Vec::new(), &bytes::Bytes::new()),
+                    request: message(http::HeaderMap::new(), &bytes::Bytes::new()),
+                    response: message(http::HeaderMap::new(), &bytes::Bytes::new()),
                 },
             );
         }

@@ -195,7 +195,7 @@ impl NewRecord<'_> {
         }
         if let Some(generated) = &generated {
             repair(&mut record, generated.as_object(), self.validator, fixed);
-        } else if self.validator.is_some_and(|v| misfits(v, &record)) {
+        } else if self.validator.is_some_and(|v| misfits(v, &mut record)) {
             // Fix what is there; what is missing is filled later.
             let generated = generate();
             let present: Map<String, Value> = generated
@@ -215,10 +215,24 @@ impl NewRecord<'_> {
 
 /// Whether a member `record` holds breaks its schema (a missing required member does not
 /// count: it is filled later).
-fn misfits(validator: &Validator, record: &Map<String, Value>) -> bool {
+fn misfits(validator: &Validator, record: &mut Map<String, Value>) -> bool {
+    if valid(validator, record) {
+        return false;
+    }
     violations(validator, &Value::Object(record.clone()))
         .iter()
         .any(|p| p.keyword != "required" || p.pointer.matches('/').count() > 1)
+}
+
+/// Whether `record` is valid: the quick check (no error messages made, the members moved
+/// into a value and back rather than copied) that most records pass.
+fn valid(validator: &Validator, record: &mut Map<String, Value>) -> bool {
+    let value = Value::Object(std::mem::take(record));
+    let ok = validator.is_valid(&value);
+    if let Value::Object(members) = value {
+        *record = members;
+    }
+    ok
 }
 
 /// Replaces top-level members that make `record` invalid with their generated values
@@ -231,6 +245,9 @@ pub fn repair(
 ) {
     let Some(v) = validator else { return };
     for _ in 0..4 {
+        if valid(v, record) {
+            return;
+        }
         let value = Value::Object(record.clone());
         let problems = violations(v, &value);
         if problems.is_empty() {

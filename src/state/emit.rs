@@ -1,7 +1,7 @@
 //! Recording events: every change recorded once (for the API's events list and the admin
 //! API) and queued as webhook deliveries to the targets that want its type.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::engine::Engine;
 use super::events::{Change, Event};
@@ -26,7 +26,7 @@ impl Engine {
             store,
             tenant,
             kind.to_owned(),
-            json!({ "object": object }),
+            object_data(object.clone()),
             at,
         );
     }
@@ -65,7 +65,7 @@ impl Engine {
                 .collect(),
             _ => object.clone(),
         };
-        let mut data = json!({"object": shown});
+        let mut data = object_data(shown);
         if let Change::Updated(previous) = change {
             data["previous_attributes"] = previous;
         }
@@ -216,4 +216,12 @@ impl Engine {
         }
         urls
     }
+}
+
+/// An event's `data`: `{object}`. Built by hand: `json!` would copy the object by
+/// serializing it into a new value.
+fn object_data(object: Map<String, Value>) -> Value {
+    let mut data = Map::new();
+    data.insert("object".to_owned(), Value::Object(object));
+    Value::Object(data)
 }

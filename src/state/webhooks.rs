@@ -177,8 +177,9 @@ pub fn shaped_payload(
     });
     let data = match (data, named) {
         (Value::Object(mut d), Some((_, member))) if d.contains_key("object") => {
+            // Moved, not `json!`, which would copy the object by serializing it.
             let object = d.remove("object").unwrap_or_default();
-            json!({ member: object })
+            Value::Object(Map::from_iter([(member.clone(), object)]))
         }
         (data, _) => data,
     };

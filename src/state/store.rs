@@ -1047,6 +1047,21 @@ impl TenantMut<'_> {
         self.insert_with(resource, id, &body, Meta::default(), parent);
     }
 
+    /// Claims the next place in the tenant's sequence for a record about to be made (stored
+    /// later with [`put`](Self::put) at that place).
+    pub fn reserve(&mut self) -> u64 {
+        self.tenant.next_seq += 1;
+        self.tenant.next_seq
+    }
+
+    /// Gives back a place claimed by [`reserve`](Self::reserve) for a record that was not
+    /// made, when nothing was claimed after it, so the next record gets it.
+    pub fn release(&mut self, seq: u64) {
+        if self.tenant.next_seq == seq {
+            self.tenant.next_seq -= 1;
+        }
+    }
+
     /// Stores a new record with what the sandbox knows about it.
     pub fn insert_with(
         &mut self,

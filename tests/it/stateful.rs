@@ -434,6 +434,75 @@ async fn state_survives_a_restart_and_admin_api_sees_it() {
 
 /// Offset pages, plain-array lists, integer ids, a profile (allowed keys, id prefix),
 /// PATCH merging, cascade deletes and spec-declared rate-limit headers.
+/// Creates draft their records outside the store's lock: concurrent creates still each get
+/// an id and a place of their own, all of them are listed once, and of concurrent creates
+/// naming one id exactly one wins.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_creates_are_each_stored_once() {
+    let spec = crate::common::test_spec("petstore.yaml");
+    let s = Sandbox::start(&["--spec", &spec]);
+    let send = |body: Value| {
+        let url = format!("{}/pets", s.url());
+        tokio::spawn(async move {
+            let res = client()
+                .post(url)
+                .bearer_auth("t")
+                .json(&body)
+                .send()
+                .await
+                .expect("answers");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.expect("JSON"))
+        })
+    };
+    let made: Vec<_> = (0..40)
+        .map(|i| send(json!({"name": format!("p{i}"), "status": "available"})))
+        .collect();
+    let mut ids = BTreeSet::new();
+    for t in made {
+        let (status, body) = t.await.expect("task");
+        assert_eq!(status, 201, "{body}");
+        assert!(ids.insert(body["id"].to_string()), "id given twice: {body}");
+    }
+    let same: Vec<_> = (0..20)
+        .map(|_| send(json!({"id": 4242, "name": "one", "status": "sold"})))
+        .collect();
+    let mut statuses = Vec::new();
+    for t in same {
+        statuses.push(t.await.expect("task").0);
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let listed = client()
+        .get(format!("{}/pets?limit=100", s.url()))
+        .bearer_auth("t")
+        .header("x-trace", "abc")
+        .send()
+        .await
+        .expect("answers")
+        .json::<Value>()
+        .await
+        .expect("JSON");
+    let listed: Vec<String> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| p["id"].to_string())
+        .collect();
+    let unique: BTreeSet<&String> = listed.iter().collect();
+    assert_eq!(listed.len(), 41, "{listed:?}");
+    assert_eq!(unique.len(), 41, "{listed:?}");
+    assert!(ids.iter().all(|id| unique.contains(id)));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn profiled_api_with_offset_pages_and_cascades() {
     let spec = crate::common::repo_root()

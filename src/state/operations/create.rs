@@ -1,7 +1,7 @@
 //! `POST` to a collection: a new record from the request body, with its id, parent link,
 //! timestamps, derived members, lifecycle start and effects; references checked first.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::Ctx;
 use crate::generate::{Generator, ids};
@@ -103,10 +103,45 @@ impl Ctx<'_> {
         None
     }
 
+    /// A create under a write lock the caller holds: claimed, drafted and stored at once.
     pub(super) fn create(&self, store: &mut Store) -> Outcome {
-        let name = &self.resource.name;
-        let tenant = self.call.tenant;
-        let over = self.engine.profile.resources.get(name);
+        let claim = match self.claim(store) {
+            Ok(claim) => claim,
+            Err(answer) => return answer,
+        };
+        let record = self.draft(&claim);
+        self.commit(store, claim, record)
+    }
+
+    /// A create that drafts its record (generation, most of its cost) between two short
+    /// holds of the write lock, so creates on several threads draft at once: the first hold
+    /// claims the id and its place in the tenant's sequence, the second checks again what
+    /// may have changed meanwhile (the parent, the id, references) and stores the record.
+    pub(super) fn create_unlocked(self) -> Outcome {
+        let (ctx, claim) = {
+            let mut store = self.engine.write();
+            self.catch_up(&mut store);
+            let ctx = match self.with_parent(&store) {
+                Ok(ctx) => ctx,
+                Err(answer) => return answer,
+            };
+            match ctx.claim(&mut store) {
+                Ok(claim) => (ctx, claim),
+                Err(answer) => return answer,
+            }
+        };
+        let record = ctx.draft(&claim);
+        let mut store = ctx.engine.write();
+        if let Some(refused) = ctx.changed_meanwhile(&store, &claim) {
+            store.tenant(ctx.call.tenant).release(claim.seq);
+            return refused;
+        }
+        ctx.commit(&mut store, claim, record)
+    }
+
+    /// The new record's id and place in its tenant's sequence, once nothing already there
+    /// refuses the create (an existing id, a dangling reference).
+    fn claim(&self, store: &mut Store) -> Result<Claim, Outcome> {
         let id_value = self.mint_id(store);
         let id = lists::text(&id_value);
         let fingerprint = self
@@ -114,15 +149,60 @@ impl Ctx<'_> {
             .body
             .map(|b| crate::generate::stable_hash(&b.to_string()));
         if let Some(answer) = self.existing(store, &id, fingerprint) {
-            return answer;
+            return Err(answer);
         }
         if let Some(refused) = self.dangling_reference(store) {
-            return refused;
+            return Err(refused);
         }
+        let seq = store.tenant(self.call.tenant).reserve();
+        Ok(Claim {
+            id_value,
+            id,
+            fingerprint,
+            seq,
+        })
+    }
+
+    /// The record as it will be stored (completed now when nothing else must run first);
+    /// needs nothing from the store.
+    fn draft(&self, claim: &Claim) -> Map<String, Value> {
+        let name = &self.resource.name;
+        let key = self.key(&claim.id);
         let mut record =
-            self.new_record(self.key(&id))
-                .build(self.call.body, &self.fixed(&id_value), None);
+            self.new_record(key.clone())
+                .build(self.call.body, &self.fixed(&claim.id_value), None);
+        if self.engine.completes_before_stored(name) {
+            self.engine.complete(self.spec(), &key, name, &mut record);
+        }
+        record
+    }
+
+    /// What refuses a claimed create now, after the lock was let go: the parent gone, the
+    /// id taken, a reference left dangling.
+    fn changed_meanwhile(&self, store: &Store, claim: &Claim) -> Option<Outcome> {
+        if let Some(p) = &self.parent
+            && store.get(self.call.tenant, &p.resource, &p.id).is_none()
+        {
+            return Some(self.not_found(&p.resource, &p.id));
+        }
+        self.existing(store, &claim.id, claim.fingerprint)
+            .or_else(|| self.dangling_reference(store))
+    }
+
+    /// Stores a drafted record at its claimed place, runs what its creation runs, and
+    /// answers.
+    fn commit(&self, store: &mut Store, claim: Claim, mut record: Map<String, Value>) -> Outcome {
+        let name = &self.resource.name;
+        let tenant = self.call.tenant;
+        let over = self.engine.profile.resources.get(name);
+        let Claim {
+            id,
+            fingerprint,
+            seq,
+            ..
+        } = claim;
         if let Err(refused) = self.admit(store, &mut record) {
+            store.tenant(tenant).release(seq);
             return refused;
         }
         let meta = Meta {
@@ -130,14 +210,10 @@ impl Ctx<'_> {
             ..Meta::default()
         };
         let completed = self.engine.completes_before_stored(name);
-        if completed {
-            let key = self.key(&id);
-            self.engine.complete(self.spec(), &key, name, &mut record);
-        }
         let settled = self.engine.settles_when_stored(name);
         store
             .tenant(tenant)
-            .insert_with(name, &id, &record, meta, self.parent.clone());
+            .put(name, &id, &record, meta, self.parent.clone(), seq);
         let site = Site {
             spec: self.spec(),
             tenant,
@@ -171,4 +247,12 @@ impl Ctx<'_> {
         }
         outcome
     }
+}
+
+/// A create's id and its place in the tenant's sequence, claimed before its record is drafted.
+struct Claim {
+    id_value: Value,
+    id: String,
+    fingerprint: Option<u64>,
+    seq: u64,
 }

@@ -99,6 +99,9 @@ impl Engine {
                 };
             }
         }
+        if binding.kind == Kind::Create {
+            return ctx.create_unlocked();
+        }
         let mut store = self.write();
         ctx.catch_up(&mut store);
         match ctx.with_parent(&store) {

@@ -84,6 +84,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> axum::Router {
 /// Loads and prepares every spec, in order, with the options that shape its engine, and
 /// opens the state file (loading what it holds) when there is one.
 pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> {
+    let state = options.state.as_deref().map(persist::prefetch);
     let mut sandboxes = options
         .specs
         .iter()
@@ -104,9 +105,9 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
             Ok(sandbox)
         })
         .collect::<Result<Vec<Sandbox>, SpecError>>()?;
-    if let Some(path) = &options.state {
+    if let Some(read) = state {
         let parts: Vec<Part<'_>> = sandboxes.iter().map(|s| s.engine.part()).collect();
-        let log = persist::open(path, &parts)?;
+        let log = persist::open(read, &parts)?;
         drop(parts);
         for s in &mut sandboxes {
             s.engine.log = Some(log.clone());

@@ -457,7 +457,51 @@ impl StateLog {
 
 /// Opens (or creates) the state log at `path`, loads it into the engines (by API name),
 /// and starts its writer thread. Changes the engines make from now on are logged.
-pub fn open(path: &Path, parts: &[Part<'_>]) -> Result<Arc<StateLog>, PersistError> {
+/// The state file's bytes, read on a thread of their own (started before the specs load,
+/// which takes about as long as reading a large file), so a restart does both at once.
+pub struct Prefetch {
+    path: PathBuf,
+    started: std::time::Instant,
+    reading: Option<std::thread::JoinHandle<std::io::Result<Option<Vec<u8>>>>>,
+}
+
+/// Starts reading the state file at `path`.
+pub fn prefetch(path: &Path) -> Prefetch {
+    let owned = path.to_path_buf();
+    let reading = std::thread::Builder::new()
+        .name("state-read".into())
+        .spawn(move || read_if_there(&owned))
+        .ok();
+    Prefetch {
+        path: path.to_path_buf(),
+        started: std::time::Instant::now(),
+        reading,
+    }
+}
+
+impl Prefetch {
+    /// The file's bytes (`None` when there is no file yet), read here if the thread could
+    /// not be started.
+    fn bytes(self) -> std::io::Result<Option<Vec<u8>>> {
+        match self.reading.map(std::thread::JoinHandle::join) {
+            Some(Ok(read)) => read,
+            _ => read_if_there(&self.path),
+        }
+    }
+}
+
+fn read_if_there(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens the state log whose bytes `read` holds (see [`prefetch`]), loading what it holds
+/// into the parts' stores, and starts its writer thread.
+pub fn open(read: Prefetch, parts: &[Part<'_>]) -> Result<Arc<StateLog>, PersistError> {
+    let path = &read.path.clone();
     let read_err = |source| PersistError::Read {
         path: path.to_path_buf(),
         source,
@@ -466,12 +510,8 @@ pub fn open(path: &Path, parts: &[Part<'_>]) -> Result<Arc<StateLog>, PersistErr
         path: path.to_path_buf(),
         source,
     };
-    let started = std::time::Instant::now();
-    let bytes = match std::fs::read(path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(read_err(e)),
-    };
+    let started = read.started;
+    let bytes = read.bytes().map_err(read_err)?;
     let (foreign, rewrite) = match bytes {
         None => (Vec::new(), true),
         Some(b) if b.first() == Some(&b'{') => {

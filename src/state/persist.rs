@@ -721,6 +721,7 @@ fn decode_frames<'a>(
     tx: &std::sync::mpsc::SyncSender<Vec<Read<'a>>>,
 ) {
     let mut at = 0;
+    let mut shapes = Shapes::default();
     let mut batch = Vec::with_capacity(DECODE_BATCH);
     while at < bytes.len() {
         let read = match next_frame(bytes, at) {
@@ -737,7 +738,7 @@ fn decode_frames<'a>(
                         } => plans
                             .iter()
                             .find(|(a, _)| a == api)
-                            .and_then(|(_, plan)| filed(plan, resource, body)),
+                            .and_then(|(_, plan)| filed(plan, resource, body, &mut shapes)),
                         _ => None,
                     };
                     let start = at;
@@ -770,22 +771,49 @@ fn decode_frames<'a>(
 /// other values (an event's whole object) are skipped over, not built. A resource with
 /// timed transitions is parsed whole, for its lifecycle. `None` when the body is not an
 /// object.
-fn filed(plan: &IndexPlan, resource: &str, body: &RawValue) -> Option<Filed> {
+fn filed(plan: &IndexPlan, resource: &str, body: &RawValue, shapes: &mut Shapes) -> Option<Filed> {
     let kinds = plan.members.get(resource);
     if plan.timed.contains(resource) {
         let members: Map<String, Value> = serde_json::from_str(body.get()).ok()?;
         return Some((IndexEntries::of(kinds, &members), Some(members)));
     }
     let mut de = serde_json::Deserializer::from_str(body.get());
-    let sparse = serde::de::DeserializeSeed::deserialize(Sparse(kinds), &mut de).ok()?;
-    Some((IndexEntries::of(kinds, &sparse), None))
+    let (entries, names) = serde::de::DeserializeSeed::deserialize(Sparse(kinds), &mut de).ok()?;
+    let names = shapes.share(resource, names);
+    Some((IndexEntries::from_parts(entries, names), None))
 }
 
-/// Reads an object's members in one pass, parsing only the values of `.0`'s members.
+/// The member names of the last body read per resource: most records of a collection have
+/// the same members, so they share one list instead of each making its own.
+#[derive(Default)]
+struct Shapes(std::collections::HashMap<String, Arc<[String]>>);
+
+impl Shapes {
+    fn share(&mut self, resource: &str, names: Vec<std::borrow::Cow<'_, str>>) -> Arc<[String]> {
+        if let Some(last) = self.0.get(resource)
+            && last.len() == names.len()
+            && last.iter().zip(&names).all(|(a, b)| a == b)
+        {
+            return last.clone();
+        }
+        let made: Arc<[String]> = names
+            .into_iter()
+            .map(std::borrow::Cow::into_owned)
+            .collect();
+        self.0.insert(resource.to_owned(), made.clone());
+        made
+    }
+}
+
+/// An index entry as [`IndexEntries`] holds it: member, texts, sort key.
+type Entry = (String, Vec<String>, Option<super::store::SortKey>);
+
+/// Reads an object's members in one pass: the entries of `.0`'s members (whose values
+/// alone are parsed) and every member's name (borrowed from the text where it can be).
 struct Sparse<'p>(Option<&'p BTreeMap<String, IndexKind>>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
-    type Value = Map<String, Value>;
+    type Value = (Vec<Entry>, Vec<std::borrow::Cow<'de, str>>);
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -793,24 +821,58 @@ impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
 }
 
 impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
-    type Value = Map<String, Value>;
+    type Value = (Vec<Entry>, Vec<std::borrow::Cow<'de, str>>);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(name) = map.next_key::<String>()? {
-            let value = if self.0.is_some_and(|m| m.contains_key(&name)) {
-                map.next_value::<Value>()?
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
-                Value::Null
-            };
-            out.insert(name, value);
+        let mut entries = Vec::new();
+        let mut names = Vec::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            match self.0.and_then(|m| m.get_key_value(&*name)) {
+                Some((member, kind)) => {
+                    let value = map.next_value::<Value>()?;
+                    let (texts, key) = super::store::index_entry(*kind, &value);
+                    entries.push((member.clone(), texts, key));
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            names.push(name);
         }
-        Ok(out)
+        // In the index plan's order, as entries worked out from parsed members come.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((entries, names))
+    }
+}
+
+/// A member name, borrowed from the text unless it holds escapes.
+struct Name;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Name {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Name {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_owned()))
     }
 }
 
@@ -958,4 +1020,47 @@ fn migrate(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Vec<u8>, Per
         backup.display()
     );
     Ok(foreign)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entries the reading thread works out from a body's text are those the store
+    /// works out from the parsed body, and bodies of one shape share their name list.
+    #[test]
+    fn entries_read_from_text_match_entries_from_members() {
+        let mut plan = IndexPlan::default();
+        let both = IndexKind {
+            equal: true,
+            sorted: true,
+        };
+        let sorted = IndexKind {
+            equal: false,
+            sorted: true,
+        };
+        plan.members.insert(
+            "things".into(),
+            [("status".to_owned(), both), ("n".to_owned(), sorted)]
+                .into_iter()
+                .collect(),
+        );
+        let mut shapes = Shapes::default();
+        let texts = [
+            r#"{"id":"a","status":"new","n":3,"tags":["x",{"deep":[1,2]}],"we\"ird":null}"#,
+            r#"{"id":"b","status":["p","q"],"n":1.5,"tags":[],"we\"ird":1}"#,
+        ];
+        let mut lists = Vec::new();
+        for text in texts {
+            let raw: Box<RawValue> = serde_json::from_str(text).expect("JSON");
+            let (read, _) = filed(&plan, "things", &raw, &mut shapes).expect("an object");
+            let members: Map<String, Value> = serde_json::from_str(text).expect("object");
+            let parsed = IndexEntries::of(plan.members.get("things"), &members);
+            assert_eq!(format!("{read:?}"), format!("{parsed:?}"));
+            lists.push(format!("{read:?}"));
+        }
+        assert!(lists[0].contains("we\\\"ird"), "{}", lists[0]);
+        let raw: Box<RawValue> = serde_json::from_str("[1]").expect("JSON");
+        assert!(filed(&plan, "things", &raw, &mut shapes).is_none());
+    }
 }

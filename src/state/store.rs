@@ -333,8 +333,9 @@ fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq:
 pub struct IndexEntries {
     /// (member, the texts its equal index files it under, its sort key).
     entries: Vec<(String, Vec<String>, Option<SortKey>)>,
-    /// Every member's name (the collection counts which occur).
-    names: Vec<String>,
+    /// Every member's name (the collection counts which occur); records of one shape share
+    /// one list.
+    names: Arc<[String]>,
 }
 
 impl IndexEntries {
@@ -344,13 +345,7 @@ impl IndexEntries {
             .into_iter()
             .flatten()
             .filter_map(|(name, kind)| {
-                let v = body.get(name)?;
-                let texts = if kind.equal {
-                    index_texts(v)
-                } else {
-                    Vec::new()
-                };
-                let key = if kind.sorted { SortKey::of(v) } else { None };
+                let (texts, key) = index_entry(*kind, body.get(name)?);
                 Some((name.clone(), texts, key))
             })
             .collect();
@@ -359,6 +354,28 @@ impl IndexEntries {
             names: body.keys().cloned().collect(),
         }
     }
+
+    /// Entries worked out elsewhere (while a stored body is read): `entries` as [`of`]
+    /// makes them, and the body's member names.
+    ///
+    /// [`of`]: Self::of
+    pub fn from_parts(
+        entries: Vec<(String, Vec<String>, Option<SortKey>)>,
+        names: Arc<[String]>,
+    ) -> Self {
+        Self { entries, names }
+    }
+}
+
+/// The entry of member `v` in an index of kind `kind`: the texts an equal index files it
+/// under, and its sort key.
+pub fn index_entry(kind: IndexKind, v: &Value) -> (Vec<String>, Option<SortKey>) {
+    let texts = if kind.equal {
+        index_texts(v)
+    } else {
+        Vec::new()
+    };
+    (texts, if kind.sorted { SortKey::of(v) } else { None })
 }
 
 /// How a stored record is filed under its collection's indexes.
@@ -585,7 +602,7 @@ impl Collection {
                 index.add_entry(texts, key, seq, id);
             }
         }
-        for name in &e.names {
+        for name in e.names.iter() {
             count_present(&mut self.present, name);
         }
     }

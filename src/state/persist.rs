@@ -19,6 +19,7 @@
 //! - **Older files.** The single-JSON-document format of earlier versions (format 1) is
 //!   read and rewritten as a log at start; the old file is kept beside it as `FILE.v1`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -88,7 +89,8 @@ pub trait OwnData: Send + Sync {
 }
 
 /// One change, as a frame's payload: `{"put": {...}}`, `{"del": {...}}`... (the record's
-/// body is kept as the stored text, not parsed and written again).
+/// body is kept as the stored text, not parsed and written again; names are borrowed from
+/// the frame, or from the store when writing, rather than copied).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Change<'a> {
@@ -97,10 +99,14 @@ enum Change<'a> {
         version: u32,
     },
     Put {
-        api: String,
-        tenant: String,
-        resource: String,
-        id: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
+        #[serde(borrow)]
+        tenant: Cow<'a, str>,
+        #[serde(borrow)]
+        resource: Cow<'a, str>,
+        #[serde(borrow)]
+        id: Cow<'a, str>,
         seq: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<ParentRef>,
@@ -110,35 +116,50 @@ enum Change<'a> {
         body: &'a RawValue,
     },
     Del {
-        api: String,
-        tenant: String,
-        resource: String,
-        id: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
+        #[serde(borrow)]
+        tenant: Cow<'a, str>,
+        #[serde(borrow)]
+        resource: Cow<'a, str>,
+        #[serde(borrow)]
+        id: Cow<'a, str>,
     },
     Singleton {
-        api: String,
-        tenant: String,
-        slot: String,
-        owner: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
+        #[serde(borrow)]
+        tenant: Cow<'a, str>,
+        #[serde(borrow)]
+        slot: Cow<'a, str>,
+        #[serde(borrow)]
+        owner: Cow<'a, str>,
         value: Option<Value>,
     },
     DropTenant {
-        api: String,
-        tenant: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
+        #[serde(borrow)]
+        tenant: Cow<'a, str>,
     },
     Reset {
-        api: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
     },
     /// A change to data a behaviour keeps.
     Own {
-        api: String,
-        name: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
+        #[serde(borrow)]
+        name: Cow<'a, str>,
         change: Value,
     },
     /// All of the data a behaviour keeps.
     OwnState {
-        api: String,
-        name: String,
+        #[serde(borrow)]
+        api: Cow<'a, str>,
+        #[serde(borrow)]
+        name: Cow<'a, str>,
         data: Value,
     },
 }
@@ -190,10 +211,10 @@ fn header() -> Vec<u8> {
 fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str) -> Vec<u8> {
     let Some(rec) = store.get(tenant, resource, id) else {
         return encode(&Change::Del {
-            api: api.to_owned(),
-            tenant: tenant.to_owned(),
-            resource: resource.to_owned(),
-            id: id.to_owned(),
+            api: api.into(),
+            tenant: tenant.into(),
+            resource: resource.into(),
+            id: id.into(),
         });
     };
     let text = std::str::from_utf8(rec.body.bytes()).unwrap_or("{}");
@@ -202,10 +223,10 @@ fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str
     };
     let meta = rec.meta();
     encode(&Change::Put {
-        api: api.to_owned(),
-        tenant: tenant.to_owned(),
-        resource: resource.to_owned(),
-        id: id.to_owned(),
+        api: api.into(),
+        tenant: tenant.into(),
+        resource: resource.into(),
+        id: id.into(),
         seq: rec.seq,
         parent: rec.parent.clone(),
         meta: (*meta != Meta::default()).then(|| meta.clone()),
@@ -219,8 +240,8 @@ fn own_snapshot(api: &str, own: &[(&str, &dyn OwnData)], out: &mut Vec<u8>) {
         let data = data.export();
         if !data.is_null() {
             out.extend(encode(&Change::OwnState {
-                api: api.to_owned(),
-                name: (*name).to_owned(),
+                api: api.into(),
+                name: (*name).into(),
                 data,
             }));
         }
@@ -238,10 +259,10 @@ fn snapshot(api: &str, store: &Store, out: &mut Vec<u8>) {
         for (slot, owners) in &t.singletons {
             for (owner, value) in owners {
                 out.extend(encode(&Change::Singleton {
-                    api: api.to_owned(),
-                    tenant: tenant.clone(),
-                    slot: slot.clone(),
-                    owner: owner.clone(),
+                    api: api.into(),
+                    tenant: tenant.as_str().into(),
+                    slot: slot.as_str().into(),
+                    owner: owner.as_str().into(),
                     value: Some(value.clone()),
                 }));
             }
@@ -256,8 +277,8 @@ pub(super) fn changes(api: &str, store: &mut Store, own: &[(&str, &dyn OwnData)]
     for (name, data) in own {
         for change in data.take_changes() {
             out.extend(encode(&Change::Own {
-                api: api.to_owned(),
-                name: (*name).to_owned(),
+                api: api.into(),
+                name: (*name).into(),
                 change,
             }));
         }
@@ -281,22 +302,20 @@ pub(super) fn changes(api: &str, store: &mut Store, own: &[(&str, &dyn OwnData)]
                     .and_then(|o| o.get(&owner))
                     .cloned();
                 out.extend(encode(&Change::Singleton {
-                    api: api.to_owned(),
-                    tenant,
-                    slot,
-                    owner,
+                    api: api.into(),
+                    tenant: tenant.into(),
+                    slot: slot.into(),
+                    owner: owner.into(),
                     value,
                 }));
             }
             Dirty::Tenant(tenant) => out.extend(encode(&Change::DropTenant {
-                api: api.to_owned(),
-                tenant,
+                api: api.into(),
+                tenant: tenant.into(),
             })),
             Dirty::All => {
                 // A reset or an import: what is there now is all there is.
-                out.extend(encode(&Change::Reset {
-                    api: api.to_owned(),
-                }));
+                out.extend(encode(&Change::Reset { api: api.into() }));
                 snapshot(api, store, &mut out);
             }
         }

@@ -1,5 +1,6 @@
 //! `POST` to a collection: a new record from the request body, with its id, parent link,
 //! timestamps, derived members, lifecycle start and effects; references checked first.
+//! Served creates claim an id, draft the record without the store's lock, then commit.
 
 use serde_json::{Map, Value, json};
 

@@ -4,7 +4,8 @@
 //!
 //! Reads (an item GET, a list) take the store's read lock and change nothing, unless a
 //! lifecycle step is due, which they apply first so that no read shows a state older than
-//! the clock allows. Everything else takes the write lock.
+//! the clock allows. Everything else takes the write lock; a create takes it twice, briefly,
+//! and generates its record in between (see `create`).
 
 mod constraints;
 mod create;

@@ -148,41 +148,32 @@ impl<'a> Generator<'a> {
         pointer::lookup(doc, ptr).map_or(Value::Null, |s| self.gen_value(s, &ctx))
     }
 
-    /// What `$ref` node `schema` stands for: its target, with the target's own `allOf`
-    /// merged (a target that is itself a `$ref` is left to be followed in turn).
+    /// What `$ref` node `schema` stands for: the end of its chain, with that node's `allOf`
+    /// merged. A stable `$ref` node is itself the cache key, so a hit skips following it.
     fn ref_target<'s>(&self, schema: &'s Value, stable: bool) -> Option<Node<'s>>
     where
         'a: 's,
     {
         let doc: &'s Value = self.doc;
-        let flatten = |target: &Value| {
-            if has_all_of(target) && ref_of(target).is_none() {
-                Some(self.merge_all_of(target, &mut Vec::new()))
-            } else {
-                None
-            }
-        };
-        match self.flat {
-            Some(cache) if stable => cache
+        if let (Some(cache), true) = (self.flat, stable) {
+            return cache
                 .get_or_try(schema, || {
                     let target = pointer::target(doc, schema).ok()?;
-                    Some(flatten(target).unwrap_or_else(|| target.clone()))
+                    Some(if has_all_of(target) {
+                        self.merge_all_of(target, &mut Vec::new())
+                    } else {
+                        target.clone()
+                    })
                 })
-                .map(Node::Shared),
-            Some(cache) => {
-                let target = pointer::target(doc, schema).ok()?;
-                Some(match flatten(target) {
-                    Some(_) => Node::Shared(
-                        cache.get_or(target, || flatten(target).unwrap_or(Value::Null)),
-                    ),
-                    None => Node::Borrowed(target),
-                })
-            }
-            None => {
-                let target = pointer::target(doc, schema).ok()?;
-                Some(flatten(target).map_or(Node::Borrowed(target), Node::Owned))
-            }
+                .map(Node::Shared);
         }
+        let target = pointer::target(doc, schema).ok()?;
+        // The target lives in the document, so it is stable itself.
+        Some(if has_all_of(target) {
+            self.all_of(target, true)
+        } else {
+            Node::Borrowed(target)
+        })
     }
 
     /// Inline `allOf` node `schema`, merged.

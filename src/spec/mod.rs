@@ -46,12 +46,8 @@ pub struct Flattened(parking_lot::RwLock<rustc_hash::FxHashMap<usize, std::sync:
 impl Flattened {
     /// The flattened form of `node`, made by `make` the first time.
     pub fn get_or(&self, node: &Value, make: impl FnOnce() -> Value) -> std::sync::Arc<Value> {
-        let key = std::ptr::from_ref(node) as usize;
-        if let Some(v) = self.0.read().get(&key) {
-            return v.clone();
-        }
-        let made = std::sync::Arc::new(make());
-        self.0.write().entry(key).or_insert(made).clone()
+        let (key, hit) = self.look(node);
+        hit.unwrap_or_else(|| self.keep(key, make()))
     }
 
     /// Like [`get_or`](Self::get_or), for a node that may not flatten (a `$ref` that does
@@ -61,12 +57,20 @@ impl Flattened {
         node: &Value,
         make: impl FnOnce() -> Option<Value>,
     ) -> Option<std::sync::Arc<Value>> {
+        let (key, hit) = self.look(node);
+        hit.or_else(|| Some(self.keep(key, make()?)))
+    }
+
+    /// `node`'s key, and its entry if it has one.
+    fn look(&self, node: &Value) -> (usize, Option<std::sync::Arc<Value>>) {
         let key = std::ptr::from_ref(node) as usize;
-        if let Some(v) = self.0.read().get(&key) {
-            return Some(v.clone());
-        }
-        let made = std::sync::Arc::new(make()?);
-        Some(self.0.write().entry(key).or_insert(made).clone())
+        (key, self.0.read().get(&key).cloned())
+    }
+
+    /// Keeps `made` under `key`, unless another thread got there first.
+    fn keep(&self, key: usize, made: Value) -> std::sync::Arc<Value> {
+        let made = std::sync::Arc::new(made);
+        self.0.write().entry(key).or_insert(made).clone()
     }
 }
 

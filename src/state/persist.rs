@@ -34,7 +34,8 @@ use serde_json::{Map, Value};
 use bytes::Bytes;
 
 use super::store::{
-    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexKind, IndexPlan, Meta, ParentRef, Store,
+    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexPlan, Meta,
+    ParentRef, Store,
 };
 
 /// The log's format version (format 1 was one JSON document).
@@ -808,31 +809,25 @@ fn filed(plan: &IndexPlan, resource: &str, body: &RawValue, shapes: &mut Shapes)
 struct Shapes(std::collections::HashMap<String, Arc<[String]>>);
 
 impl Shapes {
-    fn share(&mut self, resource: &str, names: Vec<std::borrow::Cow<'_, str>>) -> Arc<[String]> {
+    fn share(&mut self, resource: &str, names: Vec<Cow<'_, str>>) -> Arc<[String]> {
         if let Some(last) = self.0.get(resource)
             && last.len() == names.len()
             && last.iter().zip(&names).all(|(a, b)| a == b)
         {
             return last.clone();
         }
-        let made: Arc<[String]> = names
-            .into_iter()
-            .map(std::borrow::Cow::into_owned)
-            .collect();
+        let made: Arc<[String]> = names.into_iter().map(Cow::into_owned).collect();
         self.0.insert(resource.to_owned(), made.clone());
         made
     }
 }
-
-/// An index entry as [`IndexEntries`] holds it: member, texts, sort key.
-type Entry = (String, Vec<String>, Option<super::store::SortKey>);
 
 /// Reads an object's members in one pass: the entries of `.0`'s members (whose values
 /// alone are parsed) and every member's name (borrowed from the text where it can be).
 struct Sparse<'p>(Option<&'p BTreeMap<String, IndexKind>>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
-    type Value = (Vec<Entry>, Vec<std::borrow::Cow<'de, str>>);
+    type Value = (Vec<IndexEntry>, Vec<Cow<'de, str>>);
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -840,7 +835,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
 }
 
 impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
-    type Value = (Vec<Entry>, Vec<std::borrow::Cow<'de, str>>);
+    type Value = (Vec<IndexEntry>, Vec<Cow<'de, str>>);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
@@ -872,7 +867,7 @@ impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
 struct Name;
 
 impl<'de> serde::de::DeserializeSeed<'de> for Name {
-    type Value = std::borrow::Cow<'de, str>;
+    type Value = Cow<'de, str>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -880,18 +875,18 @@ impl<'de> serde::de::DeserializeSeed<'de> for Name {
 }
 
 impl<'de> serde::de::Visitor<'de> for Name {
-    type Value = std::borrow::Cow<'de, str>;
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a member name")
     }
 
     fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(std::borrow::Cow::Borrowed(v))
+        Ok(Cow::Borrowed(v))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(std::borrow::Cow::Owned(v.to_owned()))
+        Ok(Cow::Owned(v.to_owned()))
     }
 }
 
@@ -1079,6 +1074,9 @@ mod tests {
             lists.push(format!("{read:?}"));
         }
         assert!(lists[0].contains("we\\\"ird"), "{}", lists[0]);
+        let same = |shapes: &mut Shapes| shapes.share("things", vec!["id".into(), "n".into()]);
+        let (a, b) = (same(&mut shapes), same(&mut shapes));
+        assert!(Arc::ptr_eq(&a, &b), "one shape, one list of names");
         let raw: Box<RawValue> = serde_json::from_str("[1]").expect("JSON");
         assert!(filed(&plan, "things", &raw, &mut shapes).is_none());
     }

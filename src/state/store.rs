@@ -327,12 +327,15 @@ fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq:
     }
 }
 
+/// One member's entry in its collection's indexes: (member, the texts its equal index files
+/// it under, its sort key).
+pub type IndexEntry = (String, Vec<String>, Option<SortKey>);
+
 /// A record's entries in its collection's indexes, worked out from its members before the
 /// store is locked (by the thread that reads a state log back at start).
 #[derive(Debug, Default)]
 pub struct IndexEntries {
-    /// (member, the texts its equal index files it under, its sort key).
-    entries: Vec<(String, Vec<String>, Option<SortKey>)>,
+    entries: Vec<IndexEntry>,
     /// Every member's name (the collection counts which occur); records of one shape share
     /// one list.
     names: Arc<[String]>,
@@ -359,10 +362,7 @@ impl IndexEntries {
     /// makes them, and the body's member names.
     ///
     /// [`of`]: Self::of
-    pub fn from_parts(
-        entries: Vec<(String, Vec<String>, Option<SortKey>)>,
-        names: Arc<[String]>,
-    ) -> Self {
+    pub fn from_parts(entries: Vec<IndexEntry>, names: Arc<[String]>) -> Self {
         Self { entries, names }
     }
 }

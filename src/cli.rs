@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Idempotency keys remembered per credential; the oldest are forgotten first.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub idempotency_keys: usize,
+    /// Recent events the sandbox keeps for the admin API and the dashboard (an API's own
+    /// events collection keeps every event).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub events_kept: usize,
     /// Answer every operation from the spec alone (examples or generated data), storing
     /// nothing: a pure contract mock.
     #[arg(long)]

@@ -61,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 state_interval: args.state_interval,
                 idempotency_ttl: args.idempotency_ttl,
                 idempotency_keys: args.idempotency_keys,
+                events_kept: args.events_kept,
                 stateless: args.stateless,
                 rate_limit: args.rate_limit,
                 time_scale: args.time_scale,

@@ -44,6 +44,7 @@ impl ServeOptions {
             state_interval: 30,
             idempotency_ttl: crate::state::idempotency::DEFAULT_TTL,
             idempotency_keys: crate::state::idempotency::DEFAULT_MAX_KEYS,
+            events_kept: crate::state::events::DEFAULT_KEPT,
             stateless: false,
             rate_limit: None,
             time_scale: 1.0,

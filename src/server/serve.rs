@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub idempotency_ttl: f64,
     /// Idempotency keys remembered per tenant.
     pub idempotency_keys: usize,
+    /// Recent events kept for the admin API and the dashboard.
+    pub events_kept: usize,
     /// Answer from the spec alone, without state.
     pub stateless: bool,
     /// Requests per minute per tenant before 429 (`None`: unlimited).
@@ -98,6 +100,7 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
             engine.clock = Clock::new(options.time_scale);
             engine.idempotency.ttl = options.idempotency_ttl;
             engine.idempotency.max_keys = options.idempotency_keys;
+            engine.events.get_mut().kept = options.events_kept;
             if let Some(key) = options.webhook_key {
                 engine.signer = Signer::new(engine.profile.webhooks.signing.as_deref(), key);
             }

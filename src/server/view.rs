@@ -158,8 +158,7 @@ pub fn became_due(
     let events: Vec<Value> = engine
         .events
         .lock()
-        .iter()
-        .skip(events_before)
+        .since(events_before)
         .map(|e| json!({"id": e.id, "type": e.kind, "tenant": e.tenant}))
         .collect();
     json!({"changed": changed, "events": events})
@@ -167,7 +166,7 @@ pub fn became_due(
 
 /// The number of events recorded so far.
 pub fn event_count(engine: &Engine) -> usize {
-    engine.events.lock().len()
+    engine.events.lock().count()
 }
 
 /// A summary that changes whenever the journal, the events, the webhook deliveries or the

@@ -274,7 +274,7 @@ fn replay(
         );
     }
     // The bytes first sent, so a replay is the same event.
-    let body = payload;
+    let body = payload.to_bytes();
     let now = engine.clock.now();
     let max_attempts = engine
         .profile

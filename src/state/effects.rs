@@ -730,7 +730,7 @@ impl Engine {
 
     /// How many events there are, when some resource shows the events its records cause.
     fn event_mark(&self) -> Option<usize> {
-        (!self.shows_caused.is_empty()).then(|| self.events.lock().len())
+        (!self.shows_caused.is_empty()).then(|| self.events.lock().count())
     }
 
     /// The events recorded since `mark` in `tenant` were caused by record `id`: they are
@@ -748,8 +748,7 @@ impl Engine {
         let new: Vec<String> = self
             .events
             .lock()
-            .iter()
-            .skip(mark)
+            .since(mark)
             .filter(|e| e.tenant == tenant)
             .map(|e| e.id.clone())
             .collect();

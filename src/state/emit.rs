@@ -26,7 +26,7 @@ impl Engine {
             store,
             tenant,
             kind.to_owned(),
-            object_data(object.clone()),
+            (object_data(object.clone()), None),
             at,
         );
     }
@@ -69,17 +69,30 @@ impl Engine {
         if let Change::Updated(previous) = change {
             data["previous_attributes"] = previous;
         }
-        self.record_event(store, tenant, kind, data, at);
+        // The record as stored: the event shares its text when it shows it unchanged.
+        let stored = self.model.resources.get(resource).and_then(|r| {
+            let id = object.get(&r.id_field).map(crate::state::store::text)?;
+            Some(store.get(tenant, resource, &id)?.body.clone())
+        });
+        self.record_event(store, tenant, kind, (data, stored.as_ref()), at);
     }
 
-    /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
-    /// a delivery to every target that wants it.
-    fn record_event(&self, store: &mut Store, tenant: &str, kind: String, data: Value, at: f64) {
+    /// Stores event `kind` with `data` (sharing the text of `shows`, the record it shows,
+    /// where it holds it unchanged), lists it in the API's events collection, and queues a
+    /// delivery to every target that wants it.
+    fn record_event(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        kind: String,
+        (data, shows): (Value, Option<&Body>),
+        at: f64,
+    ) {
         let mut events = self.events.lock();
         let mut g = Generator::new(
             &Value::Null,
             self.seed,
-            &format!("event {}", events.len()),
+            &format!("event {}", events.count()),
             Direction::Response,
         );
         let id = ids::ksuid(g.rng(), at.floor() as i64);
@@ -90,12 +103,16 @@ impl Engine {
             data,
             &self.profile.events_envelope,
         );
-        let body = crate::compiled::prepared::json_bytes(&payload);
+        let text = crate::compiled::prepared::json_bytes(&payload);
+        let body = match shows {
+            Some(record) => Body::sharing(&text, record),
+            None => Body::from_json(text),
+        };
         // APIs with an events collection list their events there too (the same bytes).
         if self.model.resources.contains_key("events")
             && let Some(members) = payload.as_object()
         {
-            let stored = (Body::from_json(body.clone()), members);
+            let stored = (body.clone(), members);
             store
                 .tenant(tenant)
                 .insert_body("events", &id, stored, None);
@@ -125,7 +142,7 @@ impl Engine {
                     replay: false,
                     created_at: at,
                     delivered_at: None,
-                    body: body.clone(),
+                    body: body.to_bytes(),
                     in_flight: false,
                     secret,
                 });

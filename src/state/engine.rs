@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::behaviour::{Behaviour, OwnData};
 use super::clock::Clock;
 use super::credentials::Patterns;
-use super::events::Event;
+use super::events::EventLog;
 use super::idempotency::Idempotency;
 use super::lifecycle;
 use super::lists::ListPlan;
@@ -49,7 +49,7 @@ pub struct Engine {
     pub rate_limit: RateLimiter,
     pub clock: Clock,
     /// Every event, all tenants, in order.
-    pub events: Mutex<Vec<Event>>,
+    pub events: Mutex<EventLog>,
     pub webhooks: Mutex<WebhookState>,
     pub signer: Signer,
     pub seed: u64,
@@ -163,7 +163,7 @@ impl Engine {
             idempotency: Idempotency::default(),
             stateless: false,
             clock: Clock::new(1.0),
-            events: Mutex::new(Vec::new()),
+            events: Mutex::new(EventLog::default()),
             webhooks: Mutex::new(WebhookState::default()),
             seed: api.seed,
             names: Mutex::new(HashMap::new()),

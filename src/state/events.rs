@@ -2,11 +2,18 @@
 //! transition (and per `emit` effect), listed by the admin API and the API's own events
 //! operation, and delivered as webhooks. An event keeps its payload as the bytes a webhook
 //! carries; the events list, the API's events collection and every delivery share them.
+//!
+//! The engine keeps the most recent events ([`EventLog`], 10,000 by default): a load test
+//! that records millions does not grow memory without bound. An API's own events collection
+//! is state and keeps every event.
 
-use bytes::Bytes;
+use std::collections::VecDeque;
+
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+
+use super::store::Body;
 
 /// One recorded change.
 #[derive(Debug, Clone)]
@@ -16,13 +23,13 @@ pub struct Event {
     pub created: i64,
     pub tenant: String,
     /// The payload as delivered: `{id, type, created, ...envelope, data}`.
-    pub payload: Bytes,
+    pub payload: Body,
 }
 
 impl Event {
     /// The event's `data` member (`{object, previous_attributes}`).
     pub fn data(&self) -> Value {
-        serde_json::from_slice::<Value>(&self.payload)
+        serde_json::from_slice::<Value>(&self.payload.bytes())
             .ok()
             .and_then(|mut p| p.get_mut("data").map(Value::take))
             .unwrap_or(Value::Null)
@@ -42,6 +49,58 @@ impl Serialize for Event {
     }
 }
 
+/// Events the engine keeps, unless configured otherwise.
+pub const DEFAULT_KEPT: usize = 10_000;
+
+/// The most recent events, oldest first, and how many were ever recorded.
+#[derive(Debug)]
+pub struct EventLog {
+    recent: VecDeque<Event>,
+    /// Events forgotten from the front.
+    forgotten: usize,
+    /// Events kept.
+    pub kept: usize,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        Self {
+            recent: VecDeque::new(),
+            forgotten: 0,
+            kept: DEFAULT_KEPT,
+        }
+    }
+}
+
+impl EventLog {
+    pub fn push(&mut self, event: Event) {
+        self.recent.push_back(event);
+        while self.recent.len() > self.kept.max(1) {
+            self.recent.pop_front();
+            self.forgotten += 1;
+        }
+    }
+
+    /// Events ever recorded: a mark to ask for the ones recorded after it ([`since`]).
+    ///
+    /// [`since`]: Self::since
+    pub fn count(&self) -> usize {
+        self.forgotten + self.recent.len()
+    }
+
+    /// The events kept, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Event> {
+        self.recent.iter()
+    }
+
+    /// The events kept that were recorded after `mark` (a [`count`]).
+    ///
+    /// [`count`]: Self::count
+    pub fn since(&self, mark: usize) -> impl Iterator<Item = &Event> {
+        self.recent.iter().skip(mark.saturating_sub(self.forgotten))
+    }
+}
+
 /// What happened to a record, as its event tells it.
 pub enum Change {
     Created,
@@ -58,5 +117,39 @@ impl Change {
             Change::Updated(_) => "updated",
             Change::Deleted => "deleted",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> Event {
+        Event {
+            id: format!("evt_{n}"),
+            kind: "thing.created".into(),
+            created: 0,
+            tenant: "t".into(),
+            payload: Body::from_json(bytes::Bytes::from_static(b"{}")),
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_the_most_recent_events_and_counts_them_all() {
+        let mut log = EventLog {
+            kept: 3,
+            ..EventLog::default()
+        };
+        for n in 0..5 {
+            log.push(event(n));
+        }
+        assert_eq!(log.count(), 5);
+        let ids =
+            |it: &mut dyn Iterator<Item = &Event>| it.map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&mut log.iter()), ["evt_2", "evt_3", "evt_4"]);
+        assert_eq!(ids(&mut log.since(4)), ["evt_4"]);
+        // A mark older than the window gives what is still kept.
+        assert_eq!(ids(&mut log.since(1)).len(), 3);
+        assert!(log.since(5).next().is_none());
     }
 }

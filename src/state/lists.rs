@@ -6,7 +6,7 @@
 //! stay correct under any sort order.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -298,7 +298,7 @@ fn unfiltered(
         }
         Scope::Children(p) => coll
             .children(p)
-            .map(|set| set.ids().cloned().collect())
+            .map(|set| coll.ids(set).cloned().collect())
             .unwrap_or_default(),
         Scope::Member(member, value) => member_set(coll, member, &value),
         Scope::Ids(ids) => ids,
@@ -311,7 +311,7 @@ fn member_set(coll: &Collection, member: &str, value: &str) -> Vec<Id> {
     match coll.index(member).filter(|i| i.equal.is_some()) {
         Some(index) => index
             .equal_to(value)
-            .map(|set| set.ids().cloned().collect())
+            .map(|set| coll.ids(set).cloned().collect())
             .unwrap_or_default(),
         _ => coll
             .iter()
@@ -328,7 +328,7 @@ fn member_set(coll: &Collection, member: &str, value: &str) -> Vec<Id> {
 /// The first record (in creation order) whose `member` reads `wanted` as text.
 pub fn find_text<'c>(coll: &'c Collection, member: &str, wanted: &str) -> Option<&'c Id> {
     match coll.index(member).filter(|i| i.equal.is_some()) {
-        Some(index) if index.equal.is_some() => index.equal_to(wanted)?.ids().next(),
+        Some(index) if index.equal.is_some() => coll.ids(index.equal_to(wanted)?).next(),
         _ => coll
             .iter()
             .find(|(_, r)| r.body.get(member).is_some_and(|v| text(&v) == wanted))
@@ -358,7 +358,7 @@ fn positional(
 /// is neither a match on a member indexed by value nor a range on a member indexed in
 /// order that every record holds.
 fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> Option<Vec<Id>> {
-    let mut sets: Vec<BTreeMap<u64, &Id>> = Vec::with_capacity(filters.len());
+    let mut sets: Vec<BTreeSet<u64>> = Vec::with_capacity(filters.len());
     for (name, value) in filters {
         let set = match coll.index(name).filter(|i| i.equal.is_some()) {
             Some(index) => equal_set(index, value),
@@ -366,7 +366,7 @@ fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> O
         };
         sets.push(set);
     }
-    sets.sort_by_key(BTreeMap::len);
+    sets.sort_by_key(BTreeSet::len);
     let (driver, rest) = sets.split_first()?;
     let in_scope = |id: &Id| match scope {
         Scope::All => true,
@@ -381,8 +381,8 @@ fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> O
     Some(
         driver
             .iter()
-            .filter(|(seq, _)| rest.iter().all(|s| s.contains_key(seq)))
-            .map(|(_, id)| (*id).clone())
+            .filter(|seq| rest.iter().all(|s| s.contains(seq)))
+            .filter_map(|seq| coll.by_seq(*seq).map(|(id, _)| id.clone()))
             .filter(in_scope)
             .collect(),
     )
@@ -390,22 +390,19 @@ fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> O
 
 /// The records whose member reads `value`: `a,b` matches either, and the whole text
 /// matches too (a value with a comma).
-fn equal_set<'c>(index: &'c MemberIndex, value: &str) -> BTreeMap<u64, &'c Id> {
+fn equal_set(index: &MemberIndex, value: &str) -> BTreeSet<u64> {
     let mut wanted: Vec<&str> = value.split(',').map(str::trim).collect();
     wanted.push(value);
-    let mut set = BTreeMap::new();
-    for w in wanted {
-        for (seq, id) in index.equal_to(w).into_iter().flat_map(IdSet::iter) {
-            set.insert(seq, id);
-        }
-    }
-    set
+    wanted
+        .into_iter()
+        .flat_map(|w| index.equal_to(w).into_iter().flat_map(IdSet::iter))
+        .collect()
 }
 
 /// The records a range filter (`amount_min`, `created_at_to`, `start_date`...) keeps, from
 /// the member's order index: only when every record holds the member (one without it
 /// passes a range) and its values and the bound are of one kind (numbers, or text).
-fn range_set<'c>(coll: &'c Collection, name: &str, value: &str) -> Option<BTreeMap<u64, &'c Id>> {
+fn range_set(coll: &Collection, name: &str, value: &str) -> Option<BTreeSet<u64>> {
     // A member that is literally called `amount_min` is matched, not a bound.
     if coll.holding(name) > 0 {
         return None;
@@ -467,7 +464,7 @@ fn sorted(coll: &Collection, field: &str, desc: bool) -> Option<Vec<Id>> {
     } else {
         Box::new(sorted.values())
     };
-    Some(groups.flat_map(|g| g.ids().cloned()).collect())
+    Some(groups.flat_map(|g| coll.ids(g).cloned()).collect())
 }
 
 /// The general case: the records in scope, read and filtered one by one.
@@ -476,7 +473,7 @@ fn scan(coll: &Collection, scope: Scope<'_>, q: &ListQuery) -> Result<Listed, Li
         Scope::All => coll.iter().map(|(id, _)| id.clone()).collect(),
         Scope::Children(p) => coll
             .children(p)
-            .map(|set| set.ids().cloned().collect())
+            .map(|set| coll.ids(set).cloned().collect())
             .unwrap_or_default(),
         Scope::Member(member, value) => member_set(coll, member, &value),
         Scope::Ids(ids) => ids,

@@ -218,7 +218,8 @@ fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str
             id: id.into(),
         });
     };
-    let text = std::str::from_utf8(rec.body.bytes()).unwrap_or("{}");
+    let bytes = rec.body.bytes();
+    let text = std::str::from_utf8(&bytes).unwrap_or("{}");
     let Ok(body) = serde_json::from_str::<&RawValue>(text) else {
         return Vec::new();
     };

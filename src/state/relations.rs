@@ -181,10 +181,10 @@ impl Engine {
                     let coll = records.get(child);
                     (
                         child,
-                        coll.and_then(|c| c.children(&parent))
+                        coll.and_then(|c| Some((c, c.children(&parent)?)))
                             .into_iter()
-                            .flat_map(|set| set.ids())
-                            .filter_map(|i| Some((i.clone(), coll?.get(i)?.body.map())))
+                            .flat_map(|(c, set)| c.by_seqs(set))
+                            .map(|(i, r)| (i.clone(), r.body.map()))
                             .collect(),
                     )
                 }
@@ -337,7 +337,7 @@ fn descendants(t: &Tenant, resource: &str, id: &str) -> Vec<(String, String)> {
             id: doomed[i].1.clone(),
         };
         for (cr, coll) in &t.resources {
-            for cid in coll.children(&parent).into_iter().flat_map(|s| s.ids()) {
+            for cid in coll.children(&parent).into_iter().flat_map(|s| coll.ids(s)) {
                 doomed.push((cr.clone(), cid.to_string()));
             }
         }
@@ -352,7 +352,7 @@ fn holders(coll: &Collection, member: &str, value: &Value) -> Vec<Id> {
     match coll.index(member).filter(|i| i.equal.is_some()) {
         Some(index) => index
             .equal_to(&wanted)
-            .map(|set| set.ids().cloned().collect())
+            .map(|set| coll.ids(set).cloned().collect())
             .unwrap_or_default(),
         _ => coll
             .iter()

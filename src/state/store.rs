@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use roaring::RoaringTreemap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -29,8 +30,26 @@ pub const FORMAT_VERSION: u32 = 1;
 pub type Id = Arc<str>;
 
 /// A record's members as compact JSON text. Cloning shares the bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Body(Bytes);
+#[derive(Clone)]
+pub struct Body(Text);
+
+#[derive(Clone)]
+enum Text {
+    Whole(Bytes),
+    /// Text around another body's bytes, shared rather than copied: an event that carries a
+    /// record as it is stored holds the record's own bytes.
+    Spliced(Arc<Splice>),
+}
+
+/// `outer[..at]`, then `inner`, then `outer[at..]`.
+struct Splice {
+    outer: Box<[u8]>,
+    at: usize,
+    inner: Bytes,
+}
+
+/// Below this size a shared body saves less than the splice costs.
+const SPLICE_MIN: usize = 128;
 
 /// Bytes in an allocation of exactly their size: a record's bytes live as long as it does.
 fn exact(bytes: Vec<u8>) -> Bytes {
@@ -39,17 +58,46 @@ fn exact(bytes: Vec<u8>) -> Bytes {
 
 impl Body {
     pub fn new(members: &Map<String, Value>) -> Self {
-        Self(exact(serde_json::to_vec(members).unwrap_or_default()))
+        Self(Text::Whole(exact(
+            serde_json::to_vec(members).unwrap_or_default(),
+        )))
     }
 
     /// Bytes known to be a JSON object (read back from the store's own output).
     pub fn from_json(bytes: Bytes) -> Self {
-        Self(bytes)
+        Self(Text::Whole(bytes))
+    }
+
+    /// `text` (a JSON object), sharing `part`'s bytes where `text` holds them: one copy
+    /// of a record's text serves the record and each event that shows it. The longest run
+    /// of the record's text from its start is shared (an event that leaves out a member the
+    /// API does not show still shares what comes before it). Bytes are compared, so what is
+    /// shared is always exactly what the event holds.
+    pub fn sharing(text: &[u8], part: &Body) -> Self {
+        if let Text::Whole(inner) = &part.0
+            && inner.len() >= SPLICE_MIN
+            && let Some(at) = memchr::memmem::find(text, &inner[..SPLICE_MIN / 2])
+        {
+            let same = text[at..]
+                .iter()
+                .zip(inner.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
+            if same >= SPLICE_MIN {
+                let outer = [&text[..at], &text[at + same..]].concat();
+                return Self(Text::Spliced(Arc::new(Splice {
+                    outer: outer.into_boxed_slice(),
+                    at,
+                    inner: inner.slice(..same),
+                })));
+            }
+        }
+        Self(Text::Whole(Bytes::copy_from_slice(text)))
     }
 
     /// The members, parsed.
     pub fn map(&self) -> Map<String, Value> {
-        serde_json::from_slice(&self.0).unwrap_or_default()
+        serde_json::from_slice(&self.bytes()).unwrap_or_default()
     }
 
     /// One member, parsed with the rest of the body.
@@ -57,28 +105,67 @@ impl Body {
         self.map().remove(member)
     }
 
-    pub fn bytes(&self) -> &Bytes {
-        &self.0
+    /// The text, joined when it is spliced.
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.0 {
+            Text::Whole(b) => std::borrow::Cow::Borrowed(b),
+            Text::Spliced(s) => {
+                std::borrow::Cow::Owned([&s.outer[..s.at], &s.inner, &s.outer[s.at..]].concat())
+            }
+        }
+    }
+
+    /// The text as one buffer (shared, when it is whole).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Text::Whole(b) => b.clone(),
+            Text::Spliced(_) => Bytes::from(self.bytes().into_owned()),
+        }
+    }
+
+    /// The same text in buffers of its own, so no larger buffer it was sliced from (a state
+    /// file read at start) stays alive for it.
+    fn owned(&self) -> Self {
+        match &self.0 {
+            Text::Whole(b) => Self(Text::Whole(Bytes::copy_from_slice(b))),
+            Text::Spliced(s) => Self(Text::Spliced(Arc::new(Splice {
+                outer: s.outer.clone(),
+                at: s.at,
+                inner: Bytes::copy_from_slice(&s.inner),
+            }))),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Text::Whole(b) => b.len(),
+            Text::Spliced(s) => s.outer.len() + s.inner.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.len() <= 2
+        self.len() <= 2
     }
 }
 
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Body {}
+
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
+        f.write_str(&String::from_utf8_lossy(&self.bytes()))
     }
 }
 
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let text = std::str::from_utf8(&self.0).map_err(serde::ser::Error::custom)?;
+        let bytes = self.bytes();
+        let text = std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?;
         let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
     }
@@ -233,26 +320,28 @@ impl Ord for SortKey {
     }
 }
 
-/// The records filed under one index value, in creation order: most values of a unique
-/// member name one record, which needs no tree of its own.
+/// The records filed under one index value, by creation sequence (the collection keeps
+/// its records in that order, so a sequence finds its record): most values of a unique
+/// member name one record, which needs no set of its own; the others are compressed
+/// bitmaps, a few bytes per record where a tree of ids took tens.
 #[derive(Debug)]
 pub enum IdSet {
-    One(u64, Id),
-    Many(BTreeMap<u64, Id>),
+    One(u64),
+    Many(RoaringTreemap),
 }
 
 impl IdSet {
-    fn insert(&mut self, seq: u64, id: &Id) {
+    fn insert(&mut self, seq: u64) {
         match self {
-            Self::One(s, _) if *s == seq => *self = Self::One(seq, id.clone()),
-            Self::One(s, i) => {
-                let mut many = BTreeMap::new();
-                many.insert(*s, i.clone());
-                many.insert(seq, id.clone());
+            Self::One(s) if *s == seq => {}
+            Self::One(s) => {
+                let mut many = RoaringTreemap::new();
+                many.insert(*s);
+                many.insert(seq);
                 *self = Self::Many(many);
             }
             Self::Many(m) => {
-                m.insert(seq, id.clone());
+                m.insert(seq);
             }
         }
     }
@@ -260,9 +349,9 @@ impl IdSet {
     /// Removes `seq`; whether the set is empty afterwards.
     fn remove(&mut self, seq: u64) -> bool {
         match self {
-            Self::One(s, _) => *s == seq,
+            Self::One(s) => *s == seq,
             Self::Many(m) => {
-                m.remove(&seq);
+                m.remove(seq);
                 m.is_empty()
             }
         }
@@ -271,7 +360,7 @@ impl IdSet {
     pub fn len(&self) -> usize {
         match self {
             Self::One(..) => 1,
-            Self::Many(m) => m.len(),
+            Self::Many(m) => usize::try_from(m.len()).unwrap_or(usize::MAX),
         }
     }
 
@@ -281,21 +370,17 @@ impl IdSet {
 
     pub fn contains(&self, seq: u64) -> bool {
         match self {
-            Self::One(s, _) => *s == seq,
-            Self::Many(m) => m.contains_key(&seq),
+            Self::One(s) => *s == seq,
+            Self::Many(m) => m.contains(seq),
         }
     }
 
-    /// (creation sequence, id), in creation order.
-    pub fn iter(&self) -> Box<dyn DoubleEndedIterator<Item = (u64, &Id)> + '_> {
+    /// Creation sequences, in order.
+    pub fn iter(&self) -> Box<dyn DoubleEndedIterator<Item = u64> + '_> {
         match self {
-            Self::One(s, i) => Box::new(std::iter::once((*s, i))),
-            Self::Many(m) => Box::new(m.iter().map(|(s, i)| (*s, i))),
+            Self::One(s) => Box::new(std::iter::once(*s)),
+            Self::Many(m) => Box::new(m.iter()),
         }
-    }
-
-    pub fn ids(&self) -> impl DoubleEndedIterator<Item = &Id> {
-        self.iter().map(|(_, id)| id)
     }
 }
 
@@ -318,11 +403,11 @@ pub struct MemberIndex {
     pub texts: usize,
 }
 
-fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq: u64, id: &Id) {
+fn file_under<K: Eq + std::hash::Hash>(map: &mut HashMap<K, IdSet>, key: K, seq: u64) {
     match map.get_mut(&key) {
-        Some(set) => set.insert(seq, id),
+        Some(set) => set.insert(seq),
         None => {
-            map.insert(key, IdSet::One(seq, id.clone()));
+            map.insert(key, IdSet::One(seq));
         }
     }
 }
@@ -406,24 +491,24 @@ impl MemberIndex {
         }
     }
 
-    fn add(&mut self, v: &Value, seq: u64, id: &Id) {
+    fn add(&mut self, v: &Value, seq: u64) {
         let texts = self
             .equal
             .as_ref()
             .map(|_| index_texts(v))
             .unwrap_or_default();
         let key = self.sorted.as_ref().and_then(|_| SortKey::of(v));
-        self.add_entry(texts, key, seq, id);
+        self.add_entry(texts, key, seq);
     }
 
     /// Files a record under its value's texts and sort key (worked out here, by [`add`], or
     /// beforehand, by [`IndexEntries`]).
     ///
     /// [`add`]: Self::add
-    fn add_entry(&mut self, texts: Vec<String>, key: Option<SortKey>, seq: u64, id: &Id) {
+    fn add_entry(&mut self, texts: Vec<String>, key: Option<SortKey>, seq: u64) {
         if let Some(equal) = &mut self.equal {
             for t in texts {
-                file_under(equal, t, seq, id);
+                file_under(equal, t, seq);
             }
         }
         if let (Some(sorted), Some(k)) = (&mut self.sorted, key) {
@@ -432,9 +517,9 @@ impl MemberIndex {
                 SortKey::Text(_) => self.texts += 1,
             }
             match sorted.get_mut(&k) {
-                Some(set) => set.insert(seq, id),
+                Some(set) => set.insert(seq),
                 None => {
-                    sorted.insert(k, IdSet::One(seq, id.clone()));
+                    sorted.insert(k, IdSet::One(seq));
                 }
             }
         }
@@ -555,6 +640,45 @@ impl Collection {
         self.children.get(parent)
     }
 
+    /// Stores `record` in creation order: creates commit concurrently, so one may land
+    /// after a later one, a few places from the end.
+    fn keep(&mut self, id: Id, record: Record) {
+        let seq = record.seq;
+        if let Some(at) = self.records.get_index_of(&id) {
+            if self.records[at].seq == seq {
+                self.records[at] = record;
+                return;
+            }
+            self.records.shift_remove_index(at);
+        }
+        let at = self.records.partition_point(|_, r| r.seq < seq);
+        if at == self.records.len() {
+            self.records.insert(id, record);
+        } else {
+            self.records.shift_insert(at, id, record);
+        }
+    }
+
+    /// The record created `seq`-th (records are kept in creation order).
+    pub fn by_seq(&self, seq: u64) -> Option<(&Id, &Record)> {
+        let at = self.records.binary_search_by_key(&seq, |_, r| r.seq).ok()?;
+        self.records.get_index(at)
+    }
+
+    /// The records in `set` (an index's or a parent's), in creation order.
+    pub fn by_seqs<'c>(
+        &'c self,
+        set: &'c IdSet,
+    ) -> impl DoubleEndedIterator<Item = (&'c Id, &'c Record)> + 'c {
+        set.iter().filter_map(|seq| self.by_seq(seq))
+    }
+
+    /// The ids of the records in `set` (an index's or a parent's), in creation order.
+    pub fn ids<'c>(&'c self, set: &'c IdSet) -> impl DoubleEndedIterator<Item = &'c Id> + 'c {
+        set.iter()
+            .filter_map(|seq| self.by_seq(seq).map(|(id, _)| id))
+    }
+
     pub fn index(&self, member: &str) -> Option<&MemberIndex> {
         self.indexes.get(member)
     }
@@ -567,7 +691,7 @@ impl Collection {
     /// The first record whose `member` reads `value`: through the index when there is one.
     pub fn find_by(&self, member: &str, value: &Value) -> Option<&Id> {
         if let Some(index) = self.indexes.get(member).filter(|i| i.equal.is_some()) {
-            return index.equal_to(&text(value))?.ids().find(|id| {
+            return self.ids(index.equal_to(&text(value))?).find(|id| {
                 self.records
                     .get(&***id)
                     .is_some_and(|r| holds(r, member, value))
@@ -579,13 +703,13 @@ impl Collection {
             .map(|(id, _)| id)
     }
 
-    fn file(&mut self, id: &Id, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
+    fn file(&mut self, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
         if let Some(p) = parent {
-            file_under(&mut self.children, p.clone(), seq, id);
+            file_under(&mut self.children, p.clone(), seq);
         }
         for (name, index) in &mut self.indexes {
             if let Some(v) = body.get(name) {
-                index.add(v, seq, id);
+                index.add(v, seq);
             }
         }
         for name in body.keys() {
@@ -593,13 +717,13 @@ impl Collection {
         }
     }
 
-    fn file_entries(&mut self, id: &Id, seq: u64, parent: Option<&ParentRef>, e: IndexEntries) {
+    fn file_entries(&mut self, seq: u64, parent: Option<&ParentRef>, e: IndexEntries) {
         if let Some(p) = parent {
-            file_under(&mut self.children, p.clone(), seq, id);
+            file_under(&mut self.children, p.clone(), seq);
         }
         for (name, texts, key) in e.entries {
             if let Some(index) = self.indexes.get_mut(&name) {
-                index.add_entry(texts, key, seq, id);
+                index.add_entry(texts, key, seq);
             }
         }
         for name in e.names.iter() {
@@ -628,14 +752,8 @@ impl Collection {
         }
     }
 
-    /// Moves the indexes from `before` to `after` for record `id`.
-    fn refile(
-        &mut self,
-        id: &Id,
-        seq: u64,
-        before: &Map<String, Value>,
-        after: &Map<String, Value>,
-    ) {
+    /// Moves the indexes from `before` to `after` for the record created `seq`-th.
+    fn refile(&mut self, seq: u64, before: &Map<String, Value>, after: &Map<String, Value>) {
         for (name, index) in &mut self.indexes {
             let (old, new) = (before.get(name), after.get(name));
             if old != new {
@@ -643,7 +761,7 @@ impl Collection {
                     index.remove(v, seq);
                 }
                 if let Some(v) = new {
-                    index.add(v, seq, id);
+                    index.add(v, seq);
                 }
             }
         }
@@ -849,7 +967,7 @@ impl Store {
             .flat_map(|t| t.resources.values_mut())
             .flat_map(|c| c.records.values_mut())
         {
-            record.body = Body(Bytes::copy_from_slice(record.body.bytes()));
+            record.body = record.body.owned();
         }
     }
 
@@ -865,11 +983,13 @@ impl Store {
             tenant.due.clear();
             tenant.due_of.clear();
             for (resource, coll) in &mut tenant.resources {
-                let records = std::mem::take(&mut coll.records);
+                let mut records = std::mem::take(&mut coll.records);
+                // An imported document may list records in another order.
+                records.sort_by(|_, a, _, b| a.seq.cmp(&b.seq));
                 *coll = Collection::new(plan.members.get(resource));
                 for (id, rec) in records {
                     let body = rec.body.map();
-                    coll.file(&id, rec.seq, rec.parent.as_ref(), &body);
+                    coll.file(rec.seq, rec.parent.as_ref(), &body);
                     let due = plan_due(&plan, resource, &body, rec.meta(), key, &id);
                     coll.records.insert(id.clone(), rec);
                     schedule(
@@ -1162,11 +1282,11 @@ impl TenantMut<'_> {
         let none = Map::new();
         let body = match filing {
             Filing::Members(body) => {
-                coll.file(&id, seq, parent.as_ref(), body);
+                coll.file(seq, parent.as_ref(), body);
                 body
             }
             Filing::Entries(entries, due) => {
-                coll.file_entries(&id, seq, parent.as_ref(), entries);
+                coll.file_entries(seq, parent.as_ref(), entries);
                 due.unwrap_or(&none)
             }
         };
@@ -1176,7 +1296,7 @@ impl TenantMut<'_> {
             parent,
             seq,
         };
-        coll.records.insert(id.clone(), record);
+        coll.keep(id.clone(), record);
         self.reschedule(resource, &id, body, &meta);
         self.touched(resource, &id);
     }
@@ -1198,7 +1318,7 @@ impl TenantMut<'_> {
         let out = f(&mut after, &mut meta);
         let seq = rec.seq;
         if after != before {
-            coll.refile(&id, seq, &before, &after);
+            coll.refile(seq, &before, &after);
         }
         if let Some(rec) = coll.records.get_mut(&id) {
             if after != before {
@@ -1235,7 +1355,7 @@ impl TenantMut<'_> {
             .flat_map(|(r, coll)| {
                 coll.children(&target)
                     .into_iter()
-                    .flat_map(|set| set.ids())
+                    .flat_map(|set| coll.ids(set))
                     .map(move |i| (r.clone(), i.clone()))
             })
             .collect();
@@ -1293,6 +1413,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn an_event_shares_the_text_it_holds_of_a_record() {
+        let long = "x".repeat(SPLICE_MIN);
+        let record = Body::new(
+            json!({"id": "c1", "note": long, "hidden": 1})
+                .as_object()
+                .unwrap(),
+        );
+        // The event shows the record without its last member, inside an envelope.
+        let shown = json!({"id": "c1", "note": long});
+        let event = json!({"id": "e1", "data": {"object": shown}, "z": true});
+        let text = serde_json::to_vec(&event).unwrap();
+        let body = Body::sharing(&text, &record);
+        assert!(matches!(&body.0, Text::Spliced(s) if s.inner.len() > SPLICE_MIN));
+        assert_eq!(&*body.bytes(), &text[..]);
+        assert_eq!(body.len(), text.len());
+        assert_eq!(Value::Object(body.map()), event);
+        assert_eq!(body.owned(), body);
+        // Text that does not hold the record is kept whole.
+        let other = serde_json::to_vec(&json!({"id": "e2", "data": {}})).unwrap();
+        let alone = Body::sharing(&other, &record);
+        assert!(matches!(&alone.0, Text::Whole(_)));
+        assert_eq!(&*alone.bytes(), &other[..]);
+    }
+
     fn plan() -> Arc<IndexPlan> {
         let mut p = IndexPlan::default();
         let kind = IndexKind {
@@ -1311,6 +1456,38 @@ mod tests {
     }
 
     #[test]
+    fn records_committed_out_of_order_keep_creation_order_and_their_index_entries() {
+        let mut store = Store::new(plan());
+        let mut t = store.tenant("t");
+        // Creates claim places 1..=3; the third commits before the second.
+        let seqs = [t.reserve(), t.reserve(), t.reserve()];
+        for (seq, id) in [(seqs[0], "a"), (seqs[2], "c"), (seqs[1], "b")] {
+            let b = body(json!({"status": "new", "id": id}));
+            t.put("things", id, &b, Meta::default(), None, seq);
+        }
+        let coll = store.collection("t", "things").unwrap();
+        let order: Vec<&str> = coll.iter().map(|(id, _)| &**id).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        let set = coll.index("status").unwrap().equal_to("new").unwrap();
+        let ids: Vec<&str> = coll.ids(set).map(|id| &**id).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(coll.by_seq(seqs[1]).map(|(id, _)| &**id), Some("b"));
+        // Stored again under another place, a record moves to it.
+        let mut t = store.tenant("t");
+        let later = t.reserve();
+        let b = body(json!({"status": "new", "id": "a"}));
+        t.put("things", "a", &b, Meta::default(), None, later);
+        let coll = store.collection("t", "things").unwrap();
+        let order: Vec<&str> = coll.iter().map(|(id, _)| &**id).collect();
+        assert_eq!(order, ["b", "c", "a"]);
+        let set = coll.index("status").unwrap().equal_to("new").unwrap();
+        assert_eq!(
+            coll.ids(set).map(|id| &**id).collect::<Vec<_>>(),
+            ["b", "c", "a"]
+        );
+    }
+
+    #[test]
     fn edits_move_records_between_index_entries() {
         let mut store = Store::new(plan());
         let mut t = store.tenant("t");
@@ -1324,7 +1501,7 @@ mod tests {
         let ids = |v: &str| -> Vec<String> {
             index
                 .equal_to(v)
-                .map(|s| s.ids().map(|i| i.to_string()).collect())
+                .map(|s| coll.ids(s).map(|i| i.to_string()).collect())
                 .unwrap_or_default()
         };
         assert_eq!(ids("new"), ["b"]);

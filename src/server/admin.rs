@@ -182,7 +182,7 @@ fn records(sandbox: &Sandbox, rest: &str, tenant: Option<&str>) -> Prepared {
             state.resources.get(name).into_iter().flat_map(move |recs| {
                 recs.iter().map(move |(id, rec)| {
                     let state = field.and_then(|f| rec.body.get(f));
-                    json!({"tenant": t, "id": &**id, "state": state, "parent": rec.parent, "body": rec.body})
+                    json!({"tenant": t, "id": &**id, "state": state, "parent": rec.parent(), "body": rec.body})
                 })
             })
         })

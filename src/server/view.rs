@@ -58,7 +58,7 @@ pub fn record(engine: &Engine, resource: &str, id: &str, tenant: Option<&str>) -
         (
             owner,
             rec.body.map(),
-            rec.parent.clone(),
+            rec.parent().cloned(),
             rec.meta().clone(),
         )
     };

@@ -370,7 +370,7 @@ fn by_index(coll: &Collection, scope: &Scope<'_>, filters: &[(&str, &str)]) -> O
     let (driver, rest) = sets.split_first()?;
     let in_scope = |id: &Id| match scope {
         Scope::All => true,
-        Scope::Children(p) => coll.get(id).is_some_and(|r| r.parent.as_ref() == Some(*p)),
+        Scope::Children(p) => coll.get(id).is_some_and(|r| r.parent() == Some(*p)),
         Scope::Member(member, value) => coll.get(id).is_some_and(|r| {
             r.body
                 .get(member)

@@ -230,7 +230,7 @@ fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str
         resource: resource.into(),
         id: id.into(),
         seq: rec.seq,
-        parent: rec.parent.clone(),
+        parent: rec.parent().cloned(),
         meta: (*meta != Meta::default()).then(|| meta.clone()),
         body,
     })

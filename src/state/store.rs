@@ -219,8 +219,9 @@ pub struct Record {
     /// Boxed: most records have none, and the box keeps records small.
     #[serde(default, with = "boxed_meta")]
     meta: Option<Box<Meta>>,
+    /// Boxed, as `meta` is: most records have no parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<ParentRef>,
+    parent: Option<Box<ParentRef>>,
     /// Creation order within the tenant, for stable default sorting.
     pub seq: u64,
 }
@@ -245,6 +246,10 @@ mod boxed_meta {
 }
 
 impl Record {
+    pub fn parent(&self) -> Option<&ParentRef> {
+        self.parent.as_deref()
+    }
+
     pub fn meta(&self) -> &Meta {
         static NONE: std::sync::OnceLock<Meta> = std::sync::OnceLock::new();
         self.meta
@@ -989,7 +994,7 @@ impl Store {
                 *coll = Collection::new(plan.members.get(resource));
                 for (id, rec) in records {
                     let body = rec.body.map();
-                    coll.file(rec.seq, rec.parent.as_ref(), &body);
+                    coll.file(rec.seq, rec.parent(), &body);
                     let due = plan_due(&plan, resource, &body, rec.meta(), key, &id);
                     coll.records.insert(id.clone(), rec);
                     schedule(
@@ -1276,7 +1281,7 @@ impl TenantMut<'_> {
         let coll = self.collection_mut(resource);
         let id: Id = coll.id(id).cloned().unwrap_or_else(|| Id::from(id));
         if let Some(old) = coll.records.get(&id).cloned() {
-            coll.unfile(old.seq, old.parent.as_ref(), &old.body.map());
+            coll.unfile(old.seq, old.parent(), &old.body.map());
         }
         // Only a timed lifecycle reads the members once the record is filed.
         let none = Map::new();
@@ -1293,7 +1298,7 @@ impl TenantMut<'_> {
         let record = Record {
             body: bytes,
             meta: (!meta.is_default()).then(|| Box::new(meta.clone())),
-            parent,
+            parent: parent.map(Box::new),
             seq,
         };
         coll.keep(id.clone(), record);
@@ -1336,7 +1341,7 @@ impl TenantMut<'_> {
         let coll = self.tenant.resources.get_mut(resource)?;
         let (key, removed) = coll.records.shift_remove_entry(id)?;
         let body = removed.body.map();
-        coll.unfile(removed.seq, removed.parent.as_ref(), &body);
+        coll.unfile(removed.seq, removed.parent(), &body);
         schedule(
             tenant_due(&mut self.tenant.due, &mut self.tenant.due_of),
             resource,

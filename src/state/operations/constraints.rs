@@ -47,7 +47,7 @@ impl Ctx<'_> {
             };
             let clash = coll.into_iter().flat_map(|c| c.iter()).any(|(id, r)| {
                 Some(id.as_ref()) != own_id.as_deref()
-                    && (rule.within == Within::Tenant || r.parent == self.parent)
+                    && (rule.within == Within::Tenant || r.parent() == self.parent.as_ref())
                     && r.body.get(&rule.member).is_some_and(|v| same(&v))
             });
             if clash {

@@ -542,7 +542,7 @@ impl<'a> Ctx<'a> {
                 self.engine
                     .linked(store, self.call.tenant, link, p, &self.resource.name, id)
             }
-            _ => self.parent.is_none() || rec.parent == self.parent,
+            _ => self.parent.is_none() || rec.parent() == self.parent.as_ref(),
         }
     }
 
@@ -568,7 +568,7 @@ impl<'a> Ctx<'a> {
             .collection(self.call.tenant, &self.resource.name)
             .map(|coll| {
                 coll.iter()
-                    .filter(|(_, r)| r.parent == self.parent)
+                    .filter(|(_, r)| r.parent() == self.parent.as_ref())
                     .map(|(i, _)| i.to_string())
                     .collect()
             })

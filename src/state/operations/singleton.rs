@@ -17,7 +17,7 @@ impl Ctx<'_> {
         let name = &self.resource.name;
         if store
             .get(self.call.tenant, name, id)
-            .is_none_or(|r| self.parent.is_some() && r.parent != self.parent)
+            .is_none_or(|r| self.parent.is_some() && r.parent() != self.parent.as_ref())
         {
             return Err(self.not_found(name, id));
         }

@@ -31,9 +31,38 @@ const OPTIONAL_DEPTH: usize = 5;
 const HARD_DEPTH: usize = 24;
 
 /// Whether a schema has a non-empty `allOf`.
+/// Schema keywords, found by comparing names: a schema object has a handful of members, and
+/// a few short comparisons cost less than hashing the name (serde_json's maps hash with
+/// SipHash), which generation does for every keyword of every node it visits.
+trait Keywords {
+    fn kw(&self, key: &str) -> Option<&Value>;
+
+    fn has(&self, key: &str) -> bool {
+        self.kw(key).is_some()
+    }
+}
+
+/// Above this many members a map is searched by hash.
+const SCAN_MEMBERS: usize = 16;
+
+impl Keywords for Map<String, Value> {
+    fn kw(&self, key: &str) -> Option<&Value> {
+        if self.len() > SCAN_MEMBERS {
+            return self.get(key);
+        }
+        self.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    }
+}
+
+impl Keywords for Value {
+    fn kw(&self, key: &str) -> Option<&Value> {
+        self.as_object()?.kw(key)
+    }
+}
+
 fn has_all_of(schema: &Value) -> bool {
     schema
-        .get("allOf")
+        .kw("allOf")
         .and_then(Value::as_array)
         .is_some_and(|all| !all.is_empty())
 }
@@ -43,7 +72,7 @@ fn has_all_of(schema: &Value) -> bool {
 pub fn flatten(doc: &Value, schema: &Value) -> Value {
     let g = Generator::new(doc, 0, "", Direction::Response);
     let resolved = pointer::target(doc, schema).unwrap_or(schema);
-    if resolved.get("allOf").is_some() {
+    if resolved.kw("allOf").is_some() {
         g.merge_all_of(resolved, &mut Vec::new())
     } else {
         resolved.clone()
@@ -219,19 +248,19 @@ impl<'a> Generator<'a> {
         }
         if self.use_examples
             && is_scalar_type(map)
-            && let Some(ex) = map.get("example")
+            && let Some(ex) = map.kw("example")
             && self.fits_scalar(map, ex)
         {
             return ex.clone();
         }
-        if let Some(Value::Array(values)) = map.get("enum") {
+        if let Some(Value::Array(values)) = map.kw("enum") {
             let candidates: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
             if !candidates.is_empty() {
                 let i = self.rng.random_range(0..candidates.len());
                 return candidates[i].clone();
             }
         }
-        if let Some(c) = map.get("const") {
+        if let Some(c) = map.kw("const") {
             return c.clone();
         }
         for key in ["oneOf", "anyOf"] {
@@ -271,7 +300,7 @@ impl<'a> Generator<'a> {
                 merge_key(&mut out, k, v);
             }
         }
-        if let Some(Value::Array(parts)) = map.get("allOf") {
+        if let Some(Value::Array(parts)) = map.kw("allOf") {
             for part in parts {
                 if let Value::Object(p) = self.merge_all_of(part, seen) {
                     for (k, v) in &p {
@@ -293,7 +322,7 @@ impl<'a> Generator<'a> {
         // Prefer a non-null branch; `{type: null}` alternatives only express nullability.
         let usable: Vec<&Value> = branches
             .iter()
-            .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+            .filter(|b| b.kw("type").and_then(Value::as_str) != Some("null"))
             .collect();
         if usable.is_empty() {
             return Value::Null;
@@ -322,7 +351,7 @@ impl<'a> Generator<'a> {
             self.gen_value(branch, ctx)
         };
         if let (Some(d), Value::Object(obj)) = (discriminator, &mut value)
-            && let Some(prop) = d.get("propertyName").and_then(Value::as_str)
+            && let Some(prop) = d.kw("propertyName").and_then(Value::as_str)
             && let Some(tag) = discriminator_tag(&d, branch)
         {
             obj.insert(prop.to_owned(), Value::String(tag));
@@ -333,7 +362,7 @@ impl<'a> Generator<'a> {
     fn gen_object(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> Value {
         let mut out = Map::new();
         let required: Vec<&str> = map
-            .get("required")
+            .kw("required")
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
@@ -342,13 +371,13 @@ impl<'a> Generator<'a> {
             Direction::Response => "writeOnly",
         };
         let optional_too = !ctx.minimal && ctx.depth < OPTIONAL_DEPTH;
-        if let Some(Value::Object(props)) = map.get("properties") {
+        if let Some(Value::Object(props)) = map.kw("properties") {
             for (name, sub) in props {
                 let is_required = required.contains(&name.as_str());
                 let doc = self.doc;
                 let resolved = pointer::target(doc, sub).unwrap_or(sub);
                 if !is_required {
-                    if !optional_too || resolved.get(skip_flag) == Some(&Value::Bool(true)) {
+                    if !optional_too || resolved.kw(skip_flag) == Some(&Value::Bool(true)) {
                         continue;
                     }
                     // An optional property that recurses into a type being expanded adds nothing.
@@ -367,11 +396,8 @@ impl<'a> Generator<'a> {
                 out.insert(name.clone(), v);
             }
         }
-        let min_props = map
-            .get("minProperties")
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as usize;
-        let additional = map.get("additionalProperties");
+        let min_props = map.kw("minProperties").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let additional = map.kw("additionalProperties");
         let wants_entry =
             optional_too && out.is_empty() && matches!(additional, Some(Value::Object(_)));
         if out.len() < min_props || wants_entry {
@@ -398,9 +424,9 @@ impl<'a> Generator<'a> {
     }
 
     fn gen_array(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> Value {
-        let min = map.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let min = map.kw("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
         let max = map
-            .get("maxItems")
+            .kw("maxItems")
             .and_then(Value::as_u64)
             .map_or(usize::MAX, |m| m as usize);
         let wanted = if ctx.minimal || ctx.depth >= OPTIONAL_DEPTH {
@@ -410,13 +436,13 @@ impl<'a> Generator<'a> {
         };
         // JSON Schema 2020-12 tuples: position i follows `prefixItems[i]`, the rest `items`.
         let prefix: &[Value] = map
-            .get("prefixItems")
+            .kw("prefixItems")
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice);
         let n = wanted.max(prefix.len().min(max)).min(max);
         let any = json!({});
-        let items = map.get("items").unwrap_or(&any);
-        let unique = map.get("uniqueItems") == Some(&Value::Bool(true));
+        let items = map.kw("items").unwrap_or(&any);
+        let unique = map.kw("uniqueItems") == Some(&Value::Bool(true));
         let mut out: Vec<Value> = Vec::with_capacity(n);
         let mut attempts = 0;
         while out.len() < n && attempts < n * 10 + 10 {
@@ -454,7 +480,7 @@ impl<'a> Generator<'a> {
         };
         let (lo, hi) = (lo.unwrap_or(0.0).ceil(), hi.unwrap_or(1000.0).floor());
         let step = map
-            .get("multipleOf")
+            .kw("multipleOf")
             .and_then(Value::as_f64)
             .filter(|m| *m >= 1.0)
             .unwrap_or(1.0);
@@ -474,7 +500,7 @@ impl<'a> Generator<'a> {
         let lo = lo.unwrap_or_else(|| hi.map_or(0.0, |h| (h - 1000.0).min(0.0)));
         let hi = hi.unwrap_or(lo + 1000.0).max(lo);
         if let Some(step) = map
-            .get("multipleOf")
+            .kw("multipleOf")
             .and_then(Value::as_f64)
             .filter(|m| *m > 0.0)
         {
@@ -501,15 +527,15 @@ impl<'a> Generator<'a> {
 
     fn gen_string(&mut self, map: &Map<String, Value>, ctx: &Ctx) -> String {
         let min = map
-            .get("minLength")
+            .kw("minLength")
             .and_then(Value::as_u64)
             .map(|n| n as usize);
         let max = map
-            .get("maxLength")
+            .kw("maxLength")
             .and_then(Value::as_u64)
             .map(|n| n as usize);
-        let format = map.get("format").and_then(Value::as_str).unwrap_or("");
-        let pattern = map.get("pattern").and_then(Value::as_str);
+        let format = map.kw("format").and_then(Value::as_str).unwrap_or("");
+        let pattern = map.kw("pattern").and_then(Value::as_str);
         if format == "ksuid" || pattern.is_some_and(ids::is_ksuid_pattern) {
             let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30);
             return ids::ksuid(&mut self.rng, t);
@@ -584,10 +610,10 @@ impl<'a> Generator<'a> {
         let Value::Object(map) = schema else {
             return Value::Null;
         };
-        if map.get("nullable") == Some(&Value::Bool(true)) {
+        if map.kw("nullable") == Some(&Value::Bool(true)) {
             return Value::Null;
         }
-        if let Some(Value::Array(values)) = map.get("enum")
+        if let Some(Value::Array(values)) = map.kw("enum")
             && let Some(v) = values.first()
         {
             return v.clone();
@@ -596,13 +622,13 @@ impl<'a> Generator<'a> {
             "object" if hops < 4 => {
                 let mut out = Map::new();
                 let required = map
-                    .get("required")
+                    .kw("required")
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
                 for name in required.iter().filter_map(Value::as_str) {
                     let sub = map
-                        .get("properties")
+                        .kw("properties")
                         .and_then(|p| p.get(name))
                         .cloned()
                         .unwrap_or(json!({}));
@@ -638,7 +664,7 @@ impl<'a> Generator<'a> {
         if !type_ok {
             return false;
         }
-        if let Some(Value::Array(values)) = map.get("enum")
+        if let Some(Value::Array(values)) = map.kw("enum")
             && !values.contains(v)
         {
             return false;
@@ -649,20 +675,20 @@ impl<'a> Generator<'a> {
         }
         let Some(s) = v.as_str() else { return true };
         let len = s.chars().count();
-        let min = map.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let min = map.kw("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
         let max = map
-            .get("maxLength")
+            .kw("maxLength")
             .and_then(Value::as_u64)
             .map_or(usize::MAX, |m| m as usize);
         if len < min || len > max {
             return false;
         }
-        if let Some(p) = map.get("pattern").and_then(Value::as_str)
+        if let Some(p) = map.kw("pattern").and_then(Value::as_str)
             && !pattern_matches(p, s)
         {
             return false;
         }
-        match map.get("format").and_then(Value::as_str) {
+        match map.kw("format").and_then(Value::as_str) {
             Some("date-time") => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
             Some("date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
             Some("uuid") => s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
@@ -740,7 +766,7 @@ fn merge_key(out: &mut Map<String, Value>, k: &str, v: &Value) {
 /// The discriminator value that selects `branch`: from the mapping, else the schema name.
 fn discriminator_tag(d: &Value, branch: &Value) -> Option<String> {
     let r = ref_of(branch)?;
-    if let Some(Value::Object(mapping)) = d.get("mapping")
+    if let Some(Value::Object(mapping)) = d.kw("mapping")
         && let Some((tag, _)) = mapping.iter().find(|(_, v)| v.as_str() == Some(r))
     {
         return Some(tag.clone());
@@ -749,39 +775,39 @@ fn discriminator_tag(d: &Value, branch: &Value) -> Option<String> {
 }
 
 fn schema_type(map: &Map<String, Value>) -> &str {
-    match map.get("type") {
+    match map.kw("type") {
         Some(Value::String(t)) => t,
-        _ if map.contains_key("properties") || map.contains_key("additionalProperties") => "object",
-        _ if map.contains_key("items") || map.contains_key("prefixItems") => "array",
-        _ if map.contains_key("minimum") || map.contains_key("maximum") => "number",
+        _ if map.has("properties") || map.has("additionalProperties") => "object",
+        _ if map.has("items") || map.has("prefixItems") => "array",
+        _ if map.has("minimum") || map.has("maximum") => "number",
         _ => "string",
     }
 }
 
 fn is_scalar_type(map: &Map<String, Value>) -> bool {
     matches!(
-        map.get("type").and_then(Value::as_str),
+        map.kw("type").and_then(Value::as_str),
         Some("string" | "integer" | "number" | "boolean")
     )
 }
 
 /// Inclusive numeric bounds, tightened for exclusive limits (3.0 boolean or numeric form).
 fn bounds(map: &Map<String, Value>) -> (Option<f64>, Option<f64>) {
-    let integer = map.get("type").and_then(Value::as_str) == Some("integer");
+    let integer = map.kw("type").and_then(Value::as_str) == Some("integer");
     let nudge = if integer { 1.0 } else { 0.000_001 };
-    let mut lo = map.get("minimum").and_then(Value::as_f64);
-    let mut hi = map.get("maximum").and_then(Value::as_f64);
-    match map.get("exclusiveMinimum") {
+    let mut lo = map.kw("minimum").and_then(Value::as_f64);
+    let mut hi = map.kw("maximum").and_then(Value::as_f64);
+    match map.kw("exclusiveMinimum") {
         Some(Value::Bool(true)) => lo = lo.map(|l| l + nudge),
         Some(Value::Number(n)) => lo = n.as_f64().map(|l| l + nudge),
         _ => {}
     }
-    match map.get("exclusiveMaximum") {
+    match map.kw("exclusiveMaximum") {
         Some(Value::Bool(true)) => hi = hi.map(|h| h - nudge),
         Some(Value::Number(n)) => hi = n.as_f64().map(|h| h - nudge),
         _ => {}
     }
-    if let Some("int32") = map.get("format").and_then(Value::as_str) {
+    if let Some("int32") = map.kw("format").and_then(Value::as_str) {
         lo = Some(lo.unwrap_or(f64::from(i32::MIN)).max(f64::from(i32::MIN)));
         hi = Some(hi.unwrap_or(f64::from(i32::MAX)).min(f64::from(i32::MAX)));
         // Unbounded int32 fields still deserve small, friendly numbers.

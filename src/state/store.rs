@@ -656,7 +656,13 @@ impl Collection {
             }
             self.records.shift_remove_index(at);
         }
-        let at = self.records.partition_point(|_, r| r.seq < seq);
+        // Usually the newest: appended without a search.
+        let newest = self.records.last().is_none_or(|(_, r)| r.seq < seq);
+        let at = if newest {
+            self.records.len()
+        } else {
+            self.records.partition_point(|_, r| r.seq < seq)
+        };
         if at == self.records.len() {
             self.records.insert(id, record);
         } else {

@@ -189,11 +189,18 @@ pub struct Part<'a> {
 
 /// A frame around `payload`.
 fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 8);
+    framed(|out| out.extend_from_slice(payload))
+}
+
+/// A frame around what `write` puts in it, written in place (no copy of the payload).
+fn framed(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = vec![0; 8];
+    write(&mut out);
+    let payload = &out[8..];
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(payload);
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
@@ -218,22 +225,41 @@ fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str
             id: id.into(),
         });
     };
-    let bytes = rec.body.bytes();
-    let text = std::str::from_utf8(&bytes).unwrap_or("{}");
-    let Ok(body) = serde_json::from_str::<&RawValue>(text) else {
-        return Vec::new();
-    };
     let meta = rec.meta();
-    encode(&Change::Put {
-        api: api.into(),
-        tenant: tenant.into(),
-        resource: resource.into(),
-        id: id.into(),
+    let head = PutHead {
+        api,
+        tenant,
+        resource,
+        id,
         seq: rec.seq,
-        parent: rec.parent().cloned(),
-        meta: (*meta != Meta::default()).then(|| meta.clone()),
-        body,
+        parent: rec.parent(),
+        meta: (*meta != Meta::default()).then_some(meta),
+    };
+    // `{"put": {...head, "body": <the stored text>}}`: the body is the store's own output,
+    // so it is copied in as it is, not parsed again to be checked.
+    framed(|out| {
+        out.extend_from_slice(b"{\"put\":");
+        if serde_json::to_writer(&mut *out, &head).is_ok() {
+            out.pop();
+        }
+        out.extend_from_slice(b",\"body\":");
+        rec.body.write_to(out);
+        out.extend_from_slice(b"}}");
     })
+}
+
+/// The members of a `put` frame besides the body, as [`Change::Put`] reads them.
+#[derive(Serialize)]
+struct PutHead<'a> {
+    api: &'a str,
+    tenant: &'a str,
+    resource: &'a str,
+    id: &'a str,
+    seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<&'a ParentRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a Meta>,
 }
 
 /// All the data `own` keeps, as frames.
@@ -1080,5 +1106,51 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b), "one shape, one list of names");
         let raw: Box<RawValue> = serde_json::from_str("[1]").expect("JSON");
         assert!(filed(&plan, "things", &raw, &mut shapes).is_none());
+    }
+
+    /// A `put` frame written by hand (the stored text copied in) reads back as the change
+    /// serde would have written: names, sequence, parent and the body's exact text, a
+    /// shared (spliced) body included.
+    #[test]
+    fn a_record_frame_reads_back_as_the_record() {
+        let mut store = Store::new(Arc::new(IndexPlan::default()));
+        let long = "y".repeat(200);
+        let record: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"id": "c1", "note": long, "x": 1}))
+                .expect("object");
+        let parent = ParentRef {
+            resource: "groups".into(),
+            id: "g\"1".into(),
+        };
+        let mut t = store.tenant("t");
+        t.insert("things", "c1", record.clone(), Some(parent.clone()));
+        let stored = store.get("t", "things", "c1").expect("stored").body.clone();
+        let event = serde_json::json!({"id": "e1", "data": {"object": record}});
+        let text = serde_json::to_vec(&event).expect("JSON");
+        let members = event.as_object().expect("object");
+        let shared = (Body::sharing(&text, &stored), members);
+        store.tenant("t").insert_body("events", "e1", shared, None);
+        for (resource, id, want) in [("things", "c1", Some(&parent)), ("events", "e1", None)] {
+            let bytes = record_frame("api", &store, "t", resource, id);
+            let (payload, next) = next_frame(&bytes, 0).expect("a whole frame");
+            assert_eq!(next, bytes.len());
+            let Ok(Change::Put {
+                api,
+                tenant,
+                resource: r,
+                id: i,
+                seq,
+                parent,
+                meta,
+                body,
+            }) = serde_json::from_slice::<Change>(payload)
+            else {
+                panic!("a put frame: {}", String::from_utf8_lossy(payload));
+            };
+            let rec = store.get("t", resource, id).expect("stored");
+            assert_eq!((&*api, &*tenant, &*r, &*i), ("api", "t", resource, id));
+            assert_eq!((seq, parent.as_ref(), meta), (rec.seq, want, None));
+            assert_eq!(body.get().as_bytes(), &*rec.body.bytes());
+        }
     }
 }

@@ -115,6 +115,18 @@ impl Body {
         }
     }
 
+    /// Appends the text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Text::Whole(b) => out.extend_from_slice(b),
+            Text::Spliced(s) => {
+                out.extend_from_slice(&s.outer[..s.at]);
+                out.extend_from_slice(&s.inner);
+                out.extend_from_slice(&s.outer[s.at..]);
+            }
+        }
+    }
+
     /// The text as one buffer (shared, when it is whole).
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {

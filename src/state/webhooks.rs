@@ -184,7 +184,7 @@ pub fn shaped_payload(
         (data, _) => data,
     };
     let Some(template) = &hooks.payload else {
-        return event_payload(id, kind, created, &data, envelope);
+        return event_payload(id, kind, created, data, envelope);
     };
     let iso = chrono::DateTime::from_timestamp(created, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
@@ -260,7 +260,7 @@ pub fn event_payload(
     id: &str,
     kind: &str,
     created: i64,
-    data: &Value,
+    data: Value,
     envelope: &BTreeMap<String, Value>,
 ) -> Value {
     let mut payload = Map::new();
@@ -272,7 +272,8 @@ pub fn event_payload(
             payload.insert(k.clone(), v.clone());
         }
     }
-    payload.insert("data".into(), data.clone());
+    // Moved: the data holds the whole record.
+    payload.insert("data".into(), data);
     Value::Object(payload)
 }
 
@@ -306,7 +307,7 @@ mod tests {
             ("api_version".to_owned(), json!("1.0.0")),
             ("id".to_owned(), json!("not-the-id")),
         ]);
-        let p = event_payload("ev1", "thing.created", 7, &json!({"object": {}}), &envelope);
+        let p = event_payload("ev1", "thing.created", 7, json!({"object": {}}), &envelope);
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
             r#"{"id":"ev1","type":"thing.created","created":7,"api_version":"1.0.0","data":{"object":{}}}"#

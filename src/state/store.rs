@@ -109,8 +109,10 @@ impl Body {
     pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         match &self.0 {
             Text::Whole(b) => std::borrow::Cow::Borrowed(b),
-            Text::Spliced(s) => {
-                std::borrow::Cow::Owned([&s.outer[..s.at], &s.inner, &s.outer[s.at..]].concat())
+            Text::Spliced(_) => {
+                let mut joined = Vec::with_capacity(self.len());
+                self.write_to(&mut joined);
+                std::borrow::Cow::Owned(joined)
             }
         }
     }
@@ -698,8 +700,7 @@ impl Collection {
 
     /// The ids of the records in `set` (an index's or a parent's), in creation order.
     pub fn ids<'c>(&'c self, set: &'c IdSet) -> impl DoubleEndedIterator<Item = &'c Id> + 'c {
-        set.iter()
-            .filter_map(|seq| self.by_seq(seq).map(|(id, _)| id))
+        self.by_seqs(set).map(|(id, _)| id)
     }
 
     pub fn index(&self, member: &str) -> Option<&MemberIndex> {

@@ -8,12 +8,13 @@
 //! keep them) and at most `max_keys` per tenant, oldest forgotten first, so a load test with
 //! a fresh key per request does not grow memory without bound.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::call::Snapshot;
+use super::store::HashMap;
 use crate::compiled::Prepared;
 
 /// Seconds a key is remembered, unless configured otherwise.
@@ -83,7 +84,7 @@ pub struct Idempotency {
 impl Default for Idempotency {
     fn default() -> Self {
         Self {
-            tenants: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::default()),
             ttl: DEFAULT_TTL,
             max_keys: DEFAULT_MAX_KEYS,
         }

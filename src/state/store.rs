@@ -13,11 +13,10 @@
 //! The whole store serialises to the JSON export format (`GET /__sandbox/state`).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 use roaring::RoaringTreemap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -25,6 +24,11 @@ use serde_json::{Map, Value};
 
 /// Version of the exported state format; a document with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The store's hash maps: seeded per map (keys come from clients), faster than SipHash.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+type IndexMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
 
 /// A record id, shared by the collection and its indexes.
 pub type Id = Arc<str>;
@@ -504,7 +508,7 @@ fn count_present(present: &mut HashMap<String, usize>, name: &str) {
 impl MemberIndex {
     fn new(kind: IndexKind) -> Self {
         Self {
-            equal: kind.equal.then(HashMap::new),
+            equal: kind.equal.then(HashMap::default),
             sorted: kind.sorted.then(BTreeMap::new),
             ..Self::default()
         }
@@ -957,7 +961,7 @@ pub struct Store {
     #[serde(skip)]
     dirty: Vec<Dirty>,
     #[serde(skip)]
-    dirty_set: std::collections::HashSet<Dirty>,
+    dirty_set: HashSet<Dirty>,
     /// Whether anyone takes the changes (a state file is open).
     #[serde(skip)]
     pub tracking: bool,
@@ -1134,7 +1138,7 @@ fn schedule((due, due_of): DueSets<'_>, resource: &str, id: &Id, at: Option<f64>
 
 struct DirtyLog<'a> {
     list: &'a mut Vec<Dirty>,
-    set: &'a mut std::collections::HashSet<Dirty>,
+    set: &'a mut HashSet<Dirty>,
     on: bool,
 }
 

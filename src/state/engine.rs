@@ -363,7 +363,7 @@ fn index_plan(spec: &Spec, profile: &Arc<Profile>, model: &Model) -> IndexPlan {
             .members
             .entry(resource.to_owned())
             .or_default()
-            .entry(member.to_owned())
+            .entry(Arc::from(member))
             .or_default();
         kind.equal |= equal;
         kind.sorted |= sorted;

@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use bytes::Bytes;
 
 use super::store::{
-    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexPlan, Meta,
+    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexMembers, IndexPlan, Meta,
     ParentRef, Store,
 };
 
@@ -851,7 +851,7 @@ impl Shapes {
 
 /// Reads an object's members in one pass: the entries of `.0`'s members (whose values
 /// alone are parsed) and every member's name (borrowed from the text where it can be).
-struct Sparse<'p>(Option<&'p BTreeMap<String, IndexKind>>);
+struct Sparse<'p>(Option<&'p IndexMembers>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
     type Value = (Vec<IndexEntry>, Vec<Cow<'de, str>>);
@@ -1066,6 +1066,7 @@ fn migrate(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Vec<u8>, Per
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::store::IndexKind;
 
     /// The entries the reading thread works out from a body's text are those the store
     /// works out from the parsed body, and bodies of one shape share their name list.
@@ -1082,7 +1083,7 @@ mod tests {
         };
         plan.members.insert(
             "things".into(),
-            [("status".to_owned(), both), ("n".to_owned(), sorted)]
+            [("status".into(), both), ("n".into(), sorted)]
                 .into_iter()
                 .collect(),
         );

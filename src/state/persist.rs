@@ -3,21 +3,25 @@
 //!
 //! - **Format.** Frames of `[length: u32][crc32: u32][payload]` (little-endian), the
 //!   payload a JSON object. The first frame names the format and its version; the rest are
-//!   changes: a record stored (`put`, with its body as it is stored), removed (`del`), a
-//!   singleton sub-document written, a tenant dropped, an API reset.
+//!   changes: a record stored (`put`, its body following the change's object as it is
+//!   stored), removed (`del`), a singleton sub-document written, a tenant dropped, an API
+//!   reset.
 //! - **Group commit.** Requests append their frames to a buffer while they hold the store's
 //!   write lock; one writer thread writes and `fdatasync`s whatever has accumulated and then
 //!   releases every request whose frames it covered, so many requests share one sync.
-//! - **Recovery.** At start the log is replayed: one thread reads and checks the frames
-//!   while another files the records, whose bodies stay the bytes the log holds. A torn or
+//! - **Recovery.** At start the log is replayed: the frames are cut into batches by their
+//!   lengths, threads check and decode the batches in turn, and one thread files the records
+//!   in file order; their bodies stay the bytes the log holds. A torn or
 //!   corrupt tail (a crash in the middle of a write) is detected by length and checksum,
 //!   logged, and cut off; everything before it is loaded. A file that is not a state log is
 //!   refused, never overwritten.
 //! - **Compaction.** When the log has grown well past the live state, it is rewritten as one
 //!   `put` per live record (to a temporary file, then renamed), in the writer thread, while
 //!   requests go on appending.
-//! - **Older files.** The single-JSON-document format of earlier versions (format 1) is
-//!   read and rewritten as a log at start; the old file is kept beside it as `FILE.v1`.
+//! - **Older files.** A log of version 2 (bodies inside their changes) and the single JSON
+//!   document of format 1 are read and rewritten in this version at start; the old file is
+//!   kept beside it as `FILE.v2` or `FILE.v1`. Frames of APIs not being served are carried
+//!   over as they are: a frame of either log version reads in any log.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -39,7 +43,10 @@ use super::store::{
 };
 
 /// The log's format version (format 1 was one JSON document).
-pub const LOG_VERSION: u32 = 2;
+pub const LOG_VERSION: u32 = 3;
+
+/// The oldest log version this sandbox reads (and rewrites in the current one).
+const OLDEST_LOG_VERSION: u32 = 2;
 /// What the first frame says the file is.
 const FORMAT_NAME: &str = "api-sandbox state log";
 /// Frames larger than this are corrupt (a record body is at most the request body limit).
@@ -113,8 +120,10 @@ enum Change<'a> {
         parent: Option<ParentRef>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         meta: Option<Meta>,
-        #[serde(borrow)]
-        body: &'a RawValue,
+        /// The body inside the change (version 2); from version 3 it follows the change's
+        /// object in the frame, so reading a frame scans the body once, not twice.
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        body: Option<&'a RawValue>,
     },
     Del {
         #[serde(borrow)]
@@ -235,16 +244,13 @@ fn record_frame(api: &str, store: &Store, tenant: &str, resource: &str, id: &str
         parent: rec.parent(),
         meta: (*meta != Meta::default()).then_some(meta),
     };
-    // `{"put": {...head, "body": <the stored text>}}`: the body is the store's own output,
-    // so it is copied in as it is, not parsed again to be checked.
+    // `{"put": {...head}}` then the stored text: the body is the store's own output, so it
+    // is copied in as it is, not parsed again to be checked.
     framed(|out| {
         out.extend_from_slice(b"{\"put\":");
-        if serde_json::to_writer(&mut *out, &head).is_ok() {
-            out.pop();
-        }
-        out.extend_from_slice(b",\"body\":");
+        let _ = serde_json::to_writer(&mut *out, &head);
+        out.push(b'}');
         rec.body.write_to(out);
-        out.extend_from_slice(b"}}");
     })
 }
 
@@ -537,6 +543,16 @@ impl Prefetch {
     }
 }
 
+/// Keeps the file at `path` as `backup` too: a second name for it where the file system
+/// allows (no copy of a large file), else a copy.
+fn keep_copy(path: &Path, backup: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(backup) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::hard_link(path, backup).or_else(|_| std::fs::copy(path, backup).map(|_| ()))
+}
+
 fn read_if_there(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(b)),
@@ -575,7 +591,22 @@ pub fn open(read: Prefetch, parts: &[Part<'_>]) -> Result<Arc<StateLog>, Persist
                 size / 1_000_000,
                 started.elapsed().as_millis()
             );
-            if let Some(at) = loaded.torn_at {
+            if loaded.version < LOG_VERSION {
+                // Rewritten in this version below; the old file is kept beside it.
+                let backup = path.with_extension(format!("v{}", loaded.version));
+                keep_copy(path, &backup).map_err(|source| PersistError::Write {
+                    path: backup.clone(),
+                    source,
+                })?;
+                tracing::info!(
+                    "{}: state log of version {} rewritten in version {LOG_VERSION}; the old \
+                     file is kept as {}",
+                    path.display(),
+                    loaded.version,
+                    backup.display()
+                );
+                (loaded.foreign, true)
+            } else if let Some(at) = loaded.torn_at {
                 // Cut the tear off, so new frames follow the last good one.
                 let f = OpenOptions::new()
                     .write(true)
@@ -583,8 +614,10 @@ pub fn open(read: Prefetch, parts: &[Part<'_>]) -> Result<Arc<StateLog>, Persist
                     .map_err(write_err)?;
                 f.set_len(at as u64).map_err(write_err)?;
                 f.sync_all().map_err(write_err)?;
+                (loaded.foreign, false)
+            } else {
+                (loaded.foreign, false)
             }
-            (loaded.foreign, false)
         }
     };
     for part in parts {
@@ -631,6 +664,8 @@ struct Loaded {
     torn_at: Option<usize>,
     /// Changes applied.
     frames: usize,
+    /// The log's format version.
+    version: u32,
 }
 
 /// Applies every frame of `bytes` to the engines' stores. Frames are read and parsed on a
@@ -647,12 +682,30 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
     let mut torn_at = None;
     let mut first = true;
     let mut frames = 0;
+    let mut version = LOG_VERSION;
+    let batches = frame_batches(bytes);
+    let decoders = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_DECODERS);
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
         let plans = &plans;
-        scope.spawn(move || decode_frames(bytes, plans, &tx));
-        // Dropping `rx` on an early return stops the reader at its next batch.
-        for read in rx.iter().flatten() {
+        // Decoders take batches in turn; this thread files them in file order, taking each
+        // from the decoder it fell to. Dropping the receivers on an early return stops the
+        // decoders at their next batch.
+        let mut decoded = Vec::with_capacity(decoders);
+        for first_batch in 0..decoders {
+            let (tx, rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
+            decoded.push(rx);
+            let mine: Vec<_> = batches
+                .iter()
+                .skip(first_batch)
+                .step_by(decoders)
+                .cloned()
+                .collect();
+            scope.spawn(move || decode_batches(bytes, &mine, plans, &tx));
+        }
+        let in_order = (0..batches.len()).map_while(|i| decoded[i % decoders].recv().ok());
+        for read in in_order.flatten() {
             let frame = match read {
                 Read::Frame(frame) => frame,
                 Read::Torn(at) => {
@@ -667,7 +720,7 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
                 }
             };
             if first {
-                check_header(&frame.change).map_err(&corrupt)?;
+                version = check_header(&frame.change).map_err(&corrupt)?;
                 first = false;
                 continue;
             }
@@ -677,7 +730,7 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
                 .find(|(p, _)| Some(p.api) == frame.change.api())
             {
                 Some((part, store)) => {
-                    apply(store, &part.own, frame.change, frame.filed, bytes);
+                    apply(store, &part.own, frame, bytes);
                 }
                 None => foreign.extend_from_slice(&bytes[frame.at..frame.next]),
             }
@@ -714,18 +767,20 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
         foreign,
         torn_at,
         frames,
+        version,
     })
 }
 
-/// The first frame must name this format, in the version this sandbox reads.
-fn check_header(change: &Change<'_>) -> Result<(), String> {
+/// The first frame must name this format, in a version this sandbox reads; the version.
+fn check_header(change: &Change<'_>) -> Result<u32, String> {
     match change {
         Change::Header { format, version } if format == FORMAT_NAME => {
-            if *version == LOG_VERSION {
-                Ok(())
+            if (OLDEST_LOG_VERSION..=LOG_VERSION).contains(version) {
+                Ok(*version)
             } else {
                 Err(format!(
-                    "state log version {version}; this sandbox reads version {LOG_VERSION}"
+                    "state log version {version}; this sandbox reads versions \
+                     {OLDEST_LOG_VERSION} to {LOG_VERSION}"
                 ))
             }
         }
@@ -733,9 +788,11 @@ fn check_header(change: &Change<'_>) -> Result<(), String> {
     }
 }
 
-/// Frames decoded per message from the reader thread, and messages it may run ahead by.
+/// Frames decoded per message from a decoding thread, messages each may run ahead by, and
+/// the most decoding threads a restart uses.
 const DECODE_BATCH: usize = 512;
 const DECODE_QUEUE: usize = 8;
+const MAX_DECODERS: usize = 4;
 
 /// A frame as the reader thread found it.
 // Nearly every read is a frame: boxing it would cost an allocation per frame.
@@ -748,86 +805,145 @@ enum Read<'a> {
     Bad(usize, String),
 }
 
-/// A whole frame: where it lies, its change, and for a `put` the record's index entries
-/// (see [`filed`]).
+/// A whole frame: where it lies, its change, and for a `put` the body's text and, when its
+/// API is served, the record's index entries (see [`filed`]).
 struct Decoded<'a> {
     at: usize,
     next: usize,
     change: Change<'a>,
+    body: Option<&'a str>,
     filed: Option<Filed>,
+}
+
+/// The change a frame's payload holds; for a `put`, the body's text (inside the change in
+/// version 2, after it from version 3) and, when its API is served, its index entries.
+fn decode<'a>(
+    payload: &'a [u8],
+    plans: &[(&str, Arc<IndexPlan>)],
+    shapes: &mut Shapes,
+) -> Result<(Change<'a>, Option<&'a str>, Option<Filed>), String> {
+    let mut stream = serde_json::Deserializer::from_slice(payload).into_iter::<Change>();
+    let change = match stream.next() {
+        Some(change) => change.map_err(|e| e.to_string())?,
+        None => return Err("the record is empty".into()),
+    };
+    let rest = &payload[stream.byte_offset()..];
+    let body = match &change {
+        Change::Put { body: None, .. } => {
+            Some(std::str::from_utf8(rest).map_err(|e| format!("the body: {e}"))?)
+        }
+        _ if !rest.is_empty() => return Err("text follows the change".into()),
+        Change::Put {
+            body: Some(raw), ..
+        } => Some(raw.get()),
+        _ => None,
+    };
+    let filed = match (&change, body) {
+        (Change::Put { api, resource, .. }, Some(text)) => {
+            match plans.iter().find(|(a, _)| a == api) {
+                Some((_, plan)) => Some(filed(plan, resource, text, shapes)?),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    Ok((change, body, filed))
 }
 
 /// A stored record's index entries, and its members where a timed lifecycle reads them.
 type Filed = (IndexEntries, Option<Map<String, Value>>);
 
-/// Reads the frames of `bytes` in order and sends them in batches, up to and including
-/// the first that is torn or does not read.
-fn decode_frames<'a>(
+/// `bytes` cut into runs of [`DECODE_BATCH`] whole frames by their lengths alone (their
+/// checksums are the decoders' to check); the last run takes whatever follows, a torn
+/// tail included.
+fn frame_batches(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let (mut start, mut at, mut frames) = (0, 0, 0);
+    while let Some(head) = bytes.get(at..at + 8) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let next = at + 8 + len as usize;
+        if len > MAX_FRAME || next > bytes.len() {
+            break;
+        }
+        at = next;
+        frames += 1;
+        if frames == DECODE_BATCH {
+            batches.push(start..at);
+            (start, frames) = (at, 0);
+        }
+    }
+    if start < bytes.len() {
+        batches.push(start..bytes.len());
+    }
+    batches
+}
+
+/// Decodes the frames of each of `batches` in turn and sends each batch's, up to and
+/// including the first frame that is torn or does not read (where it stops).
+fn decode_batches<'a>(
     bytes: &'a [u8],
+    batches: &[std::ops::Range<usize>],
     plans: &[(&str, Arc<IndexPlan>)],
     tx: &std::sync::mpsc::SyncSender<Vec<Read<'a>>>,
 ) {
-    let mut at = 0;
     let mut shapes = Shapes::default();
-    let mut batch = Vec::with_capacity(DECODE_BATCH);
-    while at < bytes.len() {
-        let read = match next_frame(bytes, at) {
-            None => Read::Torn(at),
-            Some((payload, next)) => match serde_json::from_slice::<Change>(payload) {
-                Err(e) => Read::Bad(at, e.to_string()),
-                Ok(change) => {
-                    let filed = match &change {
-                        Change::Put {
-                            api,
-                            resource,
+    for range in batches {
+        let mut batch = Vec::with_capacity(DECODE_BATCH);
+        let mut at = range.start;
+        let mut whole = true;
+        while at < range.end {
+            let read = match next_frame(bytes, at) {
+                None => Read::Torn(at),
+                Some((payload, next)) => match decode(payload, plans, &mut shapes) {
+                    Err(e) => Read::Bad(at, e),
+                    Ok((change, body, filed)) => {
+                        let start = at;
+                        at = next;
+                        Read::Frame(Decoded {
+                            at: start,
+                            next,
+                            change,
                             body,
-                            ..
-                        } => plans
-                            .iter()
-                            .find(|(a, _)| a == api)
-                            .and_then(|(_, plan)| filed(plan, resource, body, &mut shapes)),
-                        _ => None,
-                    };
-                    let start = at;
-                    at = next;
-                    Read::Frame(Decoded {
-                        at: start,
-                        next,
-                        change,
-                        filed,
-                    })
-                }
-            },
-        };
-        let last = !matches!(read, Read::Frame(_));
-        batch.push(read);
-        if last || batch.len() == DECODE_BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH));
-            if tx.send(full).is_err() || last {
-                return;
+                            filed,
+                        })
+                    }
+                },
+            };
+            whole = matches!(read, Read::Frame(_));
+            batch.push(read);
+            if !whole {
+                break;
             }
         }
-    }
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
+        if tx.send(batch).is_err() || !whole {
+            return;
+        }
     }
 }
 
 /// A stored body's entries in the store's indexes, worked out here so the thread filing
 /// records only inserts them. Of the body only the members an index reads are parsed;
 /// other values (an event's whole object) are skipped over, not built. A resource with
-/// timed transitions is parsed whole, for its lifecycle. `None` when the body is not an
-/// object.
-fn filed(plan: &IndexPlan, resource: &str, body: &RawValue, shapes: &mut Shapes) -> Option<Filed> {
+/// timed transitions is parsed whole, for its lifecycle. An error when the body is not a
+/// JSON object.
+fn filed(
+    plan: &IndexPlan,
+    resource: &str,
+    body: &str,
+    shapes: &mut Shapes,
+) -> Result<Filed, String> {
     let kinds = plan.members.get(resource);
+    let wrong = |e: serde_json::Error| format!("the body: {e}");
     if plan.timed.contains(resource) {
-        let members: Map<String, Value> = serde_json::from_str(body.get()).ok()?;
-        return Some((IndexEntries::of(kinds, &members), Some(members)));
+        let members: Map<String, Value> = serde_json::from_str(body).map_err(wrong)?;
+        return Ok((IndexEntries::of(kinds, &members), Some(members)));
     }
-    let mut de = serde_json::Deserializer::from_str(body.get());
-    let (entries, names) = serde::de::DeserializeSeed::deserialize(Sparse(kinds), &mut de).ok()?;
+    let mut de = serde_json::Deserializer::from_str(body);
+    let (entries, names) =
+        serde::de::DeserializeSeed::deserialize(Sparse(kinds), &mut de).map_err(wrong)?;
+    de.end().map_err(wrong)?;
     let names = shapes.share(resource, names);
-    Some((IndexEntries::from_parts(entries, names), None))
+    Ok((IndexEntries::from_parts(entries, names), None))
 }
 
 /// The member names of the last body read per resource: most records of a collection have
@@ -931,15 +1047,15 @@ fn next_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(payload) == crc).then_some((payload, end))
 }
 
-/// Applies one change; a `put` comes with its index entries, worked out by the reader
-/// (none when the body is not an object, which stores an empty record rather than fail).
-fn apply(
-    store: &mut Store,
-    own: &[(&str, &dyn OwnData)],
-    change: Change<'_>,
-    filed: Option<Filed>,
-    file: &Bytes,
-) {
+/// Applies one change; a `put` comes with its body's text and index entries, worked out by
+/// the reader.
+fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>, file: &Bytes) {
+    let Decoded {
+        change,
+        body: text,
+        filed,
+        ..
+    } = frame;
     let holder = |name: &str| own.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
     match change {
         Change::Header { .. } => {}
@@ -960,23 +1076,16 @@ fn apply(
             seq,
             parent,
             meta,
-            body,
             ..
         } => {
             // The stored text is kept as it is (it was the store's own output), where it
-            // lies in the file read, not copied.
-            let (entries, due) = match filed {
-                Some((entries, due)) => (Some(entries), due),
-                None => (None, None),
+            // lies in the file read, not copied. The reader filed every body of a served
+            // API, or refused its frame.
+            let (Some(text), Some((entries, due))) = (text, filed) else {
+                return;
             };
-            let none = Map::new();
-            let (body, filing) = match entries {
-                Some(entries) => (
-                    Body::from_json(file.slice_ref(body.get().as_bytes())),
-                    Filing::Entries(entries, due.as_ref()),
-                ),
-                None => (Body::new(&none), Filing::Members(&none)),
-            };
+            let body = Body::from_json(file.slice_ref(text.as_bytes()));
+            let filing = Filing::Entries(entries, due.as_ref());
             store.tenant(&tenant).put_stored(
                 &resource,
                 &id,
@@ -1094,8 +1203,7 @@ mod tests {
         ];
         let mut lists = Vec::new();
         for text in texts {
-            let raw: Box<RawValue> = serde_json::from_str(text).expect("JSON");
-            let (read, _) = filed(&plan, "things", &raw, &mut shapes).expect("an object");
+            let (read, _) = filed(&plan, "things", text, &mut shapes).expect("an object");
             let members: Map<String, Value> = serde_json::from_str(text).expect("object");
             let parsed = IndexEntries::of(plan.members.get("things"), &members);
             assert_eq!(format!("{read:?}"), format!("{parsed:?}"));
@@ -1105,13 +1213,14 @@ mod tests {
         let same = |shapes: &mut Shapes| shapes.share("things", vec!["id".into(), "n".into()]);
         let (a, b) = (same(&mut shapes), same(&mut shapes));
         assert!(Arc::ptr_eq(&a, &b), "one shape, one list of names");
-        let raw: Box<RawValue> = serde_json::from_str("[1]").expect("JSON");
-        assert!(filed(&plan, "things", &raw, &mut shapes).is_none());
+        for not_an_object in ["[1]", "{\"a\":1}x", "{\"a\":"] {
+            assert!(filed(&plan, "things", not_an_object, &mut shapes).is_err());
+        }
     }
 
-    /// A `put` frame written by hand (the stored text copied in) reads back as the change
-    /// serde would have written: names, sequence, parent and the body's exact text, a
-    /// shared (spliced) body included.
+    /// A `put` frame written by hand (the stored text copied in after the change) reads
+    /// back as the change serde would have written: names, sequence, parent and the body's
+    /// exact text, a shared (spliced) body included.
     #[test]
     fn a_record_frame_reads_back_as_the_record() {
         let mut store = Store::new(Arc::new(IndexPlan::default()));
@@ -1135,23 +1244,111 @@ mod tests {
             let bytes = record_frame("api", &store, "t", resource, id);
             let (payload, next) = next_frame(&bytes, 0).expect("a whole frame");
             assert_eq!(next, bytes.len());
-            let Ok(Change::Put {
-                api,
-                tenant,
-                resource: r,
-                id: i,
-                seq,
-                parent,
-                meta,
-                body,
-            }) = serde_json::from_slice::<Change>(payload)
+            let Ok((
+                Change::Put {
+                    api,
+                    tenant,
+                    resource: r,
+                    id: i,
+                    seq,
+                    parent,
+                    meta,
+                    body: None,
+                },
+                Some(body),
+                None,
+            )) = decode(payload, &[], &mut Shapes::default())
             else {
                 panic!("a put frame: {}", String::from_utf8_lossy(payload));
             };
             let rec = store.get("t", resource, id).expect("stored");
             assert_eq!((&*api, &*tenant, &*r, &*i), ("api", "t", resource, id));
             assert_eq!((seq, parent.as_ref(), meta), (rec.seq, want, None));
-            assert_eq!(body.get().as_bytes(), &*rec.body.bytes());
+            assert_eq!(body.as_bytes(), &*rec.body.bytes());
         }
+    }
+
+    /// A log of many batches (decoded by several threads) is filed in the order it was
+    /// written: a record removed or changed late is gone or changed after the load, and a
+    /// torn tail loses only the frame it cuts.
+    #[test]
+    fn a_log_of_many_batches_loads_in_order() {
+        let thing = |i: usize, n: usize| -> Map<String, Value> {
+            serde_json::from_value(serde_json::json!({"id": format!("r{i}"), "n": n}))
+                .expect("object")
+        };
+        let mut written = Store::new(Arc::new(IndexPlan::default()));
+        let count = DECODE_BATCH * 5 + 7;
+        for i in 0..count {
+            written
+                .tenant("t")
+                .insert("things", &format!("r{i}"), thing(i, 0), None);
+        }
+        let mut bytes = header();
+        snapshot("api", &written, &mut bytes);
+        // Every record changed twice more, each change batches after the one before.
+        for n in 1..=2 {
+            for i in 0..count {
+                let id = format!("r{i}");
+                written.tenant("t").insert("things", &id, thing(i, n), None);
+                bytes.extend(record_frame("api", &written, "t", "things", &id));
+            }
+        }
+        written.tenant("t").remove_cascade("things", "r7");
+        written
+            .tenant("t")
+            .insert("things", "r8", thing(8, 3), None);
+        for id in ["r7", "r8"] {
+            bytes.extend(record_frame("api", &written, "t", "things", id));
+        }
+        let load = |bytes: &[u8]| {
+            let store = RwLock::new(Store::new(Arc::new(IndexPlan::default())));
+            let parts = [Part {
+                api: "api",
+                store: &store,
+                own: Vec::new(),
+            }];
+            let loaded = replay(
+                Path::new("test.log"),
+                &Bytes::copy_from_slice(bytes),
+                &parts,
+            )
+            .expect("loads");
+            (store.into_inner(), loaded.torn_at)
+        };
+        let (store, torn) = load(&bytes);
+        assert_eq!(torn, None);
+        let ids = |s: &Store| -> Vec<String> {
+            s.tenants["t"].resources["things"]
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect()
+        };
+        assert_eq!(ids(&store), ids(&written));
+        assert!(store.get("t", "things", "r7").is_none());
+        let n = |s: &Store, id: &str| s.get("t", "things", id).expect(id).body.map()["n"].clone();
+        assert_eq!(n(&store, "r8"), 3);
+        for i in (0..count).filter(|i| *i != 7 && *i != 8) {
+            assert_eq!(n(&store, &format!("r{i}")), 2, "r{i} as last written");
+        }
+
+        let (store, torn) = load(&bytes[..bytes.len() - 3]);
+        assert!(torn.is_some());
+        assert_eq!(n(&store, "r8"), 2, "the torn change is not applied");
+        assert!(store.get("t", "things", "r7").is_none());
+    }
+
+    /// A frame of version 2 (the body inside the change) reads as one of version 3.
+    #[test]
+    fn a_version_2_frame_reads_with_its_body() {
+        let payload = br#"{"put":{"api":"a","tenant":"t","resource":"r","id":"x","seq":4,"body":{"id":"x","n":[1,"}"]}}}"#;
+        let Ok((Change::Put { seq, .. }, Some(body), None)) =
+            decode(payload, &[], &mut Shapes::default())
+        else {
+            panic!("a put");
+        };
+        assert_eq!((seq, body), (4, r#"{"id":"x","n":[1,"}"]}"#));
+        let trailing = br#"{"del":{"api":"a","tenant":"t","resource":"r","id":"x"}}{}"#;
+        assert!(decode(trailing, &[], &mut Shapes::default()).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! `--state` is crash-safe: what a 2xx acknowledged is on disk before the answer leaves, a
 //! torn tail (the end of a write cut short) is skipped with everything before it loaded, and
-//! a state file of the previous format is carried over.
+//! state files of earlier formats are carried over.
 
 use serde_json::{Value, json};
 
@@ -191,6 +191,57 @@ async fn a_state_file_of_the_previous_format_is_carried_over() {
     );
     let now = std::fs::read(&file).expect("read");
     assert_ne!(now.first(), Some(&b'{'), "the file is a log now");
+}
+
+/// A frame of the state log: `[len u32][crc32 u32][payload]`, little-endian.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+    out.extend(crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_log_of_the_previous_version_is_rewritten_in_this_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("state.log");
+    let file_arg = file.to_string_lossy().into_owned();
+    // Version 2 kept a record's body inside its change.
+    let id = "2yyyyyyyyyyyyyyyyyyyyyyyyyy";
+    let mut old = frame(br#"{"header":{"format":"api-sandbox state log","version":2}}"#);
+    let put = json!({"put": {"api": "Dakota Platform API", "tenant": "k",
+        "resource": "customers", "id": id, "seq": 1,
+        "body": {"id": id, "name": "Version Two Ltd", "customer_type": "business",
+                 "kyb_status": "active"}}});
+    old.extend(frame(&serde_json::to_vec(&put).expect("json")));
+    std::fs::write(&file, &old).expect("write");
+
+    let spec = bundled_dakota();
+    let s = Sandbox::start(&["--spec", &spec, "--state", &file_arg]);
+    assert_eq!(
+        name_of(s.url(), "k", id).await.as_deref(),
+        Some("Version Two Ltd")
+    );
+    let added = create(s.url(), "k", "Added After").await;
+    drop(s);
+    assert_eq!(
+        std::fs::read(dir.path().join("state.v2")).expect("the old file is kept"),
+        old
+    );
+    let now = std::fs::read(&file).expect("read");
+    let header_len = u32::from_le_bytes(now[..4].try_into().expect("4 bytes")) as usize;
+    let header: Value = serde_json::from_slice(&now[8..8 + header_len]).expect("a header");
+    assert_eq!(header["header"]["version"], 3, "{header}");
+
+    let s = Sandbox::start(&["--spec", &spec, "--state", &file_arg]);
+    assert_eq!(
+        name_of(s.url(), "k", id).await.as_deref(),
+        Some("Version Two Ltd")
+    );
+    assert_eq!(
+        name_of(s.url(), "k", &added).await.as_deref(),
+        Some("Added After")
+    );
 }
 
 /// Runs the futures concurrently and returns their results in order.

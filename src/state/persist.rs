@@ -38,8 +38,8 @@ use serde_json::{Map, Value};
 use bytes::Bytes;
 
 use super::store::{
-    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexMembers, IndexPlan, Meta,
-    ParentRef, Store,
+    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexMembers,
+    IndexPlan, Meta, ParentRef, Store,
 };
 
 /// The log's format version (format 1 was one JSON document).
@@ -939,38 +939,74 @@ fn filed(
         return Ok((IndexEntries::of(kinds, &members), Some(members)));
     }
     let mut de = serde_json::Deserializer::from_str(body);
+    let sparse = Sparse {
+        kinds,
+        last: shapes.0.get(resource),
+    };
     let (entries, names) =
-        serde::de::DeserializeSeed::deserialize(Sparse(kinds), &mut de).map_err(wrong)?;
+        serde::de::DeserializeSeed::deserialize(sparse, &mut de).map_err(wrong)?;
     de.end().map_err(wrong)?;
-    let names = shapes.share(resource, names);
+    let names = shapes.share(resource, kinds, names);
     Ok((IndexEntries::from_parts(entries, names), None))
 }
 
-/// The member names of the last body read per resource: most records of a collection have
-/// the same members, so they share one list instead of each making its own.
+/// The members of the last body read per resource, and how each is indexed: most records
+/// of a collection have the same members in the same order, so they share one list of
+/// names, and a member found where the last body had it is not looked up in the plan.
 #[derive(Default)]
-struct Shapes(std::collections::HashMap<String, Arc<[String]>>);
+struct Shapes(std::collections::HashMap<String, Shape>);
+
+struct Shape {
+    names: Arc<[String]>,
+    /// Per name, its index entry's name and kind when the plan indexes it.
+    kinds: Vec<Option<(Arc<str>, IndexKind)>>,
+}
+
+/// A body's member names: those of the last body read (see [`Shapes`]), or its own.
+enum Names<'de> {
+    Last,
+    New(Vec<Cow<'de, str>>),
+}
 
 impl Shapes {
-    fn share(&mut self, resource: &str, names: Vec<Cow<'_, str>>) -> Arc<[String]> {
-        if let Some(last) = self.0.get(resource)
-            && last.len() == names.len()
-            && last.iter().zip(&names).all(|(a, b)| a == b)
-        {
-            return last.clone();
-        }
-        let made: Arc<[String]> = names.into_iter().map(Cow::into_owned).collect();
-        self.0.insert(resource.to_owned(), made.clone());
-        made
+    fn share(
+        &mut self,
+        resource: &str,
+        kinds: Option<&IndexMembers>,
+        names: Names<'_>,
+    ) -> Arc<[String]> {
+        let names = match (names, self.0.get(resource)) {
+            (Names::Last, Some(last)) => return last.names.clone(),
+            (Names::Last, None) => Vec::new(),
+            (Names::New(names), _) => names,
+        };
+        let names: Arc<[String]> = names.into_iter().map(Cow::into_owned).collect();
+        let kinds = names
+            .iter()
+            .map(|n| {
+                let (member, kind) = kinds?.get_key_value(n.as_str())?;
+                Some((member.clone(), *kind))
+            })
+            .collect();
+        let shape = Shape {
+            names: names.clone(),
+            kinds,
+        };
+        self.0.insert(resource.to_owned(), shape);
+        names
     }
 }
 
-/// Reads an object's members in one pass: the entries of `.0`'s members (whose values
-/// alone are parsed) and every member's name (borrowed from the text where it can be).
-struct Sparse<'p>(Option<&'p IndexMembers>);
+/// Reads an object's members in one pass: the entries of the members `kinds` indexes
+/// (whose values alone are parsed) and every member's name (borrowed from the text where
+/// it can be), or that they are those of `last`.
+struct Sparse<'p> {
+    kinds: Option<&'p IndexMembers>,
+    last: Option<&'p Shape>,
+}
 
 impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
-    type Value = (Vec<IndexEntry>, Vec<Cow<'de, str>>);
+    type Value = (Vec<IndexEntry>, Names<'de>);
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -978,7 +1014,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Sparse<'_> {
 }
 
 impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
-    type Value = (Vec<IndexEntry>, Vec<Cow<'de, str>>);
+    type Value = (Vec<IndexEntry>, Names<'de>);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
@@ -986,23 +1022,54 @@ impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
-        let mut names = Vec::new();
+        // The names read so far, once they part from the last body's.
+        let mut own: Option<Vec<Cow<'de, str>>> = self.last.is_none().then(Vec::new);
+        let mut at = 0;
         while let Some(name) = map.next_key_seed(Name)? {
-            match self.0.and_then(|m| m.get_key_value(&*name)) {
+            let kind = match self.last {
+                Some(last) if own.is_none() && last.names.get(at).is_some_and(|n| *n == *name) => {
+                    last.kinds[at].as_ref().map(|(m, k)| (m, *k))
+                }
+                _ => {
+                    if own.is_none() {
+                        own = Some(self.last_names(at));
+                    }
+                    self.kinds
+                        .and_then(|m| m.get_key_value(&*name))
+                        .map(|(m, k)| (m, *k))
+                }
+            };
+            match kind {
                 Some((member, kind)) => {
                     let value = map.next_value::<Value>()?;
-                    let (texts, key) = super::store::index_entry(*kind, &value);
+                    let (texts, key) = super::store::index_entry(kind, &value);
                     entries.push((member.clone(), texts, key));
                 }
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
-            names.push(name);
+            if let Some(own) = &mut own {
+                own.push(name);
+            }
+            at += 1;
+        }
+        if own.is_none() && self.last.is_some_and(|l| l.names.len() != at) {
+            // The last body's first members, but not all of them.
+            own = Some(self.last_names(at));
         }
         // In the index plan's order, as entries worked out from parsed members come.
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok((entries, names))
+        Ok((entries, own.map_or(Names::Last, Names::New)))
+    }
+}
+
+impl Sparse<'_> {
+    /// The last body's first `n` member names.
+    fn last_names<'de>(&self, n: usize) -> Vec<Cow<'de, str>> {
+        self.last.map_or_else(Vec::new, |l| {
+            l.names[..n].iter().map(|s| Cow::Owned(s.clone())).collect()
+        })
     }
 }
 
@@ -1175,7 +1242,6 @@ fn migrate(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Vec<u8>, Per
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::store::IndexKind;
 
     /// The entries the reading thread works out from a body's text are those the store
     /// works out from the parsed body, and bodies of one shape share their name list.
@@ -1197,22 +1263,30 @@ mod tests {
                 .collect(),
         );
         let mut shapes = Shapes::default();
+        // Shapes in turn: a first, the same again, fewer members, members in another
+        // order, more members, and the first shape again.
         let texts = [
             r#"{"id":"a","status":"new","n":3,"tags":["x",{"deep":[1,2]}],"we\"ird":null}"#,
             r#"{"id":"b","status":["p","q"],"n":1.5,"tags":[],"we\"ird":1}"#,
+            r#"{"id":"c","status":"old"}"#,
+            r#"{"n":7,"id":"d","status":"new"}"#,
+            r#"{"n":7,"id":"d","status":"new","more":true}"#,
+            r#"{"id":"e","status":"x","n":0,"tags":null,"we\"ird":2}"#,
         ];
-        let mut lists = Vec::new();
+        let mut reads = Vec::new();
         for text in texts {
             let (read, _) = filed(&plan, "things", text, &mut shapes).expect("an object");
             let members: Map<String, Value> = serde_json::from_str(text).expect("object");
             let parsed = IndexEntries::of(plan.members.get("things"), &members);
-            assert_eq!(format!("{read:?}"), format!("{parsed:?}"));
-            lists.push(format!("{read:?}"));
+            assert_eq!(format!("{read:?}"), format!("{parsed:?}"), "{text}");
+            reads.push(read);
         }
-        assert!(lists[0].contains("we\\\"ird"), "{}", lists[0]);
-        let same = |shapes: &mut Shapes| shapes.share("things", vec!["id".into(), "n".into()]);
-        let (a, b) = (same(&mut shapes), same(&mut shapes));
-        assert!(Arc::ptr_eq(&a, &b), "one shape, one list of names");
+        assert!(format!("{:?}", reads[0]).contains("we\\\"ird"));
+        assert!(
+            Arc::ptr_eq(reads[0].names(), reads[1].names()),
+            "one shape, one list of names"
+        );
+        assert!(!Arc::ptr_eq(reads[1].names(), reads[2].names()));
         for not_an_object in ["[1]", "{\"a\":1}x", "{\"a\":"] {
             assert!(filed(&plan, "things", not_an_object, &mut shapes).is_err());
         }

@@ -512,6 +512,11 @@ impl IndexEntries {
     pub fn from_parts(entries: Vec<IndexEntry>, names: Arc<[String]>) -> Self {
         Self { entries, names }
     }
+
+    /// The record's member names.
+    pub fn names(&self) -> &Arc<[String]> {
+        &self.names
+    }
 }
 
 /// The entry of member `v` in an index of kind `kind`: the texts an equal index files it

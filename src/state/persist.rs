@@ -8,7 +8,9 @@
 //!   reset.
 //! - **Group commit.** Requests append their frames to a buffer while they hold the store's
 //!   write lock; one writer thread writes and `fdatasync`s whatever has accumulated and then
-//!   releases every request whose frames it covered, so many requests share one sync.
+//!   releases every request whose frames it covered, so many requests share one sync. When
+//!   the last sync covered several appends (concurrent writers), the next waits up to a
+//!   millisecond for as many to join it; a lone writer is synced at once.
 //! - **Recovery.** At start the log is replayed: the frames are cut into batches by their
 //!   lengths, threads check and decode the batches in turn, and one thread files the records
 //!   in file order; their bodies stay the bytes the log holds. A torn or
@@ -54,6 +56,9 @@ const MAX_FRAME: u32 = 64 * 1024 * 1024;
 /// The log is compacted when it is this many times the live state (and at least this big).
 const COMPACT_RATIO: u64 = 3;
 const COMPACT_MIN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The longest a sync waits for concurrent writers' appends to join it (see `write_loop`).
+const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
@@ -417,12 +422,27 @@ impl StateLog {
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .map(std::time::Duration::from_millis);
+        // Appends the last sync covered, and the last append it covered.
+        let (mut last_group, mut synced) = (0, 0);
         loop {
             let (buf, rewrite, upto, stop) = {
                 let mut p = self.pending.lock();
                 while p.buf.is_empty() && p.rewrite.is_none() && !p.stop {
                     self.wake.wait(&mut p);
                 }
+                // Writers are concurrent (the last sync covered several): give as many a
+                // moment to join this sync, so fewer, larger syncs carry the load. A lone
+                // writer's append is synced at once.
+                if last_group > 1 {
+                    let until = std::time::Instant::now() + GROUP_WAIT;
+                    while p.appended - synced < last_group && p.rewrite.is_none() && !p.stop {
+                        if self.wake.wait_until(&mut p, until).timed_out() {
+                            break;
+                        }
+                    }
+                }
+                last_group = p.appended - synced;
+                synced = p.appended;
                 (
                     std::mem::take(&mut p.buf),
                     p.rewrite.take(),

@@ -423,9 +423,9 @@ impl StateLog {
             .and_then(|v| v.parse::<u64>().ok())
             .map(std::time::Duration::from_millis);
         // Appends the last sync covered, and the last append it covered.
-        let (mut last_group, mut synced) = (0, 0);
+        let (mut last_group, mut upto) = (0, 0);
         loop {
-            let (buf, rewrite, upto, stop) = {
+            let (buf, rewrite, stop) = {
                 let mut p = self.pending.lock();
                 while p.buf.is_empty() && p.rewrite.is_none() && !p.stop {
                     self.wake.wait(&mut p);
@@ -435,20 +435,15 @@ impl StateLog {
                 // writer's append is synced at once.
                 if last_group > 1 {
                     let until = std::time::Instant::now() + GROUP_WAIT;
-                    while p.appended - synced < last_group && p.rewrite.is_none() && !p.stop {
+                    while p.appended - upto < last_group && p.rewrite.is_none() && !p.stop {
                         if self.wake.wait_until(&mut p, until).timed_out() {
                             break;
                         }
                     }
                 }
-                last_group = p.appended - synced;
-                synced = p.appended;
-                (
-                    std::mem::take(&mut p.buf),
-                    p.rewrite.take(),
-                    p.appended,
-                    p.stop,
-                )
+                last_group = p.appended - upto;
+                upto = p.appended;
+                (std::mem::take(&mut p.buf), p.rewrite.take(), p.stop)
             };
             if let Some(d) = delay {
                 std::thread::sleep(d);
@@ -563,14 +558,28 @@ impl Prefetch {
     }
 }
 
-/// Keeps the file at `path` as `backup` too: a second name for it where the file system
-/// allows (no copy of a large file), else a copy.
-fn keep_copy(path: &Path, backup: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(backup) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    std::fs::hard_link(path, backup).or_else(|_| std::fs::copy(path, backup).map(|_| ()))
+/// Keeps the state file at `path`, about to be rewritten in this version, beside it as
+/// `FILE.{ext}`: a second name for it where the file system allows (no copy of a large
+/// file), else a copy. `what` names its format in the log line.
+fn keep_old_file(path: &Path, what: &str, ext: &str) -> Result<(), PersistError> {
+    let backup = path.with_extension(ext);
+    let kept = match std::fs::remove_file(&backup) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => {
+            std::fs::hard_link(path, &backup).or_else(|_| std::fs::copy(path, &backup).map(|_| ()))
+        }
+    };
+    kept.map_err(|source| PersistError::Write {
+        path: backup.clone(),
+        source,
+    })?;
+    tracing::info!(
+        "{}: state file of {what} rewritten as a log of version {LOG_VERSION}; the old file \
+         is kept as {}",
+        path.display(),
+        backup.display()
+    );
+    Ok(())
 }
 
 fn read_if_there(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
@@ -612,19 +621,9 @@ pub fn open(read: Prefetch, parts: &[Part<'_>]) -> Result<Arc<StateLog>, Persist
                 started.elapsed().as_millis()
             );
             if loaded.version < LOG_VERSION {
-                // Rewritten in this version below; the old file is kept beside it.
-                let backup = path.with_extension(format!("v{}", loaded.version));
-                keep_copy(path, &backup).map_err(|source| PersistError::Write {
-                    path: backup.clone(),
-                    source,
-                })?;
-                tracing::info!(
-                    "{}: state log of version {} rewritten in version {LOG_VERSION}; the old \
-                     file is kept as {}",
-                    path.display(),
-                    loaded.version,
-                    backup.display()
-                );
+                // Rewritten in this version below.
+                let v = loaded.version;
+                keep_old_file(path, &format!("log version {v}"), &format!("v{v}"))?;
                 (loaded.foreign, true)
             } else if let Some(at) = loaded.torn_at {
                 // Cut the tear off, so new frames follow the last good one.
@@ -879,12 +878,7 @@ type Filed = (IndexEntries, Option<Map<String, Value>>);
 fn frame_batches(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut batches = Vec::new();
     let (mut start, mut at, mut frames) = (0, 0, 0);
-    while let Some(head) = bytes.get(at..at + 8) {
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let next = at + 8 + len as usize;
-        if len > MAX_FRAME || next > bytes.len() {
-            break;
-        }
+    while let Some(next) = frame_end(bytes, at) {
         at = next;
         frames += 1;
         if frames == DECODE_BATCH {
@@ -1123,15 +1117,19 @@ impl<'de> serde::de::Visitor<'de> for Name {
 /// The payload of the frame at `at` and where the next one starts; `None` when the frame
 /// is cut short or its checksum does not match.
 fn next_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let end = frame_end(bytes, at)?;
+    let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?);
+    let payload = &bytes[at + 8..end];
+    (crc32fast::hash(payload) == crc).then_some((payload, end))
+}
+
+/// Where the frame at `at` ends by its length alone; `None` when its head is cut short,
+/// its length is impossible, or it runs past the end of `bytes`.
+fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
     let head = bytes.get(at..at + 8)?;
     let len = u32::from_le_bytes(head[0..4].try_into().ok()?);
-    let crc = u32::from_le_bytes(head[4..8].try_into().ok()?);
-    if len > MAX_FRAME {
-        return None;
-    }
     let end = at + 8 + len as usize;
-    let payload = bytes.get(at + 8..end)?;
-    (crc32fast::hash(payload) == crc).then_some((payload, end))
+    (len <= MAX_FRAME && end <= bytes.len()).then_some(end)
 }
 
 /// Applies one change; a `put` comes with its body's text and index entries, worked out by
@@ -1246,16 +1244,7 @@ fn migrate(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Vec<u8>, Per
     for part in parts {
         part.store.write().take_dirty();
     }
-    let backup = path.with_extension("v1");
-    std::fs::copy(path, &backup).map_err(|source| PersistError::Write {
-        path: backup.clone(),
-        source,
-    })?;
-    tracing::info!(
-        "{}: state file of format 1 rewritten as a log (version {LOG_VERSION}); the old file is kept as {}",
-        path.display(),
-        backup.display()
-    );
+    keep_old_file(path, "format 1", "v1")?;
     Ok(foreign)
 }
 

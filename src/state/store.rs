@@ -540,11 +540,12 @@ pub enum Filing<'b> {
 }
 
 /// Counts one more record holding member `name` (a lookup, not a new key, in the usual case).
-fn count_present(present: &mut HashMap<String, usize>, name: &str) {
+/// Counts `n` more records holding member `name`.
+fn count_present(present: &mut HashMap<String, usize>, name: &str, n: usize) {
     match present.get_mut(name) {
-        Some(n) => *n += 1,
+        Some(count) => *count += n,
         None => {
-            present.insert(name.to_owned(), 1);
+            present.insert(name.to_owned(), n);
         }
     }
 }
@@ -772,12 +773,7 @@ impl Collection {
     fn settle_shape(&mut self) {
         if let Some((names, n)) = self.shape.take() {
             for name in names.iter() {
-                match self.present.get_mut(name.as_str()) {
-                    Some(count) => *count += n,
-                    None => {
-                        self.present.insert(name.clone(), n);
-                    }
-                }
+                count_present(&mut self.present, name, n);
             }
         }
     }
@@ -808,7 +804,7 @@ impl Collection {
             }
         }
         for name in body.keys() {
-            count_present(&mut self.present, name);
+            count_present(&mut self.present, name, 1);
         }
     }
 
@@ -875,7 +871,7 @@ impl Collection {
             }
         }
         for name in after.keys().filter(|k| !before.contains_key(*k)) {
-            count_present(&mut self.present, name);
+            count_present(&mut self.present, name, 1);
         }
     }
 }

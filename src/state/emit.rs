@@ -26,7 +26,7 @@ impl Engine {
             store,
             tenant,
             kind.to_owned(),
-            (object_data(object.clone()), None),
+            object_data(object.clone()),
             at,
         );
     }
@@ -69,25 +69,12 @@ impl Engine {
         if let Change::Updated(previous) = change {
             data["previous_attributes"] = previous;
         }
-        // The record as stored: the event shares its text when it shows it unchanged.
-        let stored = self.model.resources.get(resource).and_then(|r| {
-            let id = object.get(&r.id_field).map(crate::state::store::text)?;
-            Some(store.get(tenant, resource, &id)?.body.clone())
-        });
-        self.record_event(store, tenant, kind, (data, stored.as_ref()), at);
+        self.record_event(store, tenant, kind, data, at);
     }
 
-    /// Stores event `kind` with `data` (sharing the text of `shows`, the record it shows,
-    /// where it holds it unchanged), lists it in the API's events collection, and queues a
-    /// delivery to every target that wants it.
-    fn record_event(
-        &self,
-        store: &mut Store,
-        tenant: &str,
-        kind: String,
-        (data, shows): (Value, Option<&Body>),
-        at: f64,
-    ) {
+    /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
+    /// a delivery to every target that wants it.
+    fn record_event(&self, store: &mut Store, tenant: &str, kind: String, data: Value, at: f64) {
         let mut events = self.events.lock();
         let mut g = Generator::new(
             &Value::Null,
@@ -104,18 +91,18 @@ impl Engine {
             &self.profile.events_envelope,
         );
         let text = crate::compiled::prepared::json_bytes(&payload);
-        let body = match shows {
-            Some(record) => Body::sharing(&text, record),
-            None => Body::from_json(text),
-        };
-        // APIs with an events collection list their events there too (the same bytes).
+        let mut body = Body::from_json(text.clone());
+        // APIs with an events collection list their events there too: the log shares the
+        // body as stored there (packed).
         if self.model.resources.contains_key("events")
             && let Some(members) = payload.as_object()
         {
-            let stored = (body.clone(), members);
-            store
-                .tenant(tenant)
-                .insert_body("events", &id, stored, None);
+            let mut events = store.tenant(tenant);
+            events.insert_body("events", &id, (body, members), None);
+            body = match events.get("events", &id) {
+                Some(stored) => stored.body.clone(),
+                None => Body::from_json(text.clone()),
+            };
         }
         let urls = self.targets_for(store, tenant, &kind);
         if !urls.is_empty() {
@@ -142,7 +129,7 @@ impl Engine {
                     replay: false,
                     created_at: at,
                     delivered_at: None,
-                    body: body.to_bytes(),
+                    body: text.clone(),
                     in_flight: false,
                     secret,
                 });

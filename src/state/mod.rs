@@ -13,6 +13,7 @@
 //!   operations, [`delivery`] sends webhooks, [`persist`] writes `--state` files.
 
 pub mod behaviour;
+pub mod body;
 pub mod call;
 pub mod clock;
 pub mod credentials;

@@ -39,6 +39,7 @@ use serde_json::{Map, Value};
 
 use bytes::Bytes;
 
+use super::body::Packer;
 use super::store::{
     Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexMembers,
     IndexPlan, Meta, ParentRef, Store,
@@ -749,7 +750,7 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
                 .find(|(p, _)| Some(p.api) == frame.change.api())
             {
                 Some((part, store)) => {
-                    apply(store, &part.own, frame, bytes);
+                    apply(store, &part.own, frame);
                 }
                 None => foreign.extend_from_slice(&bytes[frame.at..frame.next]),
             }
@@ -767,14 +768,8 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
             bytes.len()
         );
     }
-    // Bodies share the file's buffer; where most of it is dead (records changed or
-    // removed since the last compaction), they get their own, so the rest is freed.
-    let live: usize = stores.iter().map(|(_, s)| s.body_bytes()).sum();
     for (_, store) in &mut stores {
         store.take_dirty();
-        if live < bytes.len() / 2 {
-            store.own_bodies();
-        }
     }
     if !foreign.is_empty() {
         tracing::warn!(
@@ -824,14 +819,13 @@ enum Read<'a> {
     Bad(usize, String),
 }
 
-/// A whole frame: where it lies, its change, and for a `put` the body's text and, when its
-/// API is served, the record's index entries (see [`filed`]).
+/// A whole frame: where it lies, its change, and for a `put` of a served API the body,
+/// packed as the store keeps it, and the record's index entries (see [`filed`]).
 struct Decoded<'a> {
     at: usize,
     next: usize,
     change: Change<'a>,
-    body: Option<&'a str>,
-    filed: Option<Filed>,
+    stored: Option<(Body, Filed)>,
 }
 
 /// The change a frame's payload holds; for a `put`, the body's text (inside the change in
@@ -901,6 +895,8 @@ fn decode_batches<'a>(
     tx: &std::sync::mpsc::SyncSender<Vec<Read<'a>>>,
 ) {
     let mut shapes = Shapes::default();
+    // Bodies are packed here, on every decoder, rather than by the one thread filing them.
+    let mut packers: std::collections::HashMap<String, Packer> = Default::default();
     for range in batches {
         let mut batch = Vec::with_capacity(DECODE_BATCH);
         let mut at = range.start;
@@ -913,12 +909,18 @@ fn decode_batches<'a>(
                     Ok((change, body, filed)) => {
                         let start = at;
                         at = next;
+                        let stored = match (&change, body, filed) {
+                            (Change::Put { resource, .. }, Some(text), Some(filed)) => {
+                                let packer = packers.entry(resource.to_string()).or_default();
+                                Some((packer.pack_text(text.as_bytes()), filed))
+                            }
+                            _ => None,
+                        };
                         Read::Frame(Decoded {
                             at: start,
                             next,
                             change,
-                            body,
-                            filed,
+                            stored,
                         })
                     }
                 },
@@ -1134,13 +1136,8 @@ fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Applies one change; a `put` comes with its body's text and index entries, worked out by
 /// the reader.
-fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>, file: &Bytes) {
-    let Decoded {
-        change,
-        body: text,
-        filed,
-        ..
-    } = frame;
+fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>) {
+    let Decoded { change, stored, .. } = frame;
     let holder = |name: &str| own.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
     match change {
         Change::Header { .. } => {}
@@ -1163,13 +1160,10 @@ fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>, fi
             meta,
             ..
         } => {
-            // The stored text is kept as it is (it was the store's own output), where it
-            // lies in the file read, not copied. The reader filed every body of a served
-            // API, or refused its frame.
-            let (Some(text), Some((entries, due))) = (text, filed) else {
+            // The reader packed and filed every body of a served API, or refused its frame.
+            let Some((body, (entries, due))) = stored else {
                 return;
             };
-            let body = Body::from_json(file.slice_ref(text.as_bytes()));
             let filing = Filing::Entries(entries, due.as_ref());
             store.tenant(&tenant).put_stored(
                 &resource,
@@ -1303,7 +1297,7 @@ mod tests {
 
     /// A `put` frame written by hand (the stored text copied in after the change) reads
     /// back as the change serde would have written: names, sequence, parent and the body's
-    /// exact text, a shared (spliced) body included.
+    /// exact text, packed bodies included.
     #[test]
     fn a_record_frame_reads_back_as_the_record() {
         let mut store = Store::new(Arc::new(IndexPlan::default()));
@@ -1317,11 +1311,10 @@ mod tests {
         };
         let mut t = store.tenant("t");
         t.insert("things", "c1", record.clone(), Some(parent.clone()));
-        let stored = store.get("t", "things", "c1").expect("stored").body.clone();
         let event = serde_json::json!({"id": "e1", "data": {"object": record}});
         let text = serde_json::to_vec(&event).expect("JSON");
         let members = event.as_object().expect("object");
-        let shared = (Body::sharing(&text, &stored), members);
+        let shared = (Body::from_json(Bytes::from(text)), members);
         store.tenant("t").insert_body("events", "e1", shared, None);
         for (resource, id, want) in [("things", "c1", Some(&parent)), ("events", "e1", None)] {
             let bytes = record_frame("api", &store, "t", resource, id);

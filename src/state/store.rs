@@ -16,11 +16,12 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use roaring::RoaringTreemap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use super::body::Body;
+use super::body::Packer;
 
 /// Version of the exported state format; a document with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -32,169 +33,6 @@ type IndexMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
 
 /// A record id, shared by the collection and its indexes.
 pub type Id = Arc<str>;
-
-/// A record's members as compact JSON text. Cloning shares the bytes.
-#[derive(Clone)]
-pub struct Body(Text);
-
-#[derive(Clone)]
-enum Text {
-    Whole(Bytes),
-    /// Text around another body's bytes, shared rather than copied: an event that carries a
-    /// record as it is stored holds the record's own bytes.
-    Spliced(Arc<Splice>),
-}
-
-/// `outer[..at]`, then `inner`, then `outer[at..]`.
-struct Splice {
-    outer: Box<[u8]>,
-    at: usize,
-    inner: Bytes,
-}
-
-/// Below this size a shared body saves less than the splice costs.
-const SPLICE_MIN: usize = 128;
-
-/// Bytes in an allocation of exactly their size: a record's bytes live as long as it does.
-fn exact(bytes: Vec<u8>) -> Bytes {
-    Bytes::from(bytes.into_boxed_slice())
-}
-
-impl Body {
-    pub fn new(members: &Map<String, Value>) -> Self {
-        Self(Text::Whole(exact(
-            serde_json::to_vec(members).unwrap_or_default(),
-        )))
-    }
-
-    /// Bytes known to be a JSON object (read back from the store's own output).
-    pub fn from_json(bytes: Bytes) -> Self {
-        Self(Text::Whole(bytes))
-    }
-
-    /// `text` (a JSON object), sharing `part`'s bytes where `text` holds them: one copy
-    /// of a record's text serves the record and each event that shows it. The longest run
-    /// of the record's text from its start is shared (an event that leaves out a member the
-    /// API does not show still shares what comes before it). Bytes are compared, so what is
-    /// shared is always exactly what the event holds.
-    pub fn sharing(text: &[u8], part: &Body) -> Self {
-        if let Text::Whole(inner) = &part.0
-            && inner.len() >= SPLICE_MIN
-            && let Some(at) = memchr::memmem::find(text, &inner[..SPLICE_MIN / 2])
-        {
-            let same = text[at..]
-                .iter()
-                .zip(inner.iter())
-                .take_while(|(a, b)| a == b)
-                .count();
-            if same >= SPLICE_MIN {
-                let outer = [&text[..at], &text[at + same..]].concat();
-                return Self(Text::Spliced(Arc::new(Splice {
-                    outer: outer.into_boxed_slice(),
-                    at,
-                    inner: inner.slice(..same),
-                })));
-            }
-        }
-        Self(Text::Whole(Bytes::copy_from_slice(text)))
-    }
-
-    /// The members, parsed.
-    pub fn map(&self) -> Map<String, Value> {
-        serde_json::from_slice(&self.bytes()).unwrap_or_default()
-    }
-
-    /// One member, parsed with the rest of the body.
-    pub fn get(&self, member: &str) -> Option<Value> {
-        self.map().remove(member)
-    }
-
-    /// The text, joined when it is spliced.
-    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
-        match &self.0 {
-            Text::Whole(b) => std::borrow::Cow::Borrowed(b),
-            Text::Spliced(_) => {
-                let mut joined = Vec::with_capacity(self.len());
-                self.write_to(&mut joined);
-                std::borrow::Cow::Owned(joined)
-            }
-        }
-    }
-
-    /// Appends the text to `out`.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        match &self.0 {
-            Text::Whole(b) => out.extend_from_slice(b),
-            Text::Spliced(s) => {
-                out.extend_from_slice(&s.outer[..s.at]);
-                out.extend_from_slice(&s.inner);
-                out.extend_from_slice(&s.outer[s.at..]);
-            }
-        }
-    }
-
-    /// The text as one buffer (shared, when it is whole).
-    pub fn to_bytes(&self) -> Bytes {
-        match &self.0 {
-            Text::Whole(b) => b.clone(),
-            Text::Spliced(_) => Bytes::from(self.bytes().into_owned()),
-        }
-    }
-
-    /// The same text in buffers of its own, so no larger buffer it was sliced from (a state
-    /// file read at start) stays alive for it.
-    fn owned(&self) -> Self {
-        match &self.0 {
-            Text::Whole(b) => Self(Text::Whole(Bytes::copy_from_slice(b))),
-            Text::Spliced(s) => Self(Text::Spliced(Arc::new(Splice {
-                outer: s.outer.clone(),
-                at: s.at,
-                inner: Bytes::copy_from_slice(&s.inner),
-            }))),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match &self.0 {
-            Text::Whole(b) => b.len(),
-            Text::Spliced(s) => s.outer.len() + s.inner.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() <= 2
-    }
-}
-
-impl PartialEq for Body {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for Body {}
-
-impl std::fmt::Debug for Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.bytes()))
-    }
-}
-
-impl Serialize for Body {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bytes = self.bytes();
-        let text = std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?;
-        let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Body {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let members = Map::<String, Value>::deserialize(d)?;
-        Ok(Self::new(&members))
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ParentRef {
@@ -661,6 +499,8 @@ pub struct Collection {
     /// start), counted once here rather than name by name, and added to `present` when
     /// another shape comes or a record is filed another way.
     shape: Option<(Arc<[String]>, usize)>,
+    /// Packs the bodies stored here (see [`Packer`]).
+    packer: Packer,
 }
 
 impl Collection {
@@ -1045,29 +885,6 @@ impl Store {
         }
     }
 
-    /// The bytes of every record's body.
-    pub fn body_bytes(&self) -> usize {
-        self.tenants
-            .values()
-            .flat_map(|t| t.resources.values())
-            .flat_map(|c| c.records.values())
-            .map(|r| r.body.len())
-            .sum()
-    }
-
-    /// Gives every record a body of its own, so no buffer the bodies were sliced from (a
-    /// state file read at start) stays alive for them.
-    pub fn own_bodies(&mut self) {
-        for record in self
-            .tenants
-            .values_mut()
-            .flat_map(|t| t.resources.values_mut())
-            .flat_map(|c| c.records.values_mut())
-        {
-            record.body = record.body.owned();
-        }
-    }
-
     /// What the store indexes, and which resources have timed transitions.
     pub fn plan(&self) -> Arc<IndexPlan> {
         self.plan.clone()
@@ -1084,8 +901,9 @@ impl Store {
                 // An imported document may list records in another order.
                 records.sort_by(|_, a, _, b| a.seq.cmp(&b.seq));
                 *coll = Collection::new(plan.members.get(resource));
-                for (id, rec) in records {
+                for (id, mut rec) in records {
                     let body = rec.body.map();
+                    rec.body = coll.packer.pack(rec.body);
                     coll.file(rec.seq, rec.parent(), &body);
                     let due = plan_due(&plan, resource, &body, rec.meta(), key, &id);
                     coll.records.insert(id.clone(), rec);
@@ -1388,7 +1206,7 @@ impl TenantMut<'_> {
             }
         };
         let record = Record {
-            body: bytes,
+            body: coll.packer.pack(bytes),
             meta: (!meta.is_default()).then(|| Box::new(meta.clone())),
             parent: parent.map(Box::new),
             seq,
@@ -1419,7 +1237,7 @@ impl TenantMut<'_> {
         }
         if let Some(rec) = coll.records.get_mut(&id) {
             if after != before {
-                rec.body = Body::new(&after);
+                rec.body = coll.packer.pack(Body::new(&after));
             }
             rec.meta = (!meta.is_default()).then(|| Box::new(meta.clone()));
         }
@@ -1519,31 +1337,6 @@ mod tests {
             proptest::prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
             proptest::prop_assert_eq!(ka == kb, a == b);
         }
-    }
-
-    #[test]
-    fn an_event_shares_the_text_it_holds_of_a_record() {
-        let long = "x".repeat(SPLICE_MIN);
-        let record = Body::new(
-            json!({"id": "c1", "note": long, "hidden": 1})
-                .as_object()
-                .unwrap(),
-        );
-        // The event shows the record without its last member, inside an envelope.
-        let shown = json!({"id": "c1", "note": long});
-        let event = json!({"id": "e1", "data": {"object": shown}, "z": true});
-        let text = serde_json::to_vec(&event).unwrap();
-        let body = Body::sharing(&text, &record);
-        assert!(matches!(&body.0, Text::Spliced(s) if s.inner.len() > SPLICE_MIN));
-        assert_eq!(&*body.bytes(), &text[..]);
-        assert_eq!(body.len(), text.len());
-        assert_eq!(Value::Object(body.map()), event);
-        assert_eq!(body.owned(), body);
-        // Text that does not hold the record is kept whole.
-        let other = serde_json::to_vec(&json!({"id": "e2", "data": {}})).unwrap();
-        let alone = Body::sharing(&other, &record);
-        assert!(matches!(&alone.0, Text::Whole(_)));
-        assert_eq!(&*alone.bytes(), &other[..]);
     }
 
     fn plan() -> Arc<IndexPlan> {

@@ -1,0 +1,283 @@
+//! A record's body: its members as compact JSON text, kept packed.
+//!
+//! Records of one collection mostly share their text: the same member names in the same
+//! order, the same generated values (links, statuses, example URLs), differing in ids,
+//! names and times. So a stored body is LZ4-compressed against a *dictionary*: the text of
+//! an earlier body of its collection ([`Packer`]). A Dakota customer of about 900 bytes
+//! packs into about 80, unpacks in well under a microsecond, and packs in about one.
+//! Bodies are immutable and cloning one shares its bytes, so the store, the events a change
+//! records and an idempotent replay all hold one copy.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// A record's members as compact JSON text. Cloning shares the bytes.
+#[derive(Clone)]
+pub struct Body(Text);
+
+#[derive(Clone)]
+enum Text {
+    /// The text itself (small bodies, and bodies not stored yet).
+    Whole(Bytes),
+    /// The text compressed against `dict`; `data` starts with the text's length.
+    Packed { data: Box<[u8]>, dict: Arc<Dict> },
+}
+
+/// Text that bodies are compressed against (shared by every body packed with it, and freed
+/// with the last of them).
+pub struct Dict(Box<[u8]>);
+
+/// Below this size packing saves less than it costs.
+const PACK_MIN: usize = 64;
+/// The most of a body's text a dictionary takes: compressing reads the whole dictionary
+/// first, so a longer one makes every write slower.
+const DICT_MAX: usize = 4096;
+
+impl Body {
+    pub fn new(members: &Map<String, Value>) -> Self {
+        Self::from_json(Bytes::from(serde_json::to_vec(members).unwrap_or_default()))
+    }
+
+    /// Bytes known to be a JSON object (read back from the store's own output).
+    pub fn from_json(bytes: Bytes) -> Self {
+        Self(Text::Whole(bytes))
+    }
+
+    /// The members, parsed.
+    pub fn map(&self) -> Map<String, Value> {
+        serde_json::from_slice(&self.bytes()).unwrap_or_default()
+    }
+
+    /// One member, parsed with the rest of the body.
+    pub fn get(&self, member: &str) -> Option<Value> {
+        self.map().remove(member)
+    }
+
+    /// The text, unpacked when it is packed.
+    pub fn bytes(&self) -> Cow<'_, [u8]> {
+        match &self.0 {
+            Text::Whole(b) => Cow::Borrowed(b),
+            Text::Packed { data, dict } => Cow::Owned(unpack(data, dict)),
+        }
+    }
+
+    /// Appends the text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Text::Whole(b) => out.extend_from_slice(b),
+            Text::Packed { .. } => out.extend_from_slice(&self.bytes()),
+        }
+    }
+
+    /// The text as one buffer (shared, when it is whole).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Text::Whole(b) => b.clone(),
+            Text::Packed { .. } => Bytes::from(self.bytes().into_owned()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Text::Whole(b) => b.len(),
+            Text::Packed { data, .. } => lz4_flex::block::uncompressed_size(data)
+                .map(|(n, _)| n)
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 2
+    }
+
+    /// Whether the text is kept packed.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.0, Text::Packed { .. })
+    }
+}
+
+/// The text of `data`, packed against `dict`. The bytes were packed here, in this process:
+/// failing to unpack them would be a bug, answered with an empty text rather than a crash.
+fn unpack(data: &[u8], dict: &Dict) -> Vec<u8> {
+    lz4_flex::block::decompress_size_prepended_with_dict(data, &dict.0).unwrap_or_else(|e| {
+        tracing::error!("a stored body does not unpack: {e}");
+        Vec::new()
+    })
+}
+
+/// Packs the bodies of one collection, against the text of an earlier one: the first body
+/// it sees, then each body that packs poorly against the current dictionary (a record of
+/// another shape), so the dictionary follows what the collection holds. A body keeps the
+/// dictionary it was packed with alive.
+#[derive(Default)]
+pub struct Packer {
+    dict: Option<Arc<Dict>>,
+    /// Room to compress into, kept between bodies: the packed bytes are then copied out at
+    /// their exact size.
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Packer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.dict.as_ref().map_or(0, |d| d.0.len());
+        write!(f, "Packer {{ dict: {len} bytes }}")
+    }
+}
+
+impl Packer {
+    /// `body` as it is best kept: packed, unless it is small or packed already.
+    pub fn pack(&mut self, body: Body) -> Body {
+        match &body.0 {
+            Text::Whole(text) if text.len() >= PACK_MIN => self.packed(text),
+            _ => body,
+        }
+    }
+
+    /// A body of text `text` (a JSON object), packed unless it is small: a copy either way,
+    /// so `text` may lie in a larger buffer that is freed afterwards.
+    pub fn pack_text(&mut self, text: &[u8]) -> Body {
+        if text.len() < PACK_MIN {
+            return Body::from_json(Bytes::copy_from_slice(text));
+        }
+        self.packed(text)
+    }
+
+    fn packed(&mut self, text: &[u8]) -> Body {
+        let Ok(len) = u32::try_from(text.len()) else {
+            return Body::from_json(Bytes::copy_from_slice(text));
+        };
+        let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
+        if self.scratch.len() < room {
+            self.scratch.resize(room, 0);
+        }
+        self.scratch[..4].copy_from_slice(&len.to_le_bytes());
+        let scratch = &mut self.scratch;
+        let mut packed = |dict: &Arc<Dict>| {
+            let n =
+                lz4_flex::block::compress_into_with_dict(text, &mut scratch[4..], &dict.0).ok()?;
+            Some(Body(Text::Packed {
+                data: scratch[..4 + n].into(),
+                dict: dict.clone(),
+            }))
+        };
+        if let Some(dict) = &self.dict
+            && let Some(body) = packed(dict)
+            && let Text::Packed { data, .. } = &body.0
+            && data.len() * 2 <= text.len()
+        {
+            return body;
+        }
+        let dict = Arc::new(Dict(text[..text.len().min(DICT_MAX)].into()));
+        let body = packed(&dict);
+        self.dict = Some(dict);
+        body.unwrap_or_else(|| Body::from_json(Bytes::copy_from_slice(text)))
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Body {}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.bytes()))
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = self.bytes();
+        let text = std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?;
+        let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let members = Map::<String, Value>::deserialize(d)?;
+        Ok(Self::new(&members))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn customer(i: usize) -> Body {
+        let v = json!({
+            "id": format!("cus_{i:08}"),
+            "name": format!("Customer {i}"),
+            "status": "active",
+            "links": [{"url": "https://example.com/verify/abcdef", "status": "pending"}],
+            "created_at": 1_700_000_000 + i,
+        });
+        Body::new(v.as_object().expect("object"))
+    }
+
+    /// Bodies of one shape pack to a fraction of their text against one dictionary, and
+    /// unpack to exactly their text.
+    #[test]
+    fn bodies_of_one_shape_pack_small_and_read_back_exactly() {
+        let mut packer = Packer::default();
+        let bodies: Vec<Body> = (0..50).map(customer).collect();
+        let packed: Vec<Body> = bodies.iter().map(|b| packer.pack(b.clone())).collect();
+        for (plain, body) in bodies.iter().zip(&packed) {
+            assert!(body.is_packed());
+            assert_eq!(body.bytes(), plain.bytes());
+            assert_eq!(body.len(), plain.len());
+            assert_eq!(body.map(), plain.map());
+            assert_eq!(body.to_bytes(), plain.to_bytes());
+            let mut out = b"[".to_vec();
+            body.write_to(&mut out);
+            assert_eq!(&out[1..], &*plain.bytes());
+        }
+        let Text::Packed { data, dict } = &packed[49].0 else {
+            unreachable!()
+        };
+        assert!(data.len() * 3 < bodies[49].len(), "{} bytes", data.len());
+        // One dictionary serves them all.
+        assert!(packed.iter().all(|b| matches!(&b.0,
+            Text::Packed { dict: d, .. } if Arc::ptr_eq(d, dict))));
+    }
+
+    /// A body unlike the dictionary becomes the next dictionary; bodies packed before keep
+    /// theirs and still read back.
+    #[test]
+    fn a_body_of_another_shape_starts_a_new_dictionary() {
+        let mut packer = Packer::default();
+        let first = packer.pack(customer(1));
+        let v = json!({"kind": "transfer", "amount": {"value": "12.50", "currency": "USD"},
+            "memo": "quarterly invoice settlement", "reference": "INV-2026-0042-XYZ"});
+        let other = packer.pack(Body::new(v.as_object().expect("object")));
+        let (Text::Packed { dict: a, .. }, Text::Packed { dict: b, .. }) = (&first.0, &other.0)
+        else {
+            panic!("both packed")
+        };
+        assert!(!Arc::ptr_eq(a, b));
+        assert_eq!(first.map(), customer(1).map());
+        assert_eq!(Value::Object(other.map()), v);
+    }
+
+    /// Small bodies stay whole; a packed body is not packed again.
+    #[test]
+    fn small_bodies_stay_whole() {
+        let mut packer = Packer::default();
+        let small = packer.pack(Body::new(json!({"id": "a"}).as_object().expect("object")));
+        assert!(!small.is_packed());
+        let packed = packer.pack(customer(2));
+        let again = packer.pack(packed.clone());
+        assert!(again.is_packed());
+        assert_eq!(again, packed);
+    }
+}

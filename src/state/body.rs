@@ -269,6 +269,29 @@ mod tests {
         assert_eq!(Value::Object(other.map()), v);
     }
 
+    proptest::proptest! {
+        /// Whatever a collection holds, in whatever order (shapes that come and go, so the
+        /// dictionary changes), every body reads back as exactly its text.
+        #[test]
+        fn every_body_reads_back_exactly(
+            objects in proptest::collection::vec(
+                proptest::collection::btree_map("[a-e]{1,8}", "[ -~]{0,120}", 0..12),
+                1..40,
+            )
+        ) {
+            let mut packer = Packer::default();
+            let plain: Vec<Body> = objects
+                .iter()
+                .map(|o| Body::new(&o.iter().map(|(k, v)| (k.clone(), json!(v))).collect()))
+                .collect();
+            let packed: Vec<Body> = plain.iter().map(|b| packer.pack(b.clone())).collect();
+            for (p, b) in plain.iter().zip(&packed) {
+                proptest::prop_assert_eq!(p.bytes(), b.bytes());
+                proptest::prop_assert_eq!(p.len(), b.len());
+            }
+        }
+    }
+
     /// Small bodies stay whole; a packed body is not packed again.
     #[test]
     fn small_bodies_stay_whole() {

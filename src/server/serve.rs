@@ -108,6 +108,7 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
             Ok(sandbox)
         })
         .collect::<Result<Vec<Sandbox>, SpecError>>()?;
+    let loaded = state.is_some();
     if let Some(read) = state {
         let parts: Vec<Part<'_>> = sandboxes.iter().map(|s| s.engine.part()).collect();
         let log = persist::open(read, &parts)?;
@@ -116,7 +117,18 @@ pub fn prepare(options: &ServeOptions) -> Result<Vec<Arc<Sandbox>>, ServeError> 
             s.engine.log = Some(log.clone());
         }
     }
-    Ok(sandboxes.into_iter().map(Arc::new).collect())
+    let sandboxes: Vec<Arc<Sandbox>> = sandboxes.into_iter().map(Arc::new).collect();
+    if loaded {
+        // Packing what the log held waits until the server is up: a restart answers first.
+        let packing = sandboxes.clone();
+        let spawned = std::thread::Builder::new()
+            .name("state-pack".into())
+            .spawn(move || packing.iter().for_each(|s| s.engine.pack_loaded()));
+        if let Err(e) = spawned {
+            tracing::warn!("records read from the state file stay unpacked: {e}");
+        }
+    }
+    Ok(sandboxes)
 }
 
 /// Every API prepared and its port bound: ready to serve.

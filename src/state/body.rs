@@ -33,7 +33,7 @@ enum Text {
 pub struct Dict(Box<[u8]>);
 
 /// Below this size packing saves less than it costs.
-const PACK_MIN: usize = 64;
+pub const PACK_MIN: usize = 64;
 /// The most of a body's text a dictionary takes: compressing reads the whole dictionary
 /// first, so a longer one makes every write slower.
 const DICT_MAX: usize = 4096;
@@ -99,6 +99,11 @@ impl Body {
     pub fn is_packed(&self) -> bool {
         matches!(self.0, Text::Packed { .. })
     }
+
+    /// Whether a [`Packer`] would pack the body (it is whole and not small).
+    pub fn is_packable(&self) -> bool {
+        matches!(&self.0, Text::Whole(b) if b.len() >= PACK_MIN)
+    }
 }
 
 /// The text of `data`, packed against `dict`. The bytes were packed here, in this process:
@@ -136,15 +141,6 @@ impl Packer {
             Text::Whole(text) if text.len() >= PACK_MIN => self.packed(text),
             _ => body,
         }
-    }
-
-    /// A body of text `text` (a JSON object), packed unless it is small: a copy either way,
-    /// so `text` may lie in a larger buffer that is freed afterwards.
-    pub fn pack_text(&mut self, text: &[u8]) -> Body {
-        if text.len() < PACK_MIN {
-            return Body::from_json(Bytes::copy_from_slice(text));
-        }
-        self.packed(text)
     }
 
     fn packed(&mut self, text: &[u8]) -> Body {

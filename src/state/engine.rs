@@ -184,6 +184,15 @@ impl Engine {
         }
     }
 
+    /// Packs the bodies a state log left whole at start ([`Store::pack_loaded`]), a slice
+    /// at a time, so requests are answered meanwhile.
+    pub fn pack_loaded(&self) {
+        const SLICE: usize = 2048;
+        while self.store.write().pack_loaded(SLICE) {
+            std::thread::yield_now();
+        }
+    }
+
     /// The state log append the last write on this thread made (0 for none), cleared.
     pub fn take_append(&self) -> u64 {
         LAST_APPEND.with(|c| c.replace(0))

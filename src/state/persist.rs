@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 
 use bytes::Bytes;
 
-use super::body::Packer;
+use super::body::PACK_MIN;
 use super::store::{
     Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexMembers,
     IndexPlan, Meta, ParentRef, Store,
@@ -750,7 +750,7 @@ fn replay(path: &Path, bytes: &Bytes, parts: &[Part<'_>]) -> Result<Loaded, Pers
                 .find(|(p, _)| Some(p.api) == frame.change.api())
             {
                 Some((part, store)) => {
-                    apply(store, &part.own, frame);
+                    apply(store, &part.own, frame, bytes);
                 }
                 None => foreign.extend_from_slice(&bytes[frame.at..frame.next]),
             }
@@ -819,13 +819,14 @@ enum Read<'a> {
     Bad(usize, String),
 }
 
-/// A whole frame: where it lies, its change, and for a `put` of a served API the body,
-/// packed as the store keeps it, and the record's index entries (see [`filed`]).
+/// A whole frame: where it lies, its change, and for a `put` the body's text and, when its
+/// API is served, the record's index entries (see [`filed`]).
 struct Decoded<'a> {
     at: usize,
     next: usize,
     change: Change<'a>,
-    stored: Option<(Body, Filed)>,
+    body: Option<&'a str>,
+    filed: Option<Filed>,
 }
 
 /// The change a frame's payload holds; for a `put`, the body's text (inside the change in
@@ -895,8 +896,6 @@ fn decode_batches<'a>(
     tx: &std::sync::mpsc::SyncSender<Vec<Read<'a>>>,
 ) {
     let mut shapes = Shapes::default();
-    // Bodies are packed here, on every decoder, rather than by the one thread filing them.
-    let mut packers: std::collections::HashMap<String, Packer> = Default::default();
     for range in batches {
         let mut batch = Vec::with_capacity(DECODE_BATCH);
         let mut at = range.start;
@@ -909,18 +908,12 @@ fn decode_batches<'a>(
                     Ok((change, body, filed)) => {
                         let start = at;
                         at = next;
-                        let stored = match (&change, body, filed) {
-                            (Change::Put { resource, .. }, Some(text), Some(filed)) => {
-                                let packer = packers.entry(resource.to_string()).or_default();
-                                Some((packer.pack_text(text.as_bytes()), filed))
-                            }
-                            _ => None,
-                        };
                         Read::Frame(Decoded {
                             at: start,
                             next,
                             change,
-                            stored,
+                            body,
+                            filed,
                         })
                     }
                 },
@@ -1136,8 +1129,13 @@ fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Applies one change; a `put` comes with its body's text and index entries, worked out by
 /// the reader.
-fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>) {
-    let Decoded { change, stored, .. } = frame;
+fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>, file: &Bytes) {
+    let Decoded {
+        change,
+        body: text,
+        filed,
+        ..
+    } = frame;
     let holder = |name: &str| own.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
     match change {
         Change::Header { .. } => {}
@@ -1160,10 +1158,19 @@ fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>) {
             meta,
             ..
         } => {
-            // The reader packed and filed every body of a served API, or refused its frame.
-            let Some((body, (entries, due))) = stored else {
+            // The reader filed every body of a served API, or refused its frame.
+            let (Some(text), Some((entries, due))) = (text, filed) else {
                 return;
             };
+            // The text stays where it lies in the file read, not copied, until the store
+            // packs it once the server is up (`Store::pack_loaded`); small texts, which
+            // stay whole, are copied, so nothing keeps the buffer alive after that.
+            let text = file.slice_ref(text.as_bytes());
+            let body = Body::from_json(if text.len() < PACK_MIN {
+                Bytes::copy_from_slice(&text)
+            } else {
+                text
+            });
             let filing = Filing::Entries(entries, due.as_ref());
             store.tenant(&tenant).put_stored(
                 &resource,

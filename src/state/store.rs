@@ -885,6 +885,29 @@ impl Store {
         }
     }
 
+    /// Packs up to `budget` bodies still kept whole: a state log's, read at start, which
+    /// lie in the file's buffer until then (and keep it alive). Whether any may remain.
+    pub fn pack_loaded(&mut self, budget: usize) -> bool {
+        let mut left = budget;
+        for coll in self
+            .tenants
+            .values_mut()
+            .flat_map(|t| t.resources.values_mut())
+        {
+            let Collection {
+                records, packer, ..
+            } = coll;
+            for record in records.values_mut().filter(|r| r.body.is_packable()) {
+                if left == 0 {
+                    return true;
+                }
+                record.body = packer.pack(record.body.clone());
+                left -= 1;
+            }
+        }
+        false
+    }
+
     /// What the store indexes, and which resources have timed transitions.
     pub fn plan(&self) -> Arc<IndexPlan> {
         self.plan.clone()
@@ -1195,18 +1218,20 @@ impl TenantMut<'_> {
         }
         // Only a timed lifecycle reads the members once the record is filed.
         let none = Map::new();
-        let body = match filing {
+        let (body, bytes) = match filing {
             Filing::Members(body) => {
                 coll.file(seq, parent.as_ref(), body);
-                body
+                (body, coll.packer.pack(bytes))
             }
+            // A state log's bodies, read at start: packed once the server is up
+            // (`pack_loaded`), so the restart does not wait for it.
             Filing::Entries(entries, due) => {
                 coll.file_entries(seq, parent.as_ref(), entries);
-                due.unwrap_or(&none)
+                (due.unwrap_or(&none), bytes)
             }
         };
         let record = Record {
-            body: coll.packer.pack(bytes),
+            body: bytes,
             meta: (!meta.is_default()).then(|| Box::new(meta.clone())),
             parent: parent.map(Box::new),
             seq,
@@ -1354,6 +1379,53 @@ mod tests {
 
     fn body(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    /// Records read from a state log are stored whole (their text where the file's buffer
+    /// holds it) and packed afterwards, a slice at a time; records stored by requests are
+    /// packed at once. Either way they read back as their text.
+    #[test]
+    fn records_read_at_start_are_packed_afterwards() {
+        let mut store = Store::new(plan());
+        let thing = |i: usize| {
+            body(json!({"id": format!("t{i}"), "status": "new",
+            "note": "a note long enough to be worth packing, as most records are"}))
+        };
+        for i in 0..5 {
+            let b = thing(i);
+            let text = Body::new(&b);
+            let entries = IndexEntries::of(store.plan().members.get("things"), &b);
+            let filing = Filing::Entries(entries, None);
+            let id = format!("t{i}");
+            store.tenant("t").put_stored(
+                "things",
+                &id,
+                (text, filing),
+                Meta::default(),
+                None,
+                i as u64,
+            );
+        }
+        store.tenant("t").insert("things", "t5", thing(5), None);
+        let packed = |s: &Store| {
+            let coll = s.collection("t", "things").unwrap();
+            coll.iter().filter(|(_, r)| r.body.is_packed()).count()
+        };
+        assert_eq!(packed(&store), 1);
+        assert!(store.pack_loaded(3));
+        assert_eq!(packed(&store), 4);
+        assert!(!store.pack_loaded(3));
+        assert_eq!(packed(&store), 6);
+        for i in 0..6 {
+            let rec = store.get("t", "things", &format!("t{i}")).unwrap();
+            assert_eq!(rec.body.map(), thing(i));
+        }
+        let set = store
+            .collection("t", "things")
+            .unwrap()
+            .index("status")
+            .unwrap();
+        assert_eq!(set.equal_to("new").map(IdSet::len), Some(6));
     }
 
     #[test]

@@ -167,7 +167,12 @@ impl NewRecord<'_> {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let names = schema.and_then(|s| property_names(self.spec, s));
+        // The schema's members, looked up in its flattened form (not copied out).
+        let flattened = schema.and_then(|s| flat(self.spec, s));
+        let names = flattened
+            .as_deref()
+            .and_then(|f| f.get("properties"))
+            .and_then(Value::as_object);
         // Everything the client sent is kept (filters may name it), even members the read
         // schema does not show; responses only ever show their own schema's members.
         if let Some(Value::Object(sent)) = body {
@@ -176,15 +181,15 @@ impl NewRecord<'_> {
             }
         }
         for (k, v) in fixed {
-            if names.as_ref().is_none_or(|n| n.contains(k)) || k == "id" {
+            if names.is_none_or(|n| n.contains_key(k)) || k == "id" {
                 record.insert(k.clone(), v.clone());
             }
         }
-        if let (Some(schema), Some(names)) = (schema, &names) {
+        if let (Some(schema), Some(names)) = (schema, names) {
             for member in CREATED
                 .iter()
                 .chain(&UPDATED)
-                .filter(|m| names.iter().any(|n| n == *m))
+                .filter(|m| names.contains_key(**m))
             {
                 let value = match (keep_created, CREATED.contains(member)) {
                     (Some(old), true) => old.clone(),

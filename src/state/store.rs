@@ -1,8 +1,9 @@
 //! Records per tenant, per resource type, in creation order, kept compact and indexed.
 //!
-//! - A record's body is its members as compact JSON text ([`Body`]): immutable and shared,
-//!   so the store, the events a change records, an idempotent replay and the state file can
-//!   all hold the same bytes. A change parses the body, edits it and stores new bytes.
+//! - A record's body is its members as compact JSON text ([`Body`]), packed against its
+//!   collection's dictionary when stored: immutable and shared, so the store, the engine's
+//!   recent events and an idempotent replay hold the same bytes. A change parses the body,
+//!   edits it and stores new bytes.
 //! - Each resource's records ([`Collection`]) are indexed: by id and creation order (pages
 //!   seek instead of scanning), by parent (nested lists and cascades), by the members the
 //!   engine names in the [`IndexPlan`] (list filters and sorts the spec declares, members

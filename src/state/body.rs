@@ -122,9 +122,14 @@ fn unpack(data: &[u8], dict: &Dict) -> Vec<u8> {
 #[derive(Default)]
 pub struct Packer {
     dict: Option<Arc<Dict>>,
-    /// Room to compress into, kept between bodies: the packed bytes are then copied out at
-    /// their exact size.
-    scratch: Vec<u8>,
+}
+
+/// Bodies up to this size are compressed into a buffer kept per thread (then copied out at
+/// their exact size); larger ones into one of their own.
+const SCRATCH_MAX: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for Packer {
@@ -144,15 +149,23 @@ impl Packer {
     }
 
     fn packed(&mut self, text: &[u8]) -> Body {
+        let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
+        if room > SCRATCH_MAX {
+            return self.packed_into(text, &mut Vec::new());
+        }
+        SCRATCH.with_borrow_mut(|scratch| self.packed_into(text, scratch))
+    }
+
+    /// Packs `text`, compressing into `scratch` (grown as needed).
+    fn packed_into(&mut self, text: &[u8], scratch: &mut Vec<u8>) -> Body {
         let Ok(len) = u32::try_from(text.len()) else {
             return Body::from_json(Bytes::copy_from_slice(text));
         };
         let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
-        if self.scratch.len() < room {
-            self.scratch.resize(room, 0);
+        if scratch.len() < room {
+            scratch.resize(room, 0);
         }
-        self.scratch[..4].copy_from_slice(&len.to_le_bytes());
-        let scratch = &mut self.scratch;
+        scratch[..4].copy_from_slice(&len.to_le_bytes());
         let mut packed = |dict: &Arc<Dict>| {
             let n =
                 lz4_flex::block::compress_into_with_dict(text, &mut scratch[4..], &dict.0).ok()?;
@@ -286,6 +299,23 @@ mod tests {
                 proptest::prop_assert_eq!(p.len(), b.len());
             }
         }
+    }
+
+    /// A body too large for the per-thread buffer is packed in a buffer of its own and
+    /// reads back exactly; the next body still packs against its dictionary.
+    #[test]
+    fn a_large_body_packs_and_reads_back() {
+        let mut packer = Packer::default();
+        let items: Vec<Value> = (0..3000)
+            .map(|i| json!({"n": i, "label": format!("item {i}")}))
+            .collect();
+        let large = Body::new(json!({"items": items}).as_object().expect("object"));
+        assert!(large.len() > SCRATCH_MAX);
+        let packed = packer.pack(large.clone());
+        assert!(packed.is_packed());
+        assert_eq!(packed.bytes(), large.bytes());
+        let after = packer.pack(customer(3));
+        assert_eq!(after.map(), customer(3).map());
     }
 
     /// Small bodies stay whole; a packed body is not packed again.

@@ -33,7 +33,7 @@ enum Text {
 pub struct Dict(Box<[u8]>);
 
 /// Below this size packing saves less than it costs.
-pub const PACK_MIN: usize = 64;
+const PACK_MIN: usize = 64;
 /// The most of a body's text a dictionary takes: compressing reads the whole dictionary
 /// first, so a longer one makes every write slower.
 const DICT_MAX: usize = 4096;
@@ -46,6 +46,16 @@ impl Body {
     /// Bytes known to be a JSON object (read back from the store's own output).
     pub fn from_json(bytes: Bytes) -> Self {
         Self(Text::Whole(bytes))
+    }
+
+    /// Text lying in a larger buffer (a state file read at start), left there until it is
+    /// packed; a text too small to be packed is copied out, so that nothing keeps the
+    /// buffer alive once the rest is packed.
+    pub fn in_buffer(text: Bytes) -> Self {
+        if text.len() < PACK_MIN {
+            return Self::from_json(Bytes::copy_from_slice(&text));
+        }
+        Self::from_json(text)
     }
 
     /// The members, parsed.
@@ -149,8 +159,7 @@ impl Packer {
     }
 
     fn packed(&mut self, text: &[u8]) -> Body {
-        let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
-        if room > SCRATCH_MAX {
+        if text.len() > SCRATCH_MAX {
             return self.packed_into(text, &mut Vec::new());
         }
         SCRATCH.with_borrow_mut(|scratch| self.packed_into(text, scratch))

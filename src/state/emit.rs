@@ -98,11 +98,10 @@ impl Engine {
             && let Some(members) = payload.as_object()
         {
             let mut events = store.tenant(tenant);
-            events.insert_body("events", &id, (body, members), None);
-            body = match events.get("events", &id) {
-                Some(stored) => stored.body.clone(),
-                None => Body::from_json(text.clone()),
-            };
+            events.insert_body("events", &id, (body.clone(), members), None);
+            if let Some(stored) = events.get("events", &id) {
+                body = stored.body.clone();
+            }
         }
         let urls = self.targets_for(store, tenant, &kind);
         if !urls.is_empty() {

@@ -39,7 +39,6 @@ use serde_json::{Map, Value};
 
 use bytes::Bytes;
 
-use super::body::PACK_MIN;
 use super::store::{
     Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexMembers,
     IndexPlan, Meta, ParentRef, Store,
@@ -1162,15 +1161,9 @@ fn apply(store: &mut Store, own: &[(&str, &dyn OwnData)], frame: Decoded<'_>, fi
             let (Some(text), Some((entries, due))) = (text, filed) else {
                 return;
             };
-            // The text stays where it lies in the file read, not copied, until the store
-            // packs it once the server is up (`Store::pack_loaded`); small texts, which
-            // stay whole, are copied, so nothing keeps the buffer alive after that.
-            let text = file.slice_ref(text.as_bytes());
-            let body = Body::from_json(if text.len() < PACK_MIN {
-                Bytes::copy_from_slice(&text)
-            } else {
-                text
-            });
+            // The text stays where it lies in the file read until the store packs it once
+            // the server is up (`Store::pack_loaded`).
+            let body = Body::in_buffer(file.slice_ref(text.as_bytes()));
             let filing = Filing::Entries(entries, due.as_ref());
             store.tenant(&tenant).put_stored(
                 &resource,

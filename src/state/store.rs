@@ -1421,12 +1421,12 @@ mod tests {
             let rec = store.get("t", "things", &format!("t{i}")).unwrap();
             assert_eq!(rec.body.map(), thing(i));
         }
-        let set = store
+        let status = store
             .collection("t", "things")
             .unwrap()
             .index("status")
             .unwrap();
-        assert_eq!(set.equal_to("new").map(IdSet::len), Some(6));
+        assert_eq!(status.equal_to("new").map(IdSet::len), Some(6));
     }
 
     #[test]

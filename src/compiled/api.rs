@@ -65,6 +65,7 @@ impl Api {
             operations,
             derived: Default::default(),
             flattened: Default::default(),
+            id: Default::default(),
         };
         Self::with_schemas(spec, schemas, seed)
     }

@@ -7,6 +7,7 @@
 
 pub mod faker;
 pub mod ids;
+mod memo;
 pub mod seed;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Number, Value, json};
 
+use self::memo::{Known, Place};
 pub use self::seed::stable_hash;
 use crate::schema::Direction;
 use crate::spec::pointer::{self, ref_of};
@@ -83,6 +85,9 @@ pub struct Generator<'a> {
     doc: &'a Value,
     /// The spec's cache of flattened schema nodes, when the document is a spec's.
     flat: Option<&'a Flattened>,
+    /// The document's id for the values generated without drawing (see [`memo`]), when
+    /// the document is a spec's.
+    memo: Option<u64>,
     rng: ChaCha8Rng,
     direction: Direction,
     /// Use `example` values found on scalar properties when they fit their schema.
@@ -134,6 +139,7 @@ impl<'a> Generator<'a> {
         Self {
             doc,
             flat: None,
+            memo: None,
             rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
             direction,
             use_examples: true,
@@ -144,6 +150,7 @@ impl<'a> Generator<'a> {
     pub fn for_spec(spec: &'a Spec, seed: u64, key: &str, direction: Direction) -> Self {
         Self {
             flat: Some(&spec.flattened),
+            memo: Some(spec.id.get()),
             ..Self::new(&spec.doc, seed, key, direction)
         }
     }
@@ -215,7 +222,39 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// A value for `schema` where `ctx` says: the one kept for this place when generating
+    /// it draws nothing from the stream (see [`memo`]), else a fresh one.
     fn gen_value(&mut self, schema: &Value, ctx: &Ctx) -> Value {
+        let Some(doc) = self.memo.filter(|_| ctx.stable) else {
+            return self.gen_fresh(schema, ctx);
+        };
+        let place = Place {
+            node: std::ptr::from_ref(schema) as usize,
+            name: ctx.name,
+            depth: ctx.depth,
+            refs: &ctx.refs,
+            minimal: ctx.minimal,
+            direction: self.direction,
+            examples: self.use_examples,
+        };
+        let (hash, known) = memo::look(doc, &place);
+        match known {
+            Some(Known::Fixed(value)) => return Value::clone(&value),
+            Some(Known::Drawn) => return self.gen_fresh(schema, ctx),
+            None => {}
+        }
+        let before = self.rng.get_word_pos();
+        let value = self.gen_fresh(schema, ctx);
+        let known = if self.rng.get_word_pos() == before {
+            Known::Fixed(Arc::new(value.clone()))
+        } else {
+            Known::Drawn
+        };
+        memo::keep(doc, hash, &place, known);
+        value
+    }
+
+    fn gen_fresh(&mut self, schema: &Value, ctx: &Ctx) -> Value {
         if ctx.depth > HARD_DEPTH {
             return self.smallest(schema, 0);
         }
@@ -374,10 +413,13 @@ impl<'a> Generator<'a> {
         if let Some(Value::Object(props)) = map.kw("properties") {
             for (name, sub) in props {
                 let is_required = required.contains(&name.as_str());
-                let doc = self.doc;
-                let resolved = pointer::target(doc, sub).unwrap_or(sub);
                 if !is_required {
-                    if !optional_too || resolved.kw(skip_flag) == Some(&Value::Bool(true)) {
+                    if !optional_too {
+                        continue;
+                    }
+                    let doc = self.doc;
+                    let resolved = pointer::target(doc, sub).unwrap_or(sub);
+                    if resolved.kw(skip_flag) == Some(&Value::Bool(true)) {
                         continue;
                     }
                     // An optional property that recurses into a type being expanded adds nothing.

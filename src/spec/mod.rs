@@ -34,6 +34,26 @@ pub struct Spec {
     pub derived: Derived,
     /// Schema nodes with `$ref` followed and `allOf` merged, for the data generator.
     pub flattened: Flattened,
+    /// Names this document in caches kept outside it.
+    pub id: DocumentId,
+}
+
+/// A document's name in caches kept outside it (the generator's values, kept per thread):
+/// unlike the document's address, never reused by a later spec.
+#[derive(Debug)]
+pub struct DocumentId(u64);
+
+impl Default for DocumentId {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl DocumentId {
+    pub fn get(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Schema nodes flattened once (`$ref` followed, `allOf` merged), keyed by the node's
@@ -110,6 +130,7 @@ impl Spec {
             operations,
             derived: Derived::default(),
             flattened: Flattened::default(),
+            id: DocumentId::default(),
         })
     }
 

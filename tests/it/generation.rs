@@ -103,17 +103,21 @@ proptest! {
     }
 }
 
-/// For every body of every spec: the value from a generator that reuses the spec's cache of
-/// flattened schemas (filled by the first pass, read by the second) is the one a generator
-/// without the cache makes.
-fn check_cached(seed: u64) -> Result<usize, TestCaseError> {
+/// For every body of every spec, with and without examples: the value from a generator that
+/// reuses the spec's cache of flattened schemas and the values it generated without drawing
+/// randomness (filled by the first pass, read by the second) is the one a generator without
+/// either makes.
+fn check_cached(seed: u64, use_examples: bool) -> Result<usize, TestCaseError> {
     let mut checked = 0;
     for loaded in SPECS.iter() {
         for _pass in 0..2 {
             for (what, ptr, direction) in &loaded.targets {
-                let plain = Generator::new(&loaded.spec.doc, seed, what, *direction).value_at(ptr);
-                let cached =
-                    Generator::for_spec(&loaded.spec, seed, what, *direction).value_at(ptr);
+                let mut plain = Generator::new(&loaded.spec.doc, seed, what, *direction);
+                plain.use_examples = use_examples;
+                let plain = plain.value_at(ptr);
+                let mut cached = Generator::for_spec(&loaded.spec, seed, what, *direction);
+                cached.use_examples = use_examples;
+                let cached = cached.value_at(ptr);
                 prop_assert_eq!(
                     &plain,
                     &cached,
@@ -133,8 +137,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     #[test]
-    fn cached_schemas_generate_the_same_values(seed in any::<u64>()) {
-        let checked = check_cached(seed)?;
+    fn cached_schemas_generate_the_same_values(seed in any::<u64>(), use_examples in any::<bool>()) {
+        let checked = check_cached(seed, use_examples)?;
         prop_assert!(checked > 400, "only {checked} schemas were compared");
     }
 }

@@ -21,23 +21,49 @@ fn normalise(name: &str) -> String {
         .collect()
 }
 
-/// A string that suits a property called `name`, or `None` when the name says nothing.
-pub fn by_property_name(
-    name: &str,
-    max_len: Option<usize>,
-    rng: &mut ChaCha8Rng,
-) -> Option<String> {
-    let n = normalise(name);
+/// What a property's name says its strings look like.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Email,
+    FirstName,
+    LastName,
+    Username,
+    Company,
+    FullName,
+    Phone,
+    Secondary,
+    Street,
+    City,
+    State,
+    Zip,
+    /// A country; `code` when the name ends in "code".
+    Country {
+        code: bool,
+    },
+    Currency,
+    Url,
+    Ip,
+    Sentence,
+    Title,
+    Slogan,
+    Timezone,
+    Language,
+    Token,
+    Nothing,
+}
+
+/// Reads a (normalised) property name: the first rule that matches wins.
+fn classify(n: &str) -> Kind {
     let has = |parts: &[&str]| parts.iter().any(|p| n.contains(p));
-    let is = |parts: &[&str]| parts.iter().any(|p| n == *p);
-    let s: String = if has(&["email"]) {
-        SafeEmail().fake_with_rng(rng)
+    let is = |parts: &[&str]| parts.contains(&n);
+    if has(&["email"]) {
+        Kind::Email
     } else if has(&["firstname", "givenname"]) {
-        FirstName().fake_with_rng(rng)
+        Kind::FirstName
     } else if has(&["lastname", "surname", "familyname"]) {
-        LastName().fake_with_rng(rng)
+        Kind::LastName
     } else if is(&["username", "login", "handle"]) {
-        Username().fake_with_rng(rng)
+        Kind::Username
     } else if has(&[
         "company",
         "business",
@@ -46,7 +72,7 @@ pub fn by_property_name(
         "organisation",
         "merchant",
     ]) {
-        CompanyName().fake_with_rng(rng)
+        Kind::Company
     } else if is(&[
         "name",
         "fullname",
@@ -55,42 +81,31 @@ pub fn by_property_name(
         "holdername",
         "accountholdername",
     ]) {
-        Name().fake_with_rng(rng)
+        Kind::FullName
     } else if has(&["phone", "mobile", "telephone"]) {
-        format!("+1{}", rng.random_range(2_000_000_000u64..9_999_999_999))
+        Kind::Phone
     } else if has(&["line2", "address2", "secondary", "suite", "unit"]) {
-        SecondaryAddress().fake_with_rng(rng)
+        Kind::Secondary
     } else if has(&["street", "line1", "address1", "addressline"]) || is(&["address"]) {
-        format!(
-            "{} {}",
-            BuildingNumber().fake_with_rng::<String, _>(rng),
-            StreetName().fake_with_rng::<String, _>(rng)
-        )
+        Kind::Street
     } else if is(&["city", "town", "locality"]) {
-        CityName().fake_with_rng(rng)
+        Kind::City
     } else if is(&["state", "province", "region", "county"]) {
-        StateName().fake_with_rng(rng)
+        Kind::State
     } else if has(&["postalcode", "postcode", "zip"]) {
-        ZipCode().fake_with_rng(rng)
+        Kind::Zip
     } else if has(&["country"]) {
-        match max_len {
-            Some(2) => "US".into(),
-            Some(3) => "USA".into(),
-            _ if n.ends_with("code") => "US".into(),
-            _ => CountryName().fake_with_rng(rng),
+        Kind::Country {
+            code: n.ends_with("code"),
         }
     } else if has(&["currency"]) {
-        "USD".into()
+        Kind::Currency
     } else if has(&[
         "url", "uri", "website", "homepage", "link", "endpoint", "callback",
     ]) {
-        format!(
-            "https://{}.example.com/{}",
-            Word().fake_with_rng::<String, _>(rng),
-            Word().fake_with_rng::<String, _>(rng)
-        )
+        Kind::Url
     } else if is(&["ip", "ipaddress", "ipv4"]) {
-        IPv4().fake_with_rng(rng)
+        Kind::Ip
     } else if has(&[
         "description",
         "note",
@@ -101,20 +116,90 @@ pub fn by_property_name(
         "summary",
         "detail",
     ]) {
-        Sentence(3..8).fake_with_rng(rng)
+        Kind::Sentence
     } else if is(&["title", "label", "headline"]) {
-        let words: Vec<String> = Words(2..4).fake_with_rng(rng);
-        words.join(" ")
+        Kind::Title
     } else if has(&["slogan", "tagline"]) {
-        CatchPhrase().fake_with_rng(rng)
+        Kind::Slogan
     } else if has(&["timezone"]) {
-        "UTC".into()
+        Kind::Timezone
     } else if is(&["language", "locale", "lang"]) {
-        "en".into()
+        Kind::Language
     } else if has(&["token", "secret", "apikey", "signature", "hash"]) {
-        alphanumeric(32, rng)
+        Kind::Token
     } else {
-        return None;
+        Kind::Nothing
+    }
+}
+
+/// Names read so far on this thread: a spec has a bounded set of property names, and
+/// reading one runs some fifty substring searches.
+const KNOWN_NAMES: usize = 4096;
+
+/// What `name` says, read once per thread.
+fn kind_of(name: &str) -> Kind {
+    thread_local! {
+        static KINDS: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, Kind>> =
+            std::cell::RefCell::default();
+    }
+    KINDS.with_borrow_mut(|kinds| {
+        if let Some(kind) = kinds.get(name) {
+            return *kind;
+        }
+        let kind = classify(&normalise(name));
+        if kinds.len() < KNOWN_NAMES {
+            kinds.insert(name.into(), kind);
+        }
+        kind
+    })
+}
+
+/// A string that suits a property called `name`, or `None` when the name says nothing.
+pub fn by_property_name(
+    name: &str,
+    max_len: Option<usize>,
+    rng: &mut ChaCha8Rng,
+) -> Option<String> {
+    let s: String = match kind_of(name) {
+        Kind::Email => SafeEmail().fake_with_rng(rng),
+        Kind::FirstName => FirstName().fake_with_rng(rng),
+        Kind::LastName => LastName().fake_with_rng(rng),
+        Kind::Username => Username().fake_with_rng(rng),
+        Kind::Company => CompanyName().fake_with_rng(rng),
+        Kind::FullName => Name().fake_with_rng(rng),
+        Kind::Phone => format!("+1{}", rng.random_range(2_000_000_000u64..9_999_999_999)),
+        Kind::Secondary => SecondaryAddress().fake_with_rng(rng),
+        Kind::Street => format!(
+            "{} {}",
+            BuildingNumber().fake_with_rng::<String, _>(rng),
+            StreetName().fake_with_rng::<String, _>(rng)
+        ),
+        Kind::City => CityName().fake_with_rng(rng),
+        Kind::State => StateName().fake_with_rng(rng),
+        Kind::Zip => ZipCode().fake_with_rng(rng),
+        Kind::Country { code } => match max_len {
+            Some(2) => "US".into(),
+            Some(3) => "USA".into(),
+            _ if code => "US".into(),
+            _ => CountryName().fake_with_rng(rng),
+        },
+        Kind::Currency => "USD".into(),
+        Kind::Url => format!(
+            "https://{}.example.com/{}",
+            Word().fake_with_rng::<String, _>(rng),
+            Word().fake_with_rng::<String, _>(rng)
+        ),
+        Kind::Ip => IPv4().fake_with_rng(rng),
+        Kind::Sentence => Sentence(3..8).fake_with_rng(rng),
+        Kind::Title => {
+            let words: Vec<String> = Words(2..4).fake_with_rng(rng);
+            words.join(" ")
+        }
+        Kind::Slogan => CatchPhrase().fake_with_rng(rng),
+        Kind::Timezone => "UTC".into(),
+        Kind::Language => "en".into(),
+        Kind::Token => alphanumeric(32, rng),
+        Kind::Nothing => return None,
     };
     Some(s)
 }

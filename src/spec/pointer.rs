@@ -44,7 +44,7 @@ pub fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
                 token.into()
             };
             match target {
-                Value::Object(map) => map.get(token.as_ref()),
+                Value::Object(map) => member(map, &token),
                 Value::Array(items) => array_index(&token).and_then(|i| items.get(i)),
                 _ => None,
             }
@@ -109,7 +109,22 @@ fn follow<'a>(
 
 /// The `$ref` string of a node, if it is a reference object.
 pub fn ref_of(value: &Value) -> Option<&str> {
-    value.get("$ref").and_then(Value::as_str)
+    match value {
+        Value::Object(map) => member(map, "$ref").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Above this many members a map is searched by hash.
+const SCAN_MEMBERS: usize = 16;
+
+/// Member `key` of `map`: small maps (most schema nodes) are scanned, which costs less than
+/// hashing the key with serde_json's SipHash; `$ref`s are followed on every request.
+fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() > SCAN_MEMBERS {
+        return map.get(key);
+    }
+    map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }
 
 /// The characters a URI fragment may not carry unescaped (`{`, `}`, spaces, ...).

@@ -161,12 +161,13 @@ impl NewRecord<'_> {
         };
         // Without optional generation, required members are filled once the record's own
         // rules ran, so those rules (`derive`) see only what the client sent.
-        let generated = self.generate_optional.then(generate);
-        let mut record = generated
-            .as_ref()
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        // The generated body is the record to start from: moved, not copied. Should a sent
+        // member need repairing, the same values are generated again (same key, same
+        // stream), which is rarer than a copy on every create.
+        let mut record = match self.generate_optional.then(generate) {
+            Some(Value::Object(generated)) => generated,
+            _ => Map::new(),
+        };
         // The schema's members, looked up in its flattened form (not copied out).
         let flattened = schema.and_then(|s| flat(self.spec, s));
         let names = flattened
@@ -198,8 +199,12 @@ impl NewRecord<'_> {
                 record.insert((*member).to_owned(), value);
             }
         }
-        if let Some(generated) = &generated {
-            repair(&mut record, generated.as_object(), self.validator, fixed);
+        if self.generate_optional {
+            if let Some(v) = self.validator
+                && !valid(v, &mut record)
+            {
+                repair(&mut record, generate().as_object(), self.validator, fixed);
+            }
         } else if self.validator.is_some_and(|v| misfits(v, &mut record)) {
             // Fix what is there; what is missing is filled later.
             let generated = generate();

@@ -145,9 +145,17 @@ impl Ctx<'_> {
     fn claim(&self, store: &mut Store) -> Result<Claim, Outcome> {
         let id_value = self.mint_id(store);
         let id = lists::text(&id_value);
+        // Only a resource whose ids are idempotent compares what was sent.
+        let idempotent = self
+            .engine
+            .profile
+            .resources
+            .get(&self.resource.name)
+            .is_some_and(|o| o.idempotent_id);
         let fingerprint = self
             .call
             .body
+            .filter(|_| idempotent)
             .map(|b| crate::generate::stable_hash(&b.to_string()));
         if let Some(answer) = self.existing(store, &id, fingerprint) {
             return Err(answer);

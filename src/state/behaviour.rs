@@ -48,6 +48,16 @@ pub trait Services: Send + Sync {
         resource: &str,
         body: Map<String, Value>,
     ) -> String;
+    /// [`create`](Self::create), and the record as stored when nothing (a lifecycle, rules
+    /// or effects of its resource) changed it after it was stored; `None` means read it.
+    fn create_settled(
+        &self,
+        store: &mut Store,
+        spec: &Spec,
+        tenant: &str,
+        resource: &str,
+        body: Map<String, Value>,
+    ) -> (String, Option<Map<String, Value>>);
     /// Changes members of a record, with its update event and effects.
     fn update(
         &self,

@@ -313,7 +313,7 @@ impl Engine {
             }
             for e in &effects.emit {
                 let object = self.evaluate(store, site, &body, &e.object, None);
-                self.emit_typed(store, tenant, &e.kind, &object, at);
+                self.emit_typed(store, tenant, &e.kind, object, at);
             }
             for c in &effects.create {
                 self.create_related(store, site, &body, c);
@@ -554,8 +554,21 @@ impl Engine {
         store: &mut Store,
         site: Site<'_>,
         made: Made<'_>,
-        mut new_body: Map<String, Value>,
+        new_body: Map<String, Value>,
     ) -> String {
+        self.make_settled(store, site, made, new_body).0
+    }
+
+    /// [`make`](Self::make), and the record as stored when it
+    /// [settles when stored](Self::settles_when_stored) (nothing changed it afterwards), so
+    /// the caller need not read it back.
+    pub(super) fn make_settled(
+        &self,
+        store: &mut Store,
+        site: Site<'_>,
+        made: Made<'_>,
+        mut new_body: Map<String, Value>,
+    ) -> (String, Option<Map<String, Value>>) {
         let Site {
             spec, tenant, at, ..
         } = site;
@@ -646,7 +659,8 @@ impl Engine {
             ..site
         };
         self.created(store, site, None, false, known.as_ref());
-        new_id
+        let settled = known.filter(|_| self.settles_when_stored(made.resource));
+        (new_id, settled)
     }
 
     /// A record was just stored (at `site.at`; a site with no transition): its derived

@@ -19,16 +19,10 @@ impl Engine {
         store: &mut Store,
         tenant: &str,
         kind: &str,
-        object: &Map<String, Value>,
+        object: Map<String, Value>,
         at: f64,
     ) {
-        self.record_event(
-            store,
-            tenant,
-            kind.to_owned(),
-            object_data(object.clone()),
-            at,
-        );
+        self.record_event(store, tenant, kind.to_owned(), object_data(object), at);
     }
 
     /// Records an event and queues its webhook deliveries.

@@ -31,6 +31,17 @@ impl Services for Engine {
         resource: &str,
         body: Map<String, Value>,
     ) -> String {
+        self.create_settled(store, spec, tenant, resource, body).0
+    }
+
+    fn create_settled(
+        &self,
+        store: &mut Store,
+        spec: &Spec,
+        tenant: &str,
+        resource: &str,
+        body: Map<String, Value>,
+    ) -> (String, Option<Map<String, Value>>) {
         let site = Site {
             spec,
             tenant,
@@ -45,7 +56,7 @@ impl Services for Engine {
             parent: None,
             caused_by: None,
         };
-        self.make(store, site, made, body)
+        self.make_settled(store, site, made, body)
     }
 
     fn update(
@@ -79,7 +90,7 @@ impl Services for Engine {
 
     fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: Map<String, Value>) {
         let now = self.clock.now();
-        self.emit_typed(store, tenant, kind, &object, now);
+        self.emit_typed(store, tenant, kind, object, now);
     }
 
     fn deliver(&self, tenant: &str, url: &str, kind: &str, payload: &Value) {

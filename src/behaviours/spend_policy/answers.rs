@@ -206,9 +206,9 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         "remaining_monthly_budget_cents".into(),
         json!(monthly - counted),
     );
-    let id = cx
+    let (id, stored) = cx
         .engine
-        .create(cx.store, cx.spec, cx.tenant, &sp.s.requests, r);
+        .create_settled(cx.store, cx.spec, cx.tenant, &sp.s.requests, r);
     let mut changes = Map::new();
     if let (true, Some(url)) = (held, &sp.s.approval_url) {
         changes.insert("approval_url".into(), json!(url.replace("{id}", &id)));
@@ -222,7 +222,11 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         let team = text(&account, "team_id").to_owned();
         spend(sp, cx, &id, &account_id, &team, amount, &merchant);
     }
-    conclude(sp, cx, &id, changes, event_for(sp, &decision))
+    match stored {
+        // Nothing changed the request since it was stored: no need to read it back.
+        Some(request) if changes.is_empty() => answer(cx, request, event_for(sp, &decision)),
+        _ => conclude(sp, cx, &id, changes, event_for(sp, &decision)),
+    }
 }
 
 fn event_for<'a>(sp: &'a SpendPolicy, d: &Decision) -> Option<&'a str> {
@@ -330,10 +334,15 @@ fn conclude(
     let Some(now) = record(cx, &sp.s.requests, id) else {
         return not_found("Spend request");
     };
+    answer(cx, now, event)
+}
+
+/// Raises `event` (if any) about `request` as it is now, and answers with it.
+fn answer(cx: &mut Cx<'_>, request: Map<String, Value>, event: Option<&str>) -> Outcome {
     if let Some(kind) = event {
-        cx.engine.emit(cx.store, &tenant, kind, now.clone());
+        cx.engine.emit(cx.store, cx.tenant, kind, request.clone());
     }
-    Outcome::Body(Value::Object(now))
+    Outcome::Body(Value::Object(request))
 }
 
 /// An operator approves, declines or cancels a held request.

@@ -596,8 +596,7 @@ impl Engine {
                     if m.get("type").and_then(Value::as_str) == Some("string")
                         && (m.get("pattern").is_some() || m.get("format").is_some()) =>
                 {
-                    let m = m.clone();
-                    match g.value(&m) {
+                    match g.value(m) {
                         Value::String(s) => s,
                         _ => ids::ksuid(g.rng(), at.floor() as i64),
                     }

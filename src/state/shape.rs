@@ -106,26 +106,34 @@ pub fn branch(spec: &Spec, schema_ptr: &str, body: Option<&Map<String, Value>>) 
 /// A time value in the format the schema gives the member: unix seconds for integers,
 /// RFC 3339 for strings.
 pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> Value {
-    // Cached under a key of its own: the member may come through a `$ref` or an `allOf`.
-    let key = format!("{schema_ptr} member {member}");
-    let member_schema = spec.derived.get_or(&key, || {
-        let m = flat(spec, schema_ptr)?
-            .get("properties")
-            .and_then(|p| p.get(member))
-            .cloned()?;
-        Some(flatten(&spec.doc, &m))
+    let schema = flat(spec, schema_ptr);
+    let member_schema = schema
+        .as_deref()
+        .and_then(|f| f.get("properties"))
+        .and_then(|p| p.get(member));
+    // The member's type may come through a `$ref` (followed here) or an `allOf` (merged,
+    // which only a schema that has one pays for).
+    let numeric = |s: &Value| {
+        matches!(
+            s.get("type").and_then(Value::as_str),
+            Some("integer" | "number")
+        )
+    };
+    let is_number = member_schema.is_some_and(|m| {
+        let resolved = crate::spec::pointer::target(&spec.doc, m).unwrap_or(m);
+        match resolved.get("allOf") {
+            Some(_) => numeric(&flatten(&spec.doc, resolved)),
+            None => numeric(resolved),
+        }
     });
-    match member_schema
-        .as_ref()
-        .and_then(|m| m.get("type"))
-        .and_then(Value::as_str)
-    {
-        Some("integer" | "number") => json!(unix),
-        _ => json!(
+    if is_number {
+        json!(unix)
+    } else {
+        json!(
             chrono::DateTime::from_timestamp(unix, 0)
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default()
-        ),
+        )
     }
 }
 

@@ -47,7 +47,9 @@ pub trait Services: Send + Sync {
         tenant: &str,
         resource: &str,
         body: Map<String, Value>,
-    ) -> String;
+    ) -> String {
+        self.create_settled(store, spec, tenant, resource, body).0
+    }
     /// [`create`](Self::create), and the record as stored when nothing (a lifecycle, rules
     /// or effects of its resource) changed it after it was stored; `None` means read it.
     fn create_settled(

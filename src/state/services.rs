@@ -23,17 +23,6 @@ impl Services for Engine {
         self.seed
     }
 
-    fn create(
-        &self,
-        store: &mut Store,
-        spec: &Spec,
-        tenant: &str,
-        resource: &str,
-        body: Map<String, Value>,
-    ) -> String {
-        self.create_settled(store, spec, tenant, resource, body).0
-    }
-
     fn create_settled(
         &self,
         store: &mut Store,

@@ -8,10 +8,9 @@
 //! time, so it is kept; a node that did draw is remembered as such and generated each time.
 //! Keys are verified in full on a hit (a hash collision cannot return another node's value).
 
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-
-use std::cell::RefCell;
 
 use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::Value;

@@ -44,15 +44,9 @@ trait Keywords {
     }
 }
 
-/// Above this many members a map is searched by hash.
-const SCAN_MEMBERS: usize = 16;
-
 impl Keywords for Map<String, Value> {
     fn kw(&self, key: &str) -> Option<&Value> {
-        if self.len() > SCAN_MEMBERS {
-            return self.get(key);
-        }
-        self.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        pointer::member(self, key)
     }
 }
 

@@ -119,8 +119,9 @@ pub fn ref_of(value: &Value) -> Option<&str> {
 const SCAN_MEMBERS: usize = 16;
 
 /// Member `key` of `map`: small maps (most schema nodes) are scanned, which costs less than
-/// hashing the key with serde_json's SipHash; `$ref`s are followed on every request.
-fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+/// hashing the key with serde_json's SipHash; `$ref`s are followed and schema keywords read
+/// on every request.
+pub fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     if map.len() > SCAN_MEMBERS {
         return map.get(key);
     }

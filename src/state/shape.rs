@@ -37,13 +37,6 @@ pub fn flat(spec: &Spec, schema_ptr: &str) -> Option<std::sync::Arc<Value>> {
     })
 }
 
-/// The names of a schema's properties (after `$ref`/`allOf`), or `None` for free-form.
-pub fn property_names(spec: &Spec, schema_ptr: &str) -> Option<Vec<String>> {
-    let flat = flat(spec, schema_ptr)?;
-    let props = flat.get("properties")?.as_object()?;
-    Some(props.keys().cloned().collect())
-}
-
 /// A schema's property names, which of them are required, and each one's schema, worked out
 /// once per schema.
 #[derive(Debug, Clone)]
@@ -111,8 +104,8 @@ pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> 
         .as_deref()
         .and_then(|f| f.get("properties"))
         .and_then(|p| p.get(member));
-    // The member's type may come through a `$ref` (followed here) or an `allOf` (merged,
-    // which only a schema that has one pays for).
+    // The member's type may come through a `$ref` (followed here) or an `allOf` (merged
+    // once, cached under a key of its own: only such a member pays for formatting it).
     let numeric = |s: &Value| {
         matches!(
             s.get("type").and_then(Value::as_str),
@@ -122,7 +115,12 @@ pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> 
     let is_number = member_schema.is_some_and(|m| {
         let resolved = crate::spec::pointer::target(&spec.doc, m).unwrap_or(m);
         match resolved.get("allOf") {
-            Some(_) => numeric(&flatten(&spec.doc, resolved)),
+            Some(_) => {
+                let key = format!("{schema_ptr} member {member}");
+                spec.derived
+                    .get_or(&key, || Some(flatten(&spec.doc, resolved)))
+                    .is_some_and(|merged| numeric(&merged))
+            }
             None => numeric(resolved),
         }
     });

@@ -31,7 +31,8 @@
 //! measured. The spec is `../shared/vendor/dakota/openapi.yaml` from the repository root when
 //! present, else `specs/dakota/openapi.yaml`; `BENCH_SPEC` names another. The `sandbox` binary
 //! is the one cargo builds for the bench (release settings). Targets are reported, never
-//! enforced: the bench exits 0 unless it cannot measure.
+//! enforced: the bench exits 0 unless it cannot measure. `BENCH_POST_ONLY=1` stops after the
+//! POST scenarios (bare, fresh key, fresh key with `--state`), for quick comparisons.
 
 mod support;
 
@@ -159,6 +160,11 @@ fn run() -> Result<()> {
     let post = measure_post(&ctx, None)?;
     let state_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let post_state = measure_post(&ctx, Some(&state_dir.path().join("post.state")))?;
+    if std::env::var_os("BENCH_POST_ONLY").is_some() {
+        println!();
+        print_rows(&[&bare.post, &post, &post_state]);
+        return Ok(());
+    }
     let scale = measure_scale(&ctx)?;
     let restart = measure_restart(&ctx, &state_dir.path().join("restart.state"))?;
     let report = Report {

@@ -319,10 +319,14 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// The `sandbox` binary of this package. Cargo builds a package's binaries, with the bench
-/// profile (release settings), before it runs a bench, and names them here.
+/// The `sandbox` binary of this package (cargo builds a package's binaries, with the bench
+/// profile, before it runs a bench, and names them here), or the one `BENCH_SANDBOX` names,
+/// to compare two builds on one machine state.
 pub fn sandbox_binary() -> Result<PathBuf> {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_sandbox"));
+    let bin = std::env::var_os("BENCH_SANDBOX").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_sandbox")),
+        PathBuf::from,
+    );
     if !bin.is_file() {
         bail!(
             "{} is missing: run the bench through cargo bench",

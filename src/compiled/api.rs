@@ -142,7 +142,7 @@ impl Api {
     }
 
     /// The compiled validator of operation `oi`'s success response, in its JSON media type.
-    pub fn success_validator(&self, oi: usize) -> Option<Arc<Validator>> {
+    pub fn success_validator(&self, oi: usize) -> Option<&Validator> {
         let op = &self.spec.operations[oi];
         let (_, response) = op.success()?;
         let ri = op
@@ -153,7 +153,7 @@ impl Api {
             .content
             .iter()
             .position(|m| crate::spec::catalog::is_json(&m.media_type))?;
-        self.checks[oi].responses.get(&(ri, mi)).cloned()
+        self.checks[oi].responses.get(&(ri, mi)).map(|v| &**v)
     }
 
     /// The validator of the schema at `ptr` for `direction`: the one compiled at start-up,

@@ -462,7 +462,7 @@ impl<'a> Journey<'a> {
             .and_then(|m| call.body?.get(m)?.as_str())
             .filter(|v| !v.is_empty());
         let Some(key) = from_header.or(from_body) else {
-            let (prepared, _, written) = self.execute(call);
+            let (prepared, _, written) = self.execute(call).await;
             engine.durable(written).await;
             let verdict = executed(&prepared);
             return Ok(self.answer(prepared, verdict));
@@ -497,7 +497,7 @@ impl<'a> Journey<'a> {
                     drop(running.lock().await);
                 }
                 Begin::Run(run) => {
-                    let (prepared, kept, written) = self.execute(call);
+                    let (prepared, kept, written) = self.execute(call).await;
                     // What the answer acknowledges is on disk before it leaves.
                     engine.durable(written).await;
                     // Server errors and refused input (400, 422) are not remembered, so a
@@ -517,12 +517,10 @@ impl<'a> Journey<'a> {
 
     /// The engine's answer, or the spec's where the operation keeps no state; and what an
     /// idempotent replay keeps of it.
-    fn execute(&self, call: &Call) -> (Arc<Prepared>, Kept, u64) {
+    async fn execute(&self, call: &Call<'_>) -> (Arc<Prepared>, Kept, u64) {
         let (api, oi) = (&self.sandbox.api, self.oi());
         let engine = &self.sandbox.engine;
-        let outcome = engine.handle(api, oi, call);
-        // The state log append this request made, read on the thread that made it.
-        let written = engine.take_append();
+        let (outcome, written) = engine.answer(api, oi, call).await;
         let snapshot = match &outcome {
             Outcome::Shown(_, s) => Some(s.clone()),
             _ => None,

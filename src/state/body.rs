@@ -167,33 +167,61 @@ impl Packer {
 
     /// Packs `text`, compressing into `scratch` (grown as needed).
     fn packed_into(&mut self, text: &[u8], scratch: &mut Vec<u8>) -> Body {
-        let Ok(len) = u32::try_from(text.len()) else {
-            return Body::from_json(Bytes::copy_from_slice(text));
-        };
-        let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
-        if scratch.len() < room {
-            scratch.resize(room, 0);
-        }
-        scratch[..4].copy_from_slice(&len.to_le_bytes());
-        let mut packed = |dict: &Arc<Dict>| {
-            let n =
-                lz4_flex::block::compress_into_with_dict(text, &mut scratch[4..], &dict.0).ok()?;
-            Some(Body(Text::Packed {
-                data: scratch[..4 + n].into(),
-                dict: dict.clone(),
-            }))
-        };
         if let Some(dict) = &self.dict
-            && let Some(body) = packed(dict)
-            && let Text::Packed { data, .. } = &body.0
-            && data.len() * 2 <= text.len()
+            && let Some(body) = packed_well(text, dict, scratch)
         {
             return body;
         }
         let dict = Arc::new(Dict(text[..text.len().min(DICT_MAX)].into()));
-        let body = packed(&dict);
+        let body = packed(text, &dict, scratch);
         self.dict = Some(dict);
         body.unwrap_or_else(|| Body::from_json(Bytes::copy_from_slice(text)))
+    }
+
+    /// The dictionary bodies are packed against now: a body packed with it before the store
+    /// is locked ([`Body::packed_with`]) is kept as it is.
+    pub fn dict(&self) -> Option<Arc<Dict>> {
+        self.dict.clone()
+    }
+}
+
+impl Body {
+    /// This body packed against `dict`, when it packs well; else as it is (the collection's
+    /// [`Packer`] then packs it, against a new dictionary). Needs nothing from the store, so
+    /// a record drafted without the store's lock is packed there too.
+    pub fn packed_with(self, dict: &Arc<Dict>) -> Body {
+        match &self.0 {
+            Text::Whole(text) if text.len() >= PACK_MIN && text.len() <= SCRATCH_MAX => SCRATCH
+                .with_borrow_mut(|scratch| packed_well(text, dict, scratch))
+                .unwrap_or(self),
+            _ => self,
+        }
+    }
+}
+
+/// `text` compressed against `dict`, with its length first; `None` when it does not fit in
+/// a `u32` or does not compress.
+fn packed(text: &[u8], dict: &Arc<Dict>, scratch: &mut Vec<u8>) -> Option<Body> {
+    let len = u32::try_from(text.len()).ok()?;
+    let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
+    if scratch.len() < room {
+        scratch.resize(room, 0);
+    }
+    scratch[..4].copy_from_slice(&len.to_le_bytes());
+    let n = lz4_flex::block::compress_into_with_dict(text, &mut scratch[4..], &dict.0).ok()?;
+    Some(Body(Text::Packed {
+        data: scratch[..4 + n].into(),
+        dict: dict.clone(),
+    }))
+}
+
+/// `text` packed against `dict` when that at least halves it (else the dictionary no
+/// longer suits the collection's records).
+fn packed_well(text: &[u8], dict: &Arc<Dict>, scratch: &mut Vec<u8>) -> Option<Body> {
+    let body = packed(text, dict, scratch)?;
+    match &body.0 {
+        Text::Packed { data, .. } if data.len() * 2 <= text.len() => Some(body),
+        _ => None,
     }
 }
 

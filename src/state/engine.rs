@@ -25,6 +25,7 @@ use super::persist::{Part, StateLog};
 use super::rate_limit::RateLimiter;
 use super::shape::{Members, item_schema};
 use super::store::{IndexPlan, Store};
+use super::turns::{Turn, Turns};
 use super::webhooks::{Signer, WebhookState};
 use crate::compiled::Api;
 use crate::profile::{Embed, Profile};
@@ -41,6 +42,8 @@ pub struct Engine {
     pub model: Model,
     pub profile: Arc<Profile>,
     pub store: RwLock<Store>,
+    /// Served requests take turns here before they lock the store for writing.
+    turns: Turns,
     /// Resource type -> validator of its stored representation.
     pub validators: HashMap<String, Arc<Validator>>,
     pub idempotency: Idempotency,
@@ -159,6 +162,7 @@ impl Engine {
             model,
             profile,
             store: RwLock::new(Store::new(plan.clone())),
+            turns: Turns::default(),
             validators,
             idempotency: Idempotency::default(),
             stateless: false,
@@ -182,6 +186,13 @@ impl Engine {
             guard: self.store.write(),
             engine: self,
         }
+    }
+
+    /// This request's turn to write ([`Turns`]): hold it while taking [`write`].
+    ///
+    /// [`write`]: Self::write
+    pub(super) async fn turn(&self) -> Turn<'_> {
+        self.turns.take().await
     }
 
     /// Packs the bodies a state log left whole at start ([`Store::pack_loaded`]), a slice

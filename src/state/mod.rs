@@ -10,7 +10,8 @@
 //! - `operations` answers a request ([`call::Call`] in, [`call::Outcome`] out),
 //!   `effects` runs lifecycles and the profile's effects, `relations` follows references,
 //!   `emit` records events, [`delivery_log`] serves webhook history through an API's own
-//!   operations, [`delivery`] sends webhooks, [`persist`] writes `--state` files.
+//!   operations, [`delivery`] sends webhooks, [`persist`] writes `--state` files, and
+//!   served requests take [`turns`] at writing.
 
 pub mod behaviour;
 pub mod body;
@@ -38,6 +39,7 @@ mod services;
 pub mod shape;
 pub mod store;
 pub mod tenancy;
+pub mod turns;
 pub mod webhooks;
 
 pub use self::call::{Call, Outcome};

@@ -528,9 +528,9 @@ impl Model {
         let b = &self.bindings[oi];
         let outer = success_schema(&spec.operations[oi])?;
         match (&b.envelope, b.kind) {
-            (_, Kind::List) => list_item_schema(spec, &outer, &b.resource),
+            (_, Kind::List) => list_item_schema(spec, outer, &b.resource),
             (Some(e), _) => Some(e.inner.clone()),
-            (None, _) => Some(outer),
+            (None, _) => Some(outer.to_owned()),
         }
     }
 
@@ -558,11 +558,11 @@ impl Model {
                     .or_insert_with(|| p.clone());
             }
             let ptr = if b.underlying == Kind::List {
-                list_item_schema(spec, &ptr, &b.resource)
+                list_item_schema(spec, ptr, &b.resource)
             } else {
                 Some(
-                    envelope::record_member(spec, &ptr, &b.resource)
-                        .map_or(ptr, |(_, inner)| inner),
+                    envelope::record_member(spec, ptr, &b.resource)
+                        .map_or_else(|| ptr.to_owned(), |(_, inner)| inner),
                 )
             };
             let Some(ptr) = ptr else { continue };
@@ -701,12 +701,12 @@ fn infer_links(bindings: &mut [Binding], spec: &Spec, profile: &Profile) {
 }
 
 /// Pointer of the JSON schema of an operation's success response.
-pub fn success_schema(op: &crate::spec::Operation) -> Option<String> {
+pub fn success_schema(op: &crate::spec::Operation) -> Option<&str> {
     let (_, r) = op.success()?;
     r.content
         .iter()
         .find(|m| is_json(&m.media_type))
-        .and_then(|m| m.schema.clone())
+        .and_then(|m| m.schema.as_deref())
 }
 
 /// The item schema of a list response (see [`super::envelope::list_items`]).

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use super::body::Body;
-use super::body::Packer;
+use super::body::{Dict, Packer};
 
 /// Version of the exported state format; a document with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -330,6 +330,15 @@ pub struct IndexEntries {
 impl IndexEntries {
     /// The entries of a record with `body` in a collection indexed as `kinds` says.
     pub fn of(kinds: Option<&IndexMembers>, body: &Map<String, Value>) -> Self {
+        Self::named(kinds, body, body.keys().cloned().collect())
+    }
+
+    /// [`of`](Self::of) with the body's member names given (shared with other records).
+    fn named(
+        kinds: Option<&IndexMembers>,
+        body: &Map<String, Value>,
+        names: Arc<[String]>,
+    ) -> Self {
         let entries = kinds
             .into_iter()
             .flatten()
@@ -338,10 +347,7 @@ impl IndexEntries {
                 Some((name.clone(), texts, key))
             })
             .collect();
-        Self {
-            entries,
-            names: body.keys().cloned().collect(),
-        }
+        Self { entries, names }
     }
 
     /// Entries worked out elsewhere (while a stored body is read): `entries` as [`of`]
@@ -376,6 +382,53 @@ pub enum Filing<'b> {
     /// From entries worked out beforehand, with the members its lifecycle reads when its
     /// resource has timed transitions.
     Entries(IndexEntries, Option<&'b Map<String, Value>>),
+    /// A new record drafted before the store was locked ([`Ready`]): its entries, and its
+    /// members.
+    Drafted(IndexEntries, &'b Map<String, Value>),
+}
+
+/// What a record drafted without the store's lock is packed and filed against: its
+/// collection's dictionary and the member names its last records had, taken when the
+/// draft began ([`Collection::template`]).
+#[derive(Default, Clone)]
+pub struct Template {
+    dict: Option<Arc<Dict>>,
+    names: Option<Arc<[String]>>,
+}
+
+/// A new record's text (packed when it packs well) and its index entries, worked out
+/// before the store is locked so that storing it only files them.
+pub struct Ready {
+    body: Body,
+    entries: IndexEntries,
+}
+
+impl Ready {
+    pub fn new(
+        plan: &IndexPlan,
+        resource: &str,
+        template: &Template,
+        record: &Map<String, Value>,
+    ) -> Self {
+        let mut body = Body::new(record);
+        if let Some(dict) = &template.dict {
+            body = body.packed_with(dict);
+        }
+        // Records of one shape share one list of names (counted once by the collection).
+        let names = match &template.names {
+            Some(names)
+                if names.len() == record.len()
+                    && names.iter().zip(record.keys()).all(|(a, b)| a == b) =>
+            {
+                names.clone()
+            }
+            _ => record.keys().cloned().collect(),
+        };
+        Self {
+            body,
+            entries: IndexEntries::named(plan.members.get(resource), record, names),
+        }
+    }
 }
 
 /// Counts one more record holding member `name` (a lookup, not a new key, in the usual case).
@@ -522,6 +575,14 @@ impl Collection {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    /// What a record drafted now, without the lock, is packed and filed against.
+    pub fn template(&self) -> Template {
+        Template {
+            dict: self.packer.dict(),
+            names: self.shape.as_ref().map(|(names, _)| names.clone()),
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&Record> {
@@ -1173,6 +1234,20 @@ impl TenantMut<'_> {
         );
     }
 
+    /// Stores a new record drafted before the store was locked, at its claimed place.
+    pub fn put_ready(
+        &mut self,
+        resource: &str,
+        id: &str,
+        (ready, record): (Ready, &Map<String, Value>),
+        meta: Meta,
+        parent: Option<ParentRef>,
+        seq: u64,
+    ) {
+        let filing = Filing::Drafted(ready.entries, record);
+        self.put_body(resource, id, (ready.body, filing), meta, parent, seq);
+    }
+
     /// Stores a record whose body is already JSON bytes, filed as `filing` says (a state
     /// log read back at start).
     pub fn put_stored(
@@ -1222,6 +1297,12 @@ impl TenantMut<'_> {
         let (body, bytes) = match filing {
             Filing::Members(body) => {
                 coll.file(seq, parent.as_ref(), body);
+                (body, coll.packer.pack(bytes))
+            }
+            // Packed already, unless it packs poorly against the dictionary it was drafted
+            // with (or there was none yet).
+            Filing::Drafted(entries, body) => {
+                coll.file_entries(seq, parent.as_ref(), entries);
                 (body, coll.packer.pack(bytes))
             }
             // A state log's bodies, read at start: packed once the server is up

@@ -7,11 +7,11 @@ use serde_json::{Map, Value, json};
 use super::Ctx;
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
-use crate::state::call::Outcome;
+use crate::state::call::{Outcome, Snapshot};
 use crate::state::effects::Site;
 use crate::state::lists;
 use crate::state::model::singular;
-use crate::state::store::{Meta, Store};
+use crate::state::store::{Collection, Meta, Ready, Store, Template};
 
 impl Ctx<'_> {
     /// A new id: the client's, or one in the format the id member's schema asks for.
@@ -110,8 +110,9 @@ impl Ctx<'_> {
             Ok(claim) => claim,
             Err(answer) => return answer,
         };
-        let record = self.draft(&claim);
-        self.commit(store, claim, record)
+        let draft = self.draft(&claim);
+        let committed = self.commit(store, claim, draft);
+        self.answered(committed)
     }
 
     /// A create that drafts its record (generation, most of its cost) between two short
@@ -121,23 +122,66 @@ impl Ctx<'_> {
     pub(super) fn create_unlocked(self) -> Outcome {
         let (ctx, claim) = {
             let mut store = self.engine.write();
-            self.catch_up(&mut store);
-            let ctx = match self.with_parent(&store) {
-                Ok(ctx) => ctx,
-                Err(answer) => return answer,
-            };
-            match ctx.claim(&mut store) {
-                Ok(claim) => (ctx, claim),
+            match self.claimed(&mut store) {
+                Ok(claimed) => claimed,
                 Err(answer) => return answer,
             }
         };
-        let record = ctx.draft(&claim);
-        let mut store = ctx.engine.write();
-        if let Some(refused) = ctx.changed_meanwhile(&store, &claim) {
-            store.tenant(ctx.call.tenant).release(claim.seq);
-            return refused;
+        let draft = ctx.draft(&claim);
+        let committed = ctx.stored(&mut ctx.engine.write(), claim, draft);
+        ctx.answered(committed)
+    }
+
+    /// [`create_unlocked`](Self::create_unlocked) for a request being served: each hold of
+    /// the lock waits for the request's turn first, without blocking the thread.
+    pub(super) async fn create_in_turns(self) -> Outcome {
+        let engine = self.engine;
+        let claimed = {
+            let _turn = engine.turn().await;
+            let mut store = engine.write();
+            self.claimed(&mut store)
+        };
+        let (ctx, claim) = match claimed {
+            Ok(claimed) => claimed,
+            Err(answer) => return answer,
+        };
+        let draft = ctx.draft(&claim);
+        let committed = {
+            let _turn = engine.turn().await;
+            ctx.stored(&mut engine.write(), claim, draft)
+        };
+        ctx.answered(committed)
+    }
+
+    /// The first hold of a create: what is due applied, the parent checked, the id claimed.
+    fn claimed(self, store: &mut Store) -> Result<(Self, Claim), Outcome> {
+        self.catch_up(store);
+        let ctx = self.with_parent(store)?;
+        let claim = ctx.claim(store)?;
+        Ok((ctx, claim))
+    }
+
+    /// The second hold of a create: stores the drafted record unless something changed
+    /// meanwhile refuses it.
+    fn stored(&self, store: &mut Store, claim: Claim, draft: Draft) -> Committed {
+        if let Some(refused) = self.changed_meanwhile(store, &claim) {
+            store.tenant(self.call.tenant).release(claim.seq);
+            return Committed::Answered(refused);
         }
-        ctx.commit(&mut store, claim, record)
+        self.commit(store, claim, draft)
+    }
+
+    /// The answer to a committed create; a settled record's is made here, once the store
+    /// is let go.
+    fn answered(&self, committed: Committed) -> Outcome {
+        match committed {
+            Committed::Answered(outcome) => outcome,
+            Committed::Settled {
+                id,
+                record,
+                snapshot,
+            } => self.answer_shown(&self.resource.name, &id, &record, snapshot),
+        }
     }
 
     /// The new record's id and place in its tenant's sequence, once nothing already there
@@ -163,18 +207,24 @@ impl Ctx<'_> {
         if let Some(refused) = self.dangling_reference(store) {
             return Err(refused);
         }
+        let template = store
+            .collection(self.call.tenant, &self.resource.name)
+            .map(Collection::template)
+            .unwrap_or_default();
         let seq = store.tenant(self.call.tenant).reserve();
         Ok(Claim {
             id_value,
             id,
             fingerprint,
             seq,
+            template,
         })
     }
 
-    /// The record as it will be stored (completed now when nothing else must run first);
-    /// needs nothing from the store.
-    fn draft(&self, claim: &Claim) -> Map<String, Value> {
+    /// The record as it will be stored (completed now when nothing else must run first),
+    /// and, unless a behaviour may still change it, its text and index entries; needs
+    /// nothing from the store.
+    fn draft(&self, claim: &Claim) -> Draft {
         let name = &self.resource.name;
         let key = self.key(&claim.id);
         let mut record =
@@ -183,7 +233,12 @@ impl Ctx<'_> {
         if self.engine.completes_before_stored(name) {
             self.engine.complete(self.spec(), &key, name, &mut record);
         }
-        record
+        let ready = self
+            .engine
+            .behaviour_of(name)
+            .is_none()
+            .then(|| Ready::new(&self.engine.plan, name, &claim.template, &record));
+        Draft { record, ready }
     }
 
     /// What refuses a claimed create now, after the lock was let go: the parent gone, the
@@ -199,8 +254,11 @@ impl Ctx<'_> {
     }
 
     /// Stores a drafted record at its claimed place, runs what its creation runs, and
-    /// answers.
-    fn commit(&self, store: &mut Store, claim: Claim, mut record: Map<String, Value>) -> Outcome {
+    /// answers (a settled record, once the store is let go: see [`answered`]).
+    ///
+    /// [`answered`]: Self::answered
+    fn commit(&self, store: &mut Store, claim: Claim, draft: Draft) -> Committed {
+        let Draft { mut record, ready } = draft;
         let name = &self.resource.name;
         let tenant = self.call.tenant;
         let over = self.engine.profile.resources.get(name);
@@ -212,7 +270,7 @@ impl Ctx<'_> {
         } = claim;
         if let Err(refused) = self.admit(store, &mut record) {
             store.tenant(tenant).release(seq);
-            return refused;
+            return Committed::Answered(refused);
         }
         let meta = Meta {
             fingerprint: fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id)),
@@ -220,9 +278,17 @@ impl Ctx<'_> {
         };
         let completed = self.engine.completes_before_stored(name);
         let settled = self.engine.settles_when_stored(name);
-        store
-            .tenant(tenant)
-            .put(name, &id, &record, meta, self.parent.clone(), seq);
+        let parent = self.parent.clone();
+        match ready {
+            Some(ready) => {
+                store
+                    .tenant(tenant)
+                    .put_ready(name, &id, (ready, &record), meta, parent, seq)
+            }
+            None => store
+                .tenant(tenant)
+                .put(name, &id, &record, meta, parent, seq),
+        }
         let site = Site {
             spec: self.spec(),
             tenant,
@@ -239,12 +305,17 @@ impl Ctx<'_> {
         if self.binding.respond_parent
             && let Some(p) = &self.parent
         {
-            return self.respond_stored(store, &p.resource, &p.id);
+            return Committed::Answered(self.respond_stored(store, &p.resource, &p.id));
         }
         let outcome = if settled {
-            self.answer_stored(store, name, &id, &record)
+            let snapshot = self.snapshot_of(store, name, &id);
+            Committed::Settled {
+                id: id.clone(),
+                record,
+                snapshot,
+            }
         } else {
-            self.respond_stored(store, name, &id)
+            Committed::Answered(self.respond_stored(store, name, &id))
         };
         // Secrets are shown once.
         if let Some(o) = over.filter(|o| !o.once.is_empty()) {
@@ -264,4 +335,24 @@ struct Claim {
     id: String,
     fingerprint: Option<u64>,
     seq: u64,
+    /// What the draft is packed and filed against.
+    template: Template,
+}
+
+/// A record drafted without the lock: its members and, when nothing may change them
+/// before it is stored, its text and index entries.
+struct Draft {
+    record: Map<String, Value>,
+    ready: Option<Ready>,
+}
+
+/// What a commit leaves to answer.
+enum Committed {
+    Answered(Outcome),
+    /// A settled record, answered from its members once the store is let go.
+    Settled {
+        id: String,
+        record: Map<String, Value>,
+        snapshot: Option<Snapshot>,
+    },
 }

@@ -44,8 +44,8 @@ impl Engine {
             binding,
             resource,
             call,
-            schema: schema.as_deref(),
-            validator: validator.as_deref(),
+            schema,
+            validator,
             parent: None,
             op_id: &op.id,
             oi,
@@ -55,60 +55,102 @@ impl Engine {
 
     /// Answers operation `oi` of `api` from the store.
     pub fn handle(&self, api: &Api, oi: usize, call: &Call) -> Outcome {
-        let binding = &self.model.bindings[oi];
-        if binding.kind == Kind::Stateless || self.stateless {
-            return Outcome::Stateless;
+        if let Some(outcome) = self.elsewhere(api, oi, call) {
+            return outcome;
         }
-        if let Kind::Webhooks(what) = binding.kind {
-            return delivery_log::handle(api, self, oi, what, call);
-        }
-        if binding.kind == Kind::Behaviour {
-            return self.by_behaviour(api, oi, call);
-        }
-        let Some(resource) = self.model.resources.get(&binding.resource) else {
+        let inner = self.request_inner(oi, call);
+        let unwrapped = inner.as_ref().map(|b| call.with_body(Some(b)));
+        let call = unwrapped.as_ref().unwrap_or(call);
+        let Some(ctx) = self.ctx(api, oi, call) else {
             return Outcome::Stateless;
         };
-        // The record inside a request envelope is what is stored.
-        let inner = binding
+        let ctx = match ctx.try_read() {
+            Ok(outcome) => return outcome,
+            Err(ctx) => ctx,
+        };
+        if ctx.binding.kind == Kind::Create {
+            return ctx.create_unlocked();
+        }
+        ctx.write_locked()
+    }
+
+    /// [`handle`](Self::handle) for a request being served: a write first waits for its
+    /// turn ([`turn`](Self::turn)) without blocking the thread. Also returns the state log
+    /// append the answer waits for (0 for none).
+    pub async fn answer(&self, api: &Api, oi: usize, call: &Call<'_>) -> (Outcome, u64) {
+        let kind = self.model.bindings[oi].kind;
+        if matches!(kind, Kind::Webhooks(_) | Kind::Behaviour) {
+            let turn = self.turn().await;
+            let outcome = self.handle(api, oi, call);
+            drop(turn);
+            return (outcome, self.take_append());
+        }
+        if let Some(outcome) = self.elsewhere(api, oi, call) {
+            return (outcome, 0);
+        }
+        let inner = self.request_inner(oi, call);
+        let unwrapped = inner.as_ref().map(|b| call.with_body(Some(b)));
+        let call = unwrapped.as_ref().unwrap_or(call);
+        let Some(ctx) = self.ctx(api, oi, call) else {
+            return (Outcome::Stateless, 0);
+        };
+        let ctx = match ctx.try_read() {
+            Ok(outcome) => return (outcome, self.take_append()),
+            Err(ctx) => ctx,
+        };
+        let outcome = if kind == Kind::Create {
+            ctx.create_in_turns().await
+        } else {
+            let _turn = self.turn().await;
+            ctx.write_locked()
+        };
+        (outcome, self.take_append())
+    }
+
+    /// The answer to an operation the store does not hold (stateless, the delivery log, a
+    /// behaviour's), or `None`.
+    fn elsewhere(&self, api: &Api, oi: usize, call: &Call) -> Option<Outcome> {
+        let binding = &self.model.bindings[oi];
+        if binding.kind == Kind::Stateless || self.stateless {
+            return Some(Outcome::Stateless);
+        }
+        if let Kind::Webhooks(what) = binding.kind {
+            return Some(delivery_log::handle(api, self, oi, what, call));
+        }
+        if binding.kind == Kind::Behaviour {
+            return Some(self.by_behaviour(api, oi, call));
+        }
+        None
+    }
+
+    /// The record inside a request envelope: what is stored.
+    fn request_inner(&self, oi: usize, call: &Call) -> Option<Value> {
+        self.model.bindings[oi]
             .request_envelope
             .as_deref()
             .and_then(|m| call.body?.get(m))
-            .cloned();
-        let unwrapped = inner.as_ref().map(|b| call.with_body(Some(b)));
-        let call = unwrapped.as_ref().unwrap_or(call);
+            .cloned()
+    }
+
+    /// What operation `oi` works with, when it is bound to a resource.
+    fn ctx<'c>(&'c self, api: &'c Api, oi: usize, call: &'c Call<'c>) -> Option<Ctx<'c>> {
+        let binding = &self.model.bindings[oi];
+        let resource = self.model.resources.get(&binding.resource)?;
         let op = &api.spec.operations[oi];
         let schema = success_schema(op);
         let validator = schema.as_ref().and_then(|_| api.success_validator(oi));
-        let ctx = Ctx {
+        Some(Ctx {
             api,
             engine: self,
             binding,
             resource,
             call,
-            schema: schema.as_deref(),
-            validator: validator.as_deref(),
+            schema,
+            validator,
             parent: None,
             op_id: &op.id,
             oi,
-        };
-        if matches!(binding.kind, Kind::Read | Kind::List | Kind::SingletonRead) {
-            let store = self.store.read();
-            if !ctx.needs_write(&store) {
-                return match ctx.with_parent(&store) {
-                    Ok(ctx) => ctx.read(&store),
-                    Err(outcome) => outcome,
-                };
-            }
-        }
-        if binding.kind == Kind::Create {
-            return ctx.create_unlocked();
-        }
-        let mut store = self.write();
-        ctx.catch_up(&mut store);
-        match ctx.with_parent(&store) {
-            Ok(ctx) => ctx.write(&mut store),
-            Err(outcome) => outcome,
-        }
+        })
     }
 }
 
@@ -142,8 +184,8 @@ impl Engine {
             binding: &binding,
             resource,
             call,
-            schema: schema.as_deref(),
-            validator: validator.as_deref(),
+            schema,
+            validator,
             parent: None,
             op_id: &op.id,
             oi,
@@ -221,6 +263,36 @@ impl<'a> Ctx<'a> {
 
     /// Whether answering needs the write lock even for a read: a lifecycle step is due for
     /// what the read shows, or a singleton record does not exist yet.
+    /// The answer of a read that changes nothing, under the read lock; the context back for
+    /// a write (or a read with a lifecycle step due first).
+    fn try_read(self) -> Result<Outcome, Self> {
+        if !matches!(
+            self.binding.kind,
+            Kind::Read | Kind::List | Kind::SingletonRead
+        ) {
+            return Err(self);
+        }
+        let engine = self.engine;
+        let store = engine.store.read();
+        if self.needs_write(&store) {
+            return Err(self);
+        }
+        Ok(match self.with_parent(&store) {
+            Ok(ctx) => ctx.read(&store),
+            Err(outcome) => outcome,
+        })
+    }
+
+    /// The answer of a write (any operation but a create), under the write lock.
+    fn write_locked(self) -> Outcome {
+        let mut store = self.engine.write();
+        self.catch_up(&mut store);
+        match self.with_parent(&store) {
+            Ok(ctx) => ctx.write(&mut store),
+            Err(outcome) => outcome,
+        }
+    }
+
     fn needs_write(&self, store: &Store) -> bool {
         let Some(tenant) = store.tenants.get(self.call.tenant) else {
             return self.resource.singleton;
@@ -476,11 +548,13 @@ impl<'a> Ctx<'a> {
         id: &str,
         body: &Map<String, Value>,
     ) -> Outcome {
-        let key = format!("{}/{resource}/{id}", self.call.tenant);
-        let tenant = self.call.tenant;
-        let outcome = self.respond(body, &key);
-        // A record shown as it is stored (no embeds overlaid) can be shown again from its
-        // bytes: an idempotent replay keeps those instead of the answer's.
+        let snapshot = self.snapshot_of(store, resource, id);
+        self.answer_shown(resource, id, body, snapshot)
+    }
+
+    /// The stored bytes of record `id`, which an idempotent replay shows again, when the
+    /// answer shows the record as it is stored (no embeds overlaid).
+    fn snapshot_of(&self, store: &Store, resource: &str, id: &str) -> Option<Snapshot> {
         let plain = resource == self.resource.name
             && self
                 .engine
@@ -488,17 +562,27 @@ impl<'a> Ctx<'a> {
                 .resources
                 .get(resource)
                 .is_none_or(|o| o.embed.is_empty());
-        match (outcome, store.collection(tenant, resource)) {
-            (Outcome::Body(value), Some(coll)) if plain => match (coll.id(id), coll.get(id)) {
-                (Some(id), Some(rec)) => Outcome::Shown(
-                    value,
-                    Snapshot {
-                        id: id.clone(),
-                        body: rec.body.clone(),
-                    },
-                ),
-                _ => Outcome::Body(value),
-            },
+        let coll = store
+            .collection(self.call.tenant, resource)
+            .filter(|_| plain)?;
+        Some(Snapshot {
+            id: coll.id(id)?.clone(),
+            body: coll.get(id)?.body.clone(),
+        })
+    }
+
+    /// The answer showing record `id` with members `body`, kept for replays as `snapshot`.
+    /// Needs nothing from the store: a create answers this way after letting it go.
+    fn answer_shown(
+        &self,
+        resource: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        snapshot: Option<Snapshot>,
+    ) -> Outcome {
+        let key = format!("{}/{resource}/{id}", self.call.tenant);
+        match (self.respond(body, &key), snapshot) {
+            (Outcome::Body(value), Some(snapshot)) => Outcome::Shown(value, snapshot),
             (outcome, _) => outcome,
         }
     }

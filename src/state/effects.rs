@@ -699,6 +699,23 @@ impl Engine {
         }
     }
 
+    /// A record that [`settles_when_stored`](Self::settles_when_stored) was just stored,
+    /// as `record`: all its creation does is record its created event, which keeps
+    /// `record` rather than a copy.
+    pub(super) fn created_settled(
+        &self,
+        store: &mut Store,
+        site: Site<'_>,
+        record: Map<String, Value>,
+    ) {
+        let mark = self.event_mark();
+        let Site {
+            tenant, resource, ..
+        } = site;
+        self.emit_owned(store, tenant, resource, Change::Created, record, site.at);
+        self.attribute(store, tenant, resource, site.id, mark);
+    }
+
     /// Whether a new record of `resource` may be completed before it is stored: none of its
     /// own rules (derived members, a lifecycle's start), which must see only what was sent,
     /// run on it. Such a record's creation then works from the members in hand (`known` of

@@ -35,20 +35,9 @@ impl Engine {
         object: &Map<String, Value>,
         at: f64,
     ) {
-        if resource == "events" {
+        let Some(kind) = self.event_kind(resource, &change) else {
             return;
-        }
-        let names = self.profile.events.get(resource);
-        let configured = names.and_then(|n| match change {
-            Change::Created => n.created.clone(),
-            Change::Updated(_) => n.updated.clone(),
-            Change::Deleted => n.deleted.clone(),
-        });
-        if configured.is_none() && !self.profile.undeclared_events {
-            return;
-        }
-        let kind =
-            configured.unwrap_or_else(|| format!("{}.{}", singular(resource), change.action()));
+        };
         // The object as the API shows the resource: members kept only for the sandbox
         // (links, balances, issued tokens) stay out of events.
         let shown: Map<String, Value> = match self.model.resources.get(resource) {
@@ -59,6 +48,55 @@ impl Engine {
                 .collect(),
             _ => object.clone(),
         };
+        self.emit_shown(store, tenant, (kind, change), shown, at);
+    }
+
+    /// [`emit`](Self::emit) of an object the caller gives up: the event keeps it.
+    pub(super) fn emit_owned(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        resource: &str,
+        change: Change,
+        mut object: Map<String, Value>,
+        at: f64,
+    ) {
+        let Some(kind) = self.event_kind(resource, &change) else {
+            return;
+        };
+        if let Some(r) = self.model.resources.get(resource)
+            && !r.members.is_empty()
+        {
+            object.retain(|k, _| r.members.contains(k));
+        }
+        self.emit_shown(store, tenant, (kind, change), object, at);
+    }
+
+    /// The type of the event `change` to a record of `resource` records, if it records one.
+    fn event_kind(&self, resource: &str, change: &Change) -> Option<String> {
+        if resource == "events" {
+            return None;
+        }
+        let names = self.profile.events.get(resource);
+        let configured = names.and_then(|n| match change {
+            Change::Created => n.created.clone(),
+            Change::Updated(_) => n.updated.clone(),
+            Change::Deleted => n.deleted.clone(),
+        });
+        if configured.is_none() && !self.profile.undeclared_events {
+            return None;
+        }
+        Some(configured.unwrap_or_else(|| format!("{}.{}", singular(resource), change.action())))
+    }
+
+    fn emit_shown(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        (kind, change): (String, Change),
+        shown: Map<String, Value>,
+        at: f64,
+    ) {
         let mut data = object_data(shown);
         if let Change::Updated(previous) = change {
             data["previous_attributes"] = previous;

@@ -371,6 +371,10 @@ struct Pending {
     /// A full new file to write instead of appending (compaction).
     rewrite: Option<Vec<u8>>,
     stop: bool,
+    /// The append that wakes the writer: the next one when it is idle, the one that
+    /// completes its group while it gathers one, none while it writes (it looks again
+    /// before it waits). Appends that wake nobody cost no system call.
+    wake_at: u64,
 }
 
 /// The open state log: appends, group commits and compaction.
@@ -402,7 +406,9 @@ impl StateLog {
         let mut p = self.pending.lock();
         p.buf.extend(frames);
         p.appended += 1;
-        self.wake.notify_one();
+        if p.appended >= p.wake_at {
+            self.wake.notify_one();
+        }
         p.appended
     }
 
@@ -428,6 +434,7 @@ impl StateLog {
             let (buf, rewrite, stop) = {
                 let mut p = self.pending.lock();
                 while p.buf.is_empty() && p.rewrite.is_none() && !p.stop {
+                    p.wake_at = p.appended + 1;
                     self.wake.wait(&mut p);
                 }
                 // Writers are concurrent (the last sync covered several): give as many a
@@ -435,12 +442,14 @@ impl StateLog {
                 // writer's append is synced at once.
                 if last_group > 1 {
                     let until = std::time::Instant::now() + GROUP_WAIT;
+                    p.wake_at = upto + last_group;
                     while p.appended - upto < last_group && p.rewrite.is_none() && !p.stop {
                         if self.wake.wait_until(&mut p, until).timed_out() {
                             break;
                         }
                     }
                 }
+                p.wake_at = u64::MAX;
                 last_group = p.appended - upto;
                 upto = p.appended;
                 (std::mem::take(&mut p.buf), p.rewrite.take(), p.stop)

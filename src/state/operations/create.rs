@@ -176,11 +176,10 @@ impl Ctx<'_> {
     fn answered(&self, committed: Committed) -> Outcome {
         match committed {
             Committed::Answered(outcome) => outcome,
-            Committed::Settled {
-                id,
-                record,
-                snapshot,
-            } => self.answer_shown(&self.resource.name, &id, &record, snapshot),
+            Committed::Settled { answer, snapshot } => match (answer, snapshot) {
+                (Outcome::Body(value), Some(snapshot)) => Outcome::Shown(value, snapshot),
+                (answer, _) => answer,
+            },
         }
     }
 
@@ -238,7 +237,20 @@ impl Ctx<'_> {
             .behaviour_of(name)
             .is_none()
             .then(|| Ready::new(&self.engine.plan, name, &claim.template, &record));
-        Draft { record, ready }
+        // A settled record's answer needs nothing the commit does: made here, not while
+        // the store is locked.
+        let answer = (self.engine.settles_when_stored(name) && !self.responds_parent())
+            .then(|| self.respond(&record, &key));
+        Draft {
+            record,
+            ready,
+            answer,
+        }
+    }
+
+    /// Whether the answer shows the path's parent rather than the new record.
+    fn responds_parent(&self) -> bool {
+        self.binding.respond_parent && self.parent.is_some()
     }
 
     /// What refuses a claimed create now, after the lock was let go: the parent gone, the
@@ -258,7 +270,11 @@ impl Ctx<'_> {
     ///
     /// [`answered`]: Self::answered
     fn commit(&self, store: &mut Store, claim: Claim, draft: Draft) -> Committed {
-        let Draft { mut record, ready } = draft;
+        let Draft {
+            mut record,
+            ready,
+            answer,
+        } = draft;
         let name = &self.resource.name;
         let tenant = self.call.tenant;
         let over = self.engine.profile.resources.get(name);
@@ -276,8 +292,6 @@ impl Ctx<'_> {
             fingerprint: fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id)),
             ..Meta::default()
         };
-        let completed = self.engine.completes_before_stored(name);
-        let settled = self.engine.settles_when_stored(name);
         let parent = self.parent.clone();
         match ready {
             Some(ready) => {
@@ -298,27 +312,28 @@ impl Ctx<'_> {
             at: self.engine.clock.now(),
             depth: 0,
         };
-        let known = completed.then_some(&record);
-        let instant = self.call.instant;
-        self.engine
-            .created(store, site, Some(self.call), instant, known);
-        if self.binding.respond_parent
-            && let Some(p) = &self.parent
-        {
-            return Committed::Answered(self.respond_stored(store, &p.resource, &p.id));
-        }
-        let outcome = if settled {
-            let snapshot = self.snapshot_of(store, name, &id);
-            Committed::Settled {
-                id: id.clone(),
-                record,
-                snapshot,
+        let outcome = match answer {
+            // Settled (drafted with its answer): creation only records its event.
+            Some(answer) => {
+                let snapshot = self.snapshot_of(store, name, &id);
+                self.engine.created_settled(store, site, record);
+                Committed::Settled { answer, snapshot }
             }
-        } else {
-            Committed::Answered(self.respond_stored(store, name, &id))
+            None => {
+                let completed = self.engine.completes_before_stored(name);
+                let known = completed.then_some(&record);
+                let instant = self.call.instant;
+                self.engine
+                    .created(store, site, Some(self.call), instant, known);
+                let (resource, id) = match &self.parent {
+                    Some(p) if self.binding.respond_parent => (&p.resource, &p.id),
+                    _ => (name, &id),
+                };
+                Committed::Answered(self.respond_stored(store, resource, id))
+            }
         };
-        // Secrets are shown once.
-        if let Some(o) = over.filter(|o| !o.once.is_empty()) {
+        // Secrets are shown once (an answer showing the parent shows none).
+        if let Some(o) = over.filter(|o| !o.once.is_empty() && !self.responds_parent()) {
             store.tenant(tenant).edit(name, &id, |body, _| {
                 for m in &o.once {
                     body.remove(m);
@@ -340,19 +355,20 @@ struct Claim {
 }
 
 /// A record drafted without the lock: its members and, when nothing may change them
-/// before it is stored, its text and index entries.
+/// before it is stored, its text and index entries; when it settles as stored, its answer.
 struct Draft {
     record: Map<String, Value>,
     ready: Option<Ready>,
+    answer: Option<Outcome>,
 }
 
 /// What a commit leaves to answer.
 enum Committed {
     Answered(Outcome),
-    /// A settled record, answered from its members once the store is let go.
+    /// A settled record's answer, made from its members as drafted, and its stored bytes
+    /// (for replays).
     Settled {
-        id: String,
-        record: Map<String, Value>,
+        answer: Outcome,
         snapshot: Option<Snapshot>,
     },
 }

@@ -167,7 +167,7 @@ fn build_success(api: &Api, oi: usize) -> Prepared {
             let validator = api.success_validator(oi);
             let candidates =
                 body_candidates(&api.spec, media, api.seed, &op.id, Direction::Response);
-            first_valid(candidates, validator.as_deref())
+            first_valid(candidates, validator)
         }
     };
     let content_type = if media.media_type.contains('*') {

@@ -184,8 +184,8 @@ impl<'a> Journey<'a> {
         let scenario = self.faults().await?;
         if let Some(identity) = &self.identity {
             let engine = &self.sandbox.engine;
-            engine.provision(&self.sandbox.api.spec, identity);
-            engine.durable(engine.take_append()).await;
+            let written = engine.provision(&self.sandbox.api.spec, identity).await;
+            engine.durable(written).await;
         }
         let call = Call {
             tenant: &self.tenant,

@@ -36,15 +36,15 @@ pub fn handle(api: &Api, engine: &Engine, oi: usize, what: WebhookOp, call: &Cal
         return Outcome::Stateless;
     };
     match what {
-        WebhookOp::List => list(api, engine, oi, &schema, call),
+        WebhookOp::List => list(api, engine, oi, schema, call),
         WebhookOp::Read | WebhookOp::Replay => {
             let Some(event_id) = event_id(engine, oi, call) else {
                 return Outcome::Stateless;
             };
             if what == WebhookOp::Read {
-                read(api, engine, oi, &schema, call, event_id)
+                read(api, engine, oi, schema, call, event_id)
             } else {
-                replay(api, engine, oi, &schema, call, event_id)
+                replay(api, engine, oi, schema, call, event_id)
             }
         }
     }
@@ -329,13 +329,7 @@ fn respond(
 ) -> Outcome {
     let names = engine.names_of(&api.spec, schema);
     let validator = api.success_validator(oi);
-    Outcome::Body(shown(api, engine).project(
-        key,
-        schema,
-        record,
-        validator.as_deref(),
-        names.as_deref(),
-    ))
+    Outcome::Body(shown(api, engine).project(key, schema, record, validator, names.as_deref()))
 }
 
 fn shown<'a>(api: &'a Api, engine: &Engine) -> Shown<'a> {

@@ -142,20 +142,30 @@ impl Engine {
 
     /// Makes the records the profile provisions in `identity`'s tenant, if this is its
     /// first request.
-    pub fn provision(&self, spec: &Spec, identity: &Identity) {
+    ///
+    /// Returns the state log append to wait for (0 for none). The store is looked at
+    /// without blocking the thread: when it is locked for writing, this waits for a turn
+    /// ([`Engine::turn`]) instead.
+    pub async fn provision(&self, spec: &Spec, identity: &Identity) -> u64 {
         let wanted = &self.profile.tenancy.provision;
-        if wanted.is_empty() || self.store.read().tenants.contains_key(&identity.tenant) {
-            return;
+        let tenant = &identity.tenant;
+        let known = |store: &Store| store.tenants.contains_key(tenant);
+        if wanted.is_empty() || self.store.try_read().is_some_and(|s| known(&s)) {
+            return 0;
         }
-        let mut store = self.write();
-        if store.tenants.contains_key(&identity.tenant) {
-            return;
+        let _turn = self.turn().await;
+        if known(&self.store.read()) {
+            return 0;
         }
-        store.tenant(&identity.tenant);
-        for p in wanted {
-            let body = filled(&p.body, &identity.vars);
-            self.provide(spec, &mut store, &identity.tenant, &p.resource, body);
+        {
+            let mut store = self.write();
+            store.tenant(tenant);
+            for p in wanted {
+                let body = filled(&p.body, &identity.vars);
+                self.provide(spec, &mut store, tenant, &p.resource, body);
+            }
         }
+        self.take_append()
     }
 
     fn provide(

@@ -94,11 +94,19 @@ impl Engine {
         let Some(ctx) = self.ctx(api, oi, call) else {
             return (Outcome::Stateless, 0);
         };
+        // A read finding the store locked for writing waits for a turn, not on the lock.
+        let reads = matches!(kind, Kind::Read | Kind::List | Kind::SingletonRead);
+        let turn = match reads && self.store.is_locked_exclusive() {
+            true => Some(self.turn().await),
+            false => None,
+        };
         let ctx = match ctx.try_read() {
             Ok(outcome) => return (outcome, self.take_append()),
             Err(ctx) => ctx,
         };
-        let outcome = if kind == Kind::Create {
+        let outcome = if let Some(_turn) = turn {
+            ctx.write_locked()
+        } else if kind == Kind::Create {
             ctx.create_in_turns().await
         } else {
             let _turn = self.turn().await;
@@ -265,6 +273,8 @@ impl<'a> Ctx<'a> {
     /// what the read shows, or a singleton record does not exist yet.
     /// The answer of a read that changes nothing, under the read lock; the context back for
     /// a write (or a read with a lifecycle step due first).
+    // `Err` is not an error but this context, handed back (moved, on the stack) to write.
+    #[allow(clippy::result_large_err)]
     fn try_read(self) -> Result<Outcome, Self> {
         if !matches!(
             self.binding.kind,

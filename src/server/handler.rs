@@ -184,7 +184,7 @@ impl<'a> Journey<'a> {
         let scenario = self.faults().await?;
         if let Some(identity) = &self.identity {
             let engine = &self.sandbox.engine;
-            let written = engine.provision(&self.sandbox.api.spec, identity).await;
+            let written = engine.provision(&self.sandbox.api.spec, identity);
             engine.durable(written).await;
         }
         let call = Call {

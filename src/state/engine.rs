@@ -42,8 +42,12 @@ pub struct Engine {
     pub model: Model,
     pub profile: Arc<Profile>,
     pub store: RwLock<Store>,
-    /// Served requests take turns here before they lock the store for writing.
+    /// Served creates take turns here before they lock the store for writing.
     turns: Turns,
+    /// Tenants known to be in the store (provisioned when the profile provisions), so a
+    /// request need not look at the store, perhaps locked for writing, to know. Changed
+    /// only under the store's write lock.
+    pub(super) provisioned: RwLock<HashSet<String>>,
     /// Resource type -> validator of its stored representation.
     pub validators: HashMap<String, Arc<Validator>>,
     pub idempotency: Idempotency,
@@ -163,6 +167,7 @@ impl Engine {
             profile,
             store: RwLock::new(Store::new(plan.clone())),
             turns: Turns::default(),
+            provisioned: RwLock::new(HashSet::new()),
             validators,
             idempotency: Idempotency::default(),
             stateless: false,
@@ -241,7 +246,10 @@ impl Engine {
 
     /// Replaces every record with an export's.
     pub fn import(&self, store: Store) {
-        self.write().replace(store);
+        let mut writing = self.write();
+        writing.replace(store);
+        self.provisioned.write().clear();
+        drop(writing);
         self.idempotency.clear(None);
     }
 
@@ -282,7 +290,16 @@ impl Engine {
 
     /// Clears all state, or one tenant's.
     pub fn reset(&self, tenant: Option<&str>) {
-        self.write().reset(tenant);
+        let mut writing = self.write();
+        writing.reset(tenant);
+        match tenant {
+            Some(t) => self.provisioned.write().remove(t),
+            None => {
+                self.provisioned.write().clear();
+                true
+            }
+        };
+        drop(writing);
         self.idempotency.clear(tenant);
         if tenant.is_none() {
             self.rate_limit.clear();

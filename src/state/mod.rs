@@ -11,7 +11,7 @@
 //!   `effects` runs lifecycles and the profile's effects, `relations` follows references,
 //!   `emit` records events, [`delivery_log`] serves webhook history through an API's own
 //!   operations, [`delivery`] sends webhooks, [`persist`] writes `--state` files, and
-//!   served requests take [`turns`] at writing.
+//!   served creates take [`turns`] at writing.
 
 pub mod behaviour;
 pub mod body;

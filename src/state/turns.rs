@@ -1,4 +1,5 @@
-//! Turns at writing: served requests take one before they lock the store for writing.
+//! Turns at writing: a served create takes one before each of its holds of the store's
+//! write lock (see `Engine::answer` for why only creates).
 //!
 //! Waiting for the store's write lock blocks the worker thread, and with it every connection
 //! that thread serves; a request waiting for its turn instead lets its worker answer other

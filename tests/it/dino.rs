@@ -563,3 +563,38 @@ async fn teams_transfer_money_only_when_the_recipient_accepts() {
         "nothing moved for pending or cancelled transfers"
     );
 }
+
+/// A team forgotten through the admin API is provisioned afresh on its next request: a new
+/// wallet of 100,000 cents, not the spent one, and no 404 for its missing account.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_team_is_provisioned_again() {
+    let s = Sandbox::start(&["--spec", &dino_spec()]);
+    let base = s.url();
+    let agent = key(base, "din_test_reborn");
+    let spent = agent.spend(4_000, "Bookshop").await;
+    assert_eq!(decided(&spent).0, "approved", "{spent}");
+    let (_, balance) = agent.send(M::GET, "/balance", None, None).await;
+    assert_eq!(
+        balance["wallet"]["available_cents"],
+        json!(96_000),
+        "{balance}"
+    );
+    let reset = client()
+        .post(format!("{base}/__sandbox/reset?tenant=reborn"))
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert!(reset.status().is_success(), "{}", reset.status());
+    let (status, balance) = agent.send(M::GET, "/balance", None, None).await;
+    assert_eq!(status, 200, "{balance}");
+    assert_eq!(
+        balance["wallet"]["available_cents"],
+        json!(100_000),
+        "{balance}"
+    );
+    let again = agent.spend(1_000, "Bookshop").await;
+    assert_eq!(
+        decided(&again),
+        ("approved", "Spend request approved", 49_000)
+    );
+}

@@ -355,7 +355,7 @@ impl Shown<'_> {
                 out.insert(name.clone(), v.clone());
             }
         }
-        if validator.is_some_and(|v| !v.is_valid(&Value::Object(out.clone()))) {
+        if validator.is_some_and(|v| !valid(v, &mut out)) {
             let g = generated
                 .get_or_insert_with(|| self.generate(key, &schema_ptr))
                 .clone();

@@ -292,14 +292,14 @@ impl Engine {
     pub fn reset(&self, tenant: Option<&str>) {
         let mut writing = self.write();
         writing.reset(tenant);
+        let mut known = self.provisioned.write();
         match tenant {
-            Some(t) => self.provisioned.write().remove(t),
-            None => {
-                self.provisioned.write().clear();
-                true
+            Some(t) => {
+                known.remove(t);
             }
-        };
-        drop(writing);
+            None => known.clear(),
+        }
+        drop((known, writing));
         self.idempotency.clear(tenant);
         if tenant.is_none() {
             self.rate_limit.clear();

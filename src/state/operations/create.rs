@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Ctx;
+use super::{Ctx, kept_as};
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
-use crate::state::call::{Outcome, Snapshot};
+use crate::state::call::Outcome;
 use crate::state::effects::Site;
 use crate::state::lists;
 use crate::state::model::singular;
@@ -111,8 +111,7 @@ impl Ctx<'_> {
             Err(answer) => return answer,
         };
         let draft = self.draft(&claim);
-        let committed = self.commit(store, claim, draft);
-        self.answered(committed)
+        self.commit(store, claim, draft)
     }
 
     /// A create that drafts its record (generation, most of its cost) between two short
@@ -128,8 +127,7 @@ impl Ctx<'_> {
             }
         };
         let draft = ctx.draft(&claim);
-        let committed = ctx.stored(&mut ctx.engine.write(), claim, draft);
-        ctx.answered(committed)
+        ctx.stored(&mut ctx.engine.write(), claim, draft)
     }
 
     /// [`create_unlocked`](Self::create_unlocked) for a request being served: each hold of
@@ -146,11 +144,8 @@ impl Ctx<'_> {
             Err(answer) => return answer,
         };
         let draft = ctx.draft(&claim);
-        let committed = {
-            let _turn = engine.turn().await;
-            ctx.stored(&mut engine.write(), claim, draft)
-        };
-        ctx.answered(committed)
+        let _turn = engine.turn().await;
+        ctx.stored(&mut engine.write(), claim, draft)
     }
 
     /// The first hold of a create: what is due applied, the parent checked, the id claimed.
@@ -163,24 +158,12 @@ impl Ctx<'_> {
 
     /// The second hold of a create: stores the drafted record unless something changed
     /// meanwhile refuses it.
-    fn stored(&self, store: &mut Store, claim: Claim, draft: Draft) -> Committed {
+    fn stored(&self, store: &mut Store, claim: Claim, draft: Draft) -> Outcome {
         if let Some(refused) = self.changed_meanwhile(store, &claim) {
             store.tenant(self.call.tenant).release(claim.seq);
-            return Committed::Answered(refused);
+            return refused;
         }
         self.commit(store, claim, draft)
-    }
-
-    /// The answer to a committed create; a settled record's is made here, once the store
-    /// is let go.
-    fn answered(&self, committed: Committed) -> Outcome {
-        match committed {
-            Committed::Answered(outcome) => outcome,
-            Committed::Settled { answer, snapshot } => match (answer, snapshot) {
-                (Outcome::Body(value), Some(snapshot)) => Outcome::Shown(value, snapshot),
-                (answer, _) => answer,
-            },
-        }
     }
 
     /// The new record's id and place in its tenant's sequence, once nothing already there
@@ -266,10 +249,8 @@ impl Ctx<'_> {
     }
 
     /// Stores a drafted record at its claimed place, runs what its creation runs, and
-    /// answers (a settled record, once the store is let go: see [`answered`]).
-    ///
-    /// [`answered`]: Self::answered
-    fn commit(&self, store: &mut Store, claim: Claim, draft: Draft) -> Committed {
+    /// answers (a settled record with the answer it was drafted with).
+    fn commit(&self, store: &mut Store, claim: Claim, draft: Draft) -> Outcome {
         let Draft {
             mut record,
             ready,
@@ -286,7 +267,7 @@ impl Ctx<'_> {
         } = claim;
         if let Err(refused) = self.admit(store, &mut record) {
             store.tenant(tenant).release(seq);
-            return Committed::Answered(refused);
+            return refused;
         }
         let meta = Meta {
             fingerprint: fingerprint.filter(|_| over.is_some_and(|o| o.idempotent_id)),
@@ -317,7 +298,7 @@ impl Ctx<'_> {
             Some(answer) => {
                 let snapshot = self.snapshot_of(store, name, &id);
                 self.engine.created_settled(store, site, record);
-                Committed::Settled { answer, snapshot }
+                kept_as(answer, snapshot)
             }
             None => {
                 let completed = self.engine.completes_before_stored(name);
@@ -329,7 +310,7 @@ impl Ctx<'_> {
                     Some(p) if self.binding.respond_parent => (&p.resource, &p.id),
                     _ => (name, &id),
                 };
-                Committed::Answered(self.respond_stored(store, resource, id))
+                self.respond_stored(store, resource, id)
             }
         };
         // Secrets are shown once (an answer showing the parent shows none).
@@ -360,15 +341,4 @@ struct Draft {
     record: Map<String, Value>,
     ready: Option<Ready>,
     answer: Option<Outcome>,
-}
-
-/// What a commit leaves to answer.
-enum Committed {
-    Answered(Outcome),
-    /// A settled record's answer, made from its members as drafted, and its stored bytes
-    /// (for replays).
-    Settled {
-        answer: Outcome,
-        snapshot: Option<Snapshot>,
-    },
 }

@@ -85,12 +85,9 @@ impl Engine {
     /// interleaved, 6,181 against 6,905/s), as waking waiters that then lose the turn to a
     /// running request cost more than the little a waiting worker had to do meanwhile.
     pub async fn answer(&self, api: &Api, oi: usize, call: &Call<'_>) -> (Outcome, u64) {
-        if self.model.bindings[oi].kind != Kind::Create {
+        if self.model.bindings[oi].kind != Kind::Create || self.stateless {
             let outcome = self.handle(api, oi, call);
             return (outcome, self.take_append());
-        }
-        if let Some(outcome) = self.elsewhere(api, oi, call) {
-            return (outcome, 0);
         }
         let inner = self.request_inner(oi, call);
         let unwrapped = inner.as_ref().map(|b| call.with_body(Some(b)));
@@ -256,8 +253,6 @@ impl<'a> Ctx<'a> {
             .and_then(|p| self.call.param(p))
     }
 
-    /// Whether answering needs the write lock even for a read: a lifecycle step is due for
-    /// what the read shows, or a singleton record does not exist yet.
     /// The answer of a read that changes nothing, under the read lock; the context back for
     /// a write (or a read with a lifecycle step due first).
     // `Err` is not an error but this context, handed back (moved, on the stack) to write.
@@ -290,6 +285,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether answering needs the write lock even for a read: a lifecycle step is due for
+    /// what the read shows, or a singleton record does not exist yet.
     fn needs_write(&self, store: &Store) -> bool {
         let Some(tenant) = store.tenants.get(self.call.tenant) else {
             return self.resource.singleton;
@@ -578,10 +575,7 @@ impl<'a> Ctx<'a> {
         snapshot: Option<Snapshot>,
     ) -> Outcome {
         let key = format!("{}/{resource}/{id}", self.call.tenant);
-        match (self.respond(body, &key), snapshot) {
-            (Outcome::Body(value), Some(snapshot)) => Outcome::Shown(value, snapshot),
-            (outcome, _) => outcome,
-        }
+        kept_as(self.respond(body, &key), snapshot)
     }
 
     /// The answer `snapshot` gave, shown again.
@@ -659,5 +653,14 @@ impl<'a> Ctx<'a> {
             tenant.remove_cascade(&self.resource.name, &id);
         }
         Outcome::Body(Value::Null)
+    }
+}
+
+/// An answer showing a record, kept for replays as `snapshot` (the record's stored bytes)
+/// when there is one.
+fn kept_as(answer: Outcome, snapshot: Option<Snapshot>) -> Outcome {
+    match (answer, snapshot) {
+        (Outcome::Body(value), Some(snapshot)) => Outcome::Shown(value, snapshot),
+        (answer, _) => answer,
     }
 }

@@ -68,6 +68,19 @@ impl Body {
         self.map().remove(member)
     }
 
+    /// Whether `other` holds the same text (cheaply, when both were packed alike).
+    pub fn same_text(&self, other: &Body) -> bool {
+        match (&self.0, &other.0) {
+            (Text::Whole(a), Text::Whole(b)) => a == b,
+            (Text::Packed { data: a, dict: x }, Text::Packed { data: b, dict: y })
+                if Arc::ptr_eq(x, y) =>
+            {
+                a == b
+            }
+            _ => self.bytes() == other.bytes(),
+        }
+    }
+
     /// The text, unpacked when it is packed.
     pub fn bytes(&self) -> Cow<'_, [u8]> {
         match &self.0 {

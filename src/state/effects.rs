@@ -630,11 +630,7 @@ impl Engine {
                 now: at.floor() as i64,
                 generate_optional: self.profile.generate_optional,
             }
-            .build(
-                Some(&Value::Object(new_body)),
-                &[(id_field.to_owned(), json!(new_id))],
-                None,
-            );
+            .build_owned(new_body, &[(id_field.to_owned(), json!(new_id))], None);
         }
         let meta = Meta {
             caused_by: made.caused_by,

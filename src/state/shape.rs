@@ -147,6 +147,12 @@ pub struct NewRecord<'a> {
     pub generate_optional: bool,
 }
 
+/// The members a client (or a behaviour) sent for a new record.
+enum Sent<'a> {
+    Borrowed(&'a Map<String, Value>),
+    Owned(Map<String, Value>),
+}
+
 impl NewRecord<'_> {
     /// Builds a record body from the request body; `fixed` members (id, parent link) win.
     pub fn build(
@@ -155,9 +161,32 @@ impl NewRecord<'_> {
         fixed: &[(String, Value)],
         keep_created: Option<&Value>,
     ) -> Map<String, Value> {
-        let schema = self
-            .schema
-            .map(|s| branch(self.spec, s, body.and_then(Value::as_object)));
+        let sent = body.and_then(Value::as_object).map(Sent::Borrowed);
+        self.assemble(sent, fixed, keep_created)
+    }
+
+    /// [`build`](Self::build) from members the caller gives up (a behaviour's new record):
+    /// they become the record rather than being copied into it.
+    pub fn build_owned(
+        &self,
+        body: Map<String, Value>,
+        fixed: &[(String, Value)],
+        keep_created: Option<&Value>,
+    ) -> Map<String, Value> {
+        self.assemble(Some(Sent::Owned(body)), fixed, keep_created)
+    }
+
+    fn assemble(
+        &self,
+        sent: Option<Sent<'_>>,
+        fixed: &[(String, Value)],
+        keep_created: Option<&Value>,
+    ) -> Map<String, Value> {
+        let sent_members = sent.as_ref().map(|s| match s {
+            Sent::Borrowed(m) => *m,
+            Sent::Owned(m) => m,
+        });
+        let schema = self.schema.map(|s| branch(self.spec, s, sent_members));
         let schema = schema.as_deref();
         let generate = || {
             schema.map_or(Value::Null, |s| {
@@ -182,10 +211,15 @@ impl NewRecord<'_> {
             .and_then(Value::as_object);
         // Everything the client sent is kept (filters may name it), even members the read
         // schema does not show; responses only ever show their own schema's members.
-        if let Some(Value::Object(sent)) = body {
-            for (k, v) in sent {
-                record.insert(k.clone(), v.clone());
+        match sent {
+            Some(Sent::Owned(sent)) if record.is_empty() => record = sent,
+            Some(Sent::Owned(sent)) => record.extend(sent),
+            Some(Sent::Borrowed(sent)) => {
+                for (k, v) in sent {
+                    record.insert(k.clone(), v.clone());
+                }
             }
+            None => {}
         }
         for (k, v) in fixed {
             if names.is_none_or(|n| n.contains_key(k)) || k == "id" {

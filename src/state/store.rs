@@ -696,7 +696,6 @@ impl Collection {
     }
 
     fn file(&mut self, seq: u64, parent: Option<&ParentRef>, body: &Map<String, Value>) {
-        self.settle_shape();
         if let Some(p) = parent {
             file_under(&mut self.children, p.clone(), seq);
         }
@@ -705,8 +704,19 @@ impl Collection {
                 index.add(v, seq);
             }
         }
-        for name in body.keys() {
-            count_present(&mut self.present, name, 1);
+        // Records of one shape in a row are counted by that shape: a comparison of names,
+        // not a lookup per name.
+        match &mut self.shape {
+            Some((names, n))
+                if names.len() == body.len()
+                    && names.iter().zip(body.keys()).all(|(a, b)| a == b) =>
+            {
+                *n += 1;
+            }
+            _ => {
+                self.settle_shape();
+                self.shape = Some((body.keys().cloned().collect(), 1));
+            }
         }
     }
 
@@ -752,7 +762,12 @@ impl Collection {
 
     /// Moves the indexes from `before` to `after` for the record created `seq`-th.
     fn refile(&mut self, seq: u64, before: &Map<String, Value>, after: &Map<String, Value>) {
-        self.settle_shape();
+        // A change that keeps the members it had leaves the counts (and a shape) alone.
+        let same_members =
+            before.len() == after.len() && before.keys().all(|k| after.contains_key(k));
+        if !same_members {
+            self.settle_shape();
+        }
         for (name, index) in &mut self.indexes {
             let (old, new) = (before.get(name), after.get(name));
             if old != new {
@@ -763,6 +778,9 @@ impl Collection {
                     index.add(v, seq);
                 }
             }
+        }
+        if same_members {
+            return;
         }
         for name in before.keys().filter(|k| !after.contains_key(*k)) {
             if let Some(n) = self.present.get_mut(name) {
@@ -1562,6 +1580,33 @@ mod tests {
         assert_eq!(ids("new"), ["b"]);
         assert_eq!(ids("done"), ["a"]);
         assert_eq!(coll.holding("status"), 2);
+    }
+
+    #[test]
+    fn members_are_counted_across_shapes_edits_and_removals() {
+        let mut store = Store::new(plan());
+        let mut t = store.tenant("t");
+        t.insert("things", "a", body(json!({"status": "new", "x": 1})), None);
+        t.insert("things", "b", body(json!({"status": "new", "x": 2})), None);
+        t.insert("things", "c", body(json!({"status": "new"})), None);
+        t.insert("things", "d", body(json!({"x": 3, "status": "new"})), None);
+        // An edit that keeps the members, one that drops one, one that adds one.
+        t.edit("things", "a", |b, _| {
+            b.insert("status".into(), json!("done"));
+        });
+        t.edit("things", "b", |b, _| {
+            b.remove("x");
+        });
+        t.edit("things", "c", |b, _| {
+            b.insert("y".into(), json!(true));
+        });
+        t.insert("things", "e", body(json!({"status": "new", "x": 5})), None);
+        t.remove_cascade("things", "d");
+        let coll = store.collection("t", "things").unwrap();
+        assert_eq!(coll.holding("status"), 4);
+        assert_eq!(coll.holding("x"), 2, "a and e");
+        assert_eq!(coll.holding("y"), 1);
+        assert_eq!(coll.holding("z"), 0);
     }
 
     #[test]

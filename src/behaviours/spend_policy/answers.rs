@@ -1,12 +1,14 @@
 //! The answers: a spend request made and decided, an operator's decision, a held request
 //! expiring, the balance, a sandbox top-up, and accounts shown with their budget position.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::money::Movement;
 use super::policy::{Decision, OVER_BUDGET, PAUSED, Policy, period_bounds};
 use super::settings::Role;
-use super::store::{Index, SpendPolicy};
+use super::store::{AccountTerms, Index, SpendPolicy};
 use crate::state::behaviour::Cx;
 use crate::state::call::Outcome;
 
@@ -78,6 +80,45 @@ fn account_for(
     }
 }
 
+/// The terms of the account a spend is made from: as [`account_for`] finds it, parsed only
+/// when its body changed since the last decision read it.
+fn terms_for(
+    sp: &SpendPolicy,
+    cx: &Cx<'_>,
+    named: Option<&str>,
+) -> Result<Option<(String, Arc<AccountTerms>)>, Outcome> {
+    let records = cx.store.collection(cx.tenant, &sp.s.accounts);
+    let found = match (is_spender(sp, cx), named) {
+        (true, named) => match (records.and_then(|c| c.iter().next()), named) {
+            (Some((own, _)), Some(id)) if &**own != id => return Err(not_found("Account")),
+            (None, Some(_)) => return Err(not_found("Account")),
+            (found, _) => found.map(|(id, r)| (id.to_string(), r)),
+        },
+        (false, Some(id)) => match records.and_then(|c| c.get(id)) {
+            Some(r) => Some((id.to_owned(), r)),
+            None => return Err(not_found("Account")),
+        },
+        (false, None) => None,
+    };
+    let Some((id, stored)) = found else {
+        return Ok(None);
+    };
+    let key = (cx.tenant.to_owned(), id);
+    let mut cache = sp.accounts.lock();
+    if let Some((body, terms)) = cache.get(&key)
+        && body.same_text(&stored.body)
+    {
+        return Ok(Some((key.1, terms.clone())));
+    }
+    let account = stored.body.map();
+    let terms = Arc::new(AccountTerms {
+        policy: Policy::of(&account),
+        team_id: account.get("team_id").cloned().unwrap_or(Value::Null),
+    });
+    cache.insert(key.clone(), (stored.body.clone(), terms.clone()));
+    Ok(Some((key.1, terms)))
+}
+
 /// The index of approvals and held requests, read from the store the first time.
 fn with_index<T>(sp: &SpendPolicy, cx: &Cx<'_>, f: impl FnOnce(&mut Index) -> T) -> T {
     let mut guard = sp.index.lock();
@@ -142,7 +183,7 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         return Outcome::Stateless;
     };
     let (account_id, account) =
-        match account_for(sp, cx, body.get("account_id").and_then(Value::as_str)) {
+        match terms_for(sp, cx, body.get("account_id").and_then(Value::as_str)) {
             Ok(Some(found)) => found,
             Ok(None) => {
                 return Outcome::Coded(
@@ -158,8 +199,8 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         .and_then(Value::as_i64)
         .unwrap_or(0);
     let merchant = text(&body, "merchant_name").to_owned();
-    let policy = Policy::of(&account);
-    let (spent, remaining, monthly, _) = position(sp, cx, &account_id, &policy);
+    let policy = &account.policy;
+    let (spent, remaining, monthly, _) = position(sp, cx, &account_id, policy);
     let decision = policy.decide(amount, &merchant, spent);
     if decision == Decision::Approved && sp.wallet(cx.tenant) < amount {
         return short_wallet();
@@ -167,10 +208,7 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now;
     let mut r = Map::new();
     r.insert("object".into(), json!("spend_request"));
-    r.insert(
-        "team_id".into(),
-        account.get("team_id").cloned().unwrap_or(Value::Null),
-    );
+    r.insert("team_id".into(), account.team_id.clone());
     r.insert("agent_account_id".into(), json!(account_id));
     r.insert("status".into(), json!(decision.status()));
     r.insert("decision_reason".into(), json!(decision.reason()));
@@ -219,7 +257,7 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         with_index(sp, cx, |index| index.held.insert(entry));
     }
     if decision == Decision::Approved {
-        let team = text(&account, "team_id").to_owned();
+        let team = account.team_id.as_str().unwrap_or("").to_owned();
         spend(sp, cx, &id, &account_id, &team, amount, &merchant);
     }
     match stored {

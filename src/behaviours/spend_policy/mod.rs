@@ -63,6 +63,7 @@ impl Behaviour for SpendPolicy {
 
     fn reset(&self, tenant: Option<&str>) {
         *self.index.lock() = None;
+        self.accounts.lock().clear();
         match tenant {
             Some(t) => {
                 self.wallets.lock().remove(t);
@@ -110,6 +111,7 @@ impl OwnData for SpendPolicy {
 
     fn restore(&self, saved: &Value) {
         *self.index.lock() = None;
+        self.accounts.lock().clear();
         let mut wallets = self.wallets.lock();
         wallets.clear();
         let mut addresses = self.addresses.lock();

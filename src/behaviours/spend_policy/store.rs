@@ -7,8 +7,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
+use super::policy::Policy;
 use super::settings::Settings;
 use crate::state::behaviour::Behaviour;
+use crate::state::store::Body;
 
 /// The behaviour.
 pub struct SpendPolicy {
@@ -22,6 +24,16 @@ pub struct SpendPolicy {
     /// What decisions need without reading every request again: built from the store on
     /// first use, kept up to date after, dropped when state is reset or replaced.
     pub(super) index: Mutex<Option<Index>>,
+    /// (tenant, account id) -> the account's body as last read and what decisions need of
+    /// it, so a decision parses the account only when it changed.
+    pub(super) accounts: Mutex<HashMap<(String, String), (Body, Arc<AccountTerms>)>>,
+}
+
+/// What a decision needs of an account.
+#[derive(Debug)]
+pub struct AccountTerms {
+    pub policy: Policy,
+    pub team_id: Value,
 }
 
 /// Approvals per account and the requests waiting for a decision.
@@ -72,6 +84,7 @@ pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String>
         addresses: Mutex::new(HashMap::new()),
         index: Mutex::new(None),
         changes: Mutex::new(Vec::new()),
+        accounts: Mutex::new(HashMap::new()),
     }))
 }
 

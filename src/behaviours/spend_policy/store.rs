@@ -26,8 +26,11 @@ pub struct SpendPolicy {
     pub(super) index: Mutex<Option<Index>>,
     /// (tenant, account id) -> the account's body as last read and what decisions need of
     /// it, so a decision parses the account only when it changed.
-    pub(super) accounts: Mutex<HashMap<(String, String), (Body, Arc<AccountTerms>)>>,
+    pub(super) accounts: Mutex<HashMap<(String, String), KnownAccount>>,
 }
+
+/// An account's body as a decision last read it, and what the decision took from it.
+pub type KnownAccount = (Body, Arc<AccountTerms>);
 
 /// What a decision needs of an account.
 #[derive(Debug)]

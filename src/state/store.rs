@@ -416,12 +416,7 @@ impl Ready {
         }
         // Records of one shape share one list of names (counted once by the collection).
         let names = match &template.names {
-            Some(names)
-                if names.len() == record.len()
-                    && names.iter().zip(record.keys()).all(|(a, b)| a == b) =>
-            {
-                names.clone()
-            }
+            Some(names) if same_names(names, record) => names.clone(),
             _ => record.keys().cloned().collect(),
         };
         Self {
@@ -429,6 +424,11 @@ impl Ready {
             entries: IndexEntries::named(plan.members.get(resource), record, names),
         }
     }
+}
+
+/// Whether `record` has exactly `names`, in that order (records of one shape).
+fn same_names(names: &[String], record: &Map<String, Value>) -> bool {
+    names.len() == record.len() && names.iter().zip(record.keys()).all(|(a, b)| a == b)
 }
 
 /// Counts one more record holding member `name` (a lookup, not a new key, in the usual case).
@@ -707,12 +707,7 @@ impl Collection {
         // Records of one shape in a row are counted by that shape: a comparison of names,
         // not a lookup per name.
         match &mut self.shape {
-            Some((names, n))
-                if names.len() == body.len()
-                    && names.iter().zip(body.keys()).all(|(a, b)| a == b) =>
-            {
-                *n += 1;
-            }
+            Some((names, n)) if same_names(names, body) => *n += 1,
             _ => {
                 self.settle_shape();
                 self.shape = Some((body.keys().cloned().collect(), 1));

@@ -11,6 +11,7 @@ use super::settings::Role;
 use super::store::{AccountTerms, Index, SpendPolicy};
 use crate::state::behaviour::Cx;
 use crate::state::call::Outcome;
+use crate::state::store::Record;
 
 fn iso(unix: f64) -> String {
     let ms = (unix * 1000.0).floor() as i64;
@@ -50,57 +51,46 @@ fn is_spender(sp: &SpendPolicy, cx: &Cx<'_>) -> bool {
 /// An account's id and record.
 type Account = (String, Map<String, Value>);
 
-/// The account a call acts on: a spending key's own (the team's first), or the one a team
-/// key names. `Err` is the answer.
-fn account_for(
+/// The account a call acts on, as stored: a spending key's own (the team's first), or the
+/// one a team key names. `Err` is the answer.
+fn stored_account<'s>(
     sp: &SpendPolicy,
-    cx: &Cx<'_>,
+    cx: &'s Cx<'_>,
     named: Option<&str>,
-) -> Result<Option<Account>, Outcome> {
-    let first = || {
-        cx.store
-            .collection(cx.tenant, &sp.s.accounts)
-            .and_then(|c| {
-                c.iter()
-                    .next()
-                    .map(|(id, r)| (id.to_string(), r.body.map()))
-            })
-    };
+) -> Result<Option<(String, &'s Record)>, Outcome> {
+    let records = cx.store.collection(cx.tenant, &sp.s.accounts);
     match (is_spender(sp, cx), named) {
-        (true, None) => Ok(first()),
-        (true, Some(id)) => match first() {
-            Some((own, a)) if own == id => Ok(Some((own, a))),
-            _ => Err(not_found("Account")),
+        (true, named) => match (records.and_then(|c| c.iter().next()), named) {
+            (Some((own, _)), Some(id)) if &**own != id => Err(not_found("Account")),
+            (None, Some(_)) => Err(not_found("Account")),
+            (found, _) => Ok(found.map(|(id, r)| (id.to_string(), r))),
         },
-        (false, Some(id)) => match record(cx, &sp.s.accounts, id) {
-            Some(a) => Ok(Some((id.to_owned(), a))),
+        (false, Some(id)) => match records.and_then(|c| c.get(id)) {
+            Some(r) => Ok(Some((id.to_owned(), r))),
             None => Err(not_found("Account")),
         },
         (false, None) => Ok(None),
     }
 }
 
-/// The terms of the account a spend is made from: as [`account_for`] finds it, parsed only
-/// when its body changed since the last decision read it.
+/// [`stored_account`], parsed.
+fn account_for(
+    sp: &SpendPolicy,
+    cx: &Cx<'_>,
+    named: Option<&str>,
+) -> Result<Option<Account>, Outcome> {
+    let found = stored_account(sp, cx, named)?;
+    Ok(found.map(|(id, r)| (id, r.body.map())))
+}
+
+/// The terms of the account a spend is made from ([`stored_account`]), parsed only when
+/// its body changed since the last decision read it.
 fn terms_for(
     sp: &SpendPolicy,
     cx: &Cx<'_>,
     named: Option<&str>,
 ) -> Result<Option<(String, Arc<AccountTerms>)>, Outcome> {
-    let records = cx.store.collection(cx.tenant, &sp.s.accounts);
-    let found = match (is_spender(sp, cx), named) {
-        (true, named) => match (records.and_then(|c| c.iter().next()), named) {
-            (Some((own, _)), Some(id)) if &**own != id => return Err(not_found("Account")),
-            (None, Some(_)) => return Err(not_found("Account")),
-            (found, _) => found.map(|(id, r)| (id.to_string(), r)),
-        },
-        (false, Some(id)) => match records.and_then(|c| c.get(id)) {
-            Some(r) => Some((id.to_owned(), r)),
-            None => return Err(not_found("Account")),
-        },
-        (false, None) => None,
-    };
-    let Some((id, stored)) = found else {
+    let Some((id, stored)) = stored_account(sp, cx, named)? else {
         return Ok(None);
     };
     let key = (cx.tenant.to_owned(), id);

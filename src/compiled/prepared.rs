@@ -14,6 +14,29 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The headers of the response made from this answer to request `request_id`.
+    pub fn header_map(&self, request_id: &str) -> http::HeaderMap {
+        use http::{HeaderName, HeaderValue};
+        let mut headers = http::HeaderMap::with_capacity(self.headers.len() + 2);
+        if let Some(ct) = &self.content_type
+            && let Ok(v) = HeaderValue::from_str(ct)
+        {
+            headers.insert(http::header::CONTENT_TYPE, v);
+        }
+        for (k, v) in &self.headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        headers
+    }
+
     pub fn json(status: u16, content_type: &str, body: &Value) -> Self {
         Self {
             status,

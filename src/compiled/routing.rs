@@ -30,6 +30,11 @@ struct Route {
 #[derive(Debug, Default)]
 pub struct Router {
     routes: Vec<Route>,
+    /// Routes by their first segment, when literal: a request is matched against the few
+    /// that can match it, not the whole table (900 operations).
+    by_head: HashMap<String, Vec<usize>>,
+    /// Routes whose first segment is templated (or that have none).
+    templated_head: Vec<usize>,
     /// Path prefixes of the spec's servers (`/v1`): a request under one is routed as if
     /// the prefix were not there, when the full path matches nothing.
     bases: Vec<String>,
@@ -111,6 +116,13 @@ impl Router {
             None => {
                 let mut methods = HashMap::new();
                 methods.insert(method, (operation, names));
+                let at = self.routes.len();
+                match segments.first() {
+                    Some(Segment::Literal(l)) => {
+                        self.by_head.entry(l.clone()).or_default().push(at)
+                    }
+                    _ => self.templated_head.push(at),
+                }
                 self.routes.push(Route { segments, methods });
             }
         }
@@ -141,11 +153,18 @@ impl Router {
 
     fn find_exact(&self, method: &Method, path: &str) -> Match {
         let parts: Vec<&str> = split(path).collect();
+        let head = parts.first().copied().unwrap_or_default();
+        let decoded = head.contains('%').then(|| decode(head));
+        let candidates = [Some(head), decoded.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.by_head.get(h))
+            .flatten()
+            .chain(&self.templated_head)
+            .map(|&i| &self.routes[i])
+            .filter(|r| r.segments.len() == parts.len());
         let mut best: Option<(Vec<u8>, &Route, Vec<String>)> = None;
-        for route in &self.routes {
-            if route.segments.len() != parts.len() {
-                continue;
-            }
+        for route in candidates {
             let Some((score, params)) = match_route(route, &parts) else {
                 continue;
             };
@@ -184,7 +203,7 @@ fn match_route(route: &Route, parts: &[&str]) -> Option<(Vec<u8>, Vec<String>)> 
     for (seg, raw) in route.segments.iter().zip(parts) {
         match seg {
             Segment::Literal(l) => {
-                if l != raw && *l != decode(raw) {
+                if l != raw && !(raw.contains('%') && *l == decode(raw)) {
                     return None;
                 }
                 score.push(2);

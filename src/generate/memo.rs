@@ -88,6 +88,17 @@ pub(super) enum Known {
     Drawn,
     /// Its value, always the same.
     Fixed(Arc<Value>),
+    /// An object some of whose members draw: the members it has, in order, each with its
+    /// value when that is always the same. Only the others are generated again.
+    Members(Arc<[Slot]>),
+}
+
+/// One member of an object that [`Known::Members`] describes.
+pub(super) struct Slot {
+    /// The member's position among the schema's `properties`.
+    pub index: usize,
+    /// Its value, when generating it draws nothing.
+    pub fixed: Option<Arc<Value>>,
 }
 
 /// Each thread's places, by (document, place hash). They live with the thread that

@@ -18,7 +18,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Number, Value, json};
 
-use self::memo::{Known, Place};
+use self::memo::{Known, Place, Slot};
 pub use self::seed::stable_hash;
 use crate::schema::Direction;
 use crate::spec::pointer::{self, ref_of};
@@ -86,6 +86,9 @@ pub struct Generator<'a> {
     direction: Direction,
     /// Use `example` values found on scalar properties when they fit their schema.
     pub use_examples: bool,
+    /// The members of the object [`gen_object`](Self::gen_object) generated last at a
+    /// stable place (by the address of its schema), for [`Known::Members`].
+    made: Option<(usize, Vec<Slot>)>,
 }
 
 #[derive(Clone, Default)]
@@ -137,6 +140,7 @@ impl<'a> Generator<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
             direction,
             use_examples: true,
+            made: None,
         }
     }
 
@@ -235,14 +239,18 @@ impl<'a> Generator<'a> {
         match known {
             Some(Known::Fixed(value)) => return Value::clone(&value),
             Some(Known::Drawn) => return self.gen_fresh(schema, ctx),
+            Some(Known::Members(slots)) => return self.gen_members(schema, &slots, ctx),
             None => {}
         }
         let before = self.rng.get_word_pos();
+        self.made = None;
         let value = self.gen_fresh(schema, ctx);
-        let known = if self.rng.get_word_pos() == before {
-            Known::Fixed(Arc::new(value.clone()))
-        } else {
-            Known::Drawn
+        let here = schema.as_object().map(|m| std::ptr::from_ref(m) as usize);
+        let known = match self.made.take() {
+            _ if self.rng.get_word_pos() == before => Known::Fixed(Arc::new(value.clone())),
+            // This very node's members (not those of a node it led to).
+            Some((node, slots)) if Some(node) == here => Known::Members(slots.into()),
+            _ => Known::Drawn,
         };
         memo::keep(doc, hash, &place, known);
         value
@@ -404,8 +412,11 @@ impl<'a> Generator<'a> {
             Direction::Response => "writeOnly",
         };
         let optional_too = !ctx.minimal && ctx.depth < OPTIONAL_DEPTH;
+        // At a stable place, which members draw is kept, so that next time only they are
+        // generated (see `Known::Members`).
+        let mut slots = (ctx.stable && self.memo.is_some()).then(Vec::new);
         if let Some(Value::Object(props)) = map.kw("properties") {
-            for (name, sub) in props {
+            for (index, (name, sub)) in props.iter().enumerate() {
                 let is_required = required.contains(&name.as_str());
                 if !is_required {
                     if !optional_too {
@@ -428,7 +439,15 @@ impl<'a> Generator<'a> {
                     minimal: ctx.minimal,
                     stable: ctx.stable,
                 };
+                let before = self.rng.get_word_pos();
                 let v = self.gen_value(sub, &child);
+                if let Some(slots) = &mut slots {
+                    let fixed = self.rng.get_word_pos() == before;
+                    slots.push(Slot {
+                        index,
+                        fixed: fixed.then(|| Arc::new(v.clone())),
+                    });
+                }
                 out.insert(name.clone(), v);
             }
         }
@@ -437,6 +456,8 @@ impl<'a> Generator<'a> {
         let wants_entry =
             optional_too && out.is_empty() && matches!(additional, Some(Value::Object(_)));
         if out.len() < min_props || wants_entry {
+            // Made-up members are not described by slots.
+            slots = None;
             let text = json!({"type": "string"});
             let sub = match additional {
                 Some(s @ Value::Object(_)) => s,
@@ -455,6 +476,37 @@ impl<'a> Generator<'a> {
                 out.insert(format!("key{i}"), v);
                 i += 1;
             }
+        }
+        self.made = slots.map(|slots| (std::ptr::from_ref(map) as usize, slots));
+        Value::Object(out)
+    }
+
+    /// An object whose members are known (see [`Known::Members`]): the fixed ones copied,
+    /// the others generated, as [`gen_object`](Self::gen_object) would in the same order.
+    fn gen_members(&mut self, schema: &Value, slots: &[Slot], ctx: &Ctx) -> Value {
+        let Some(Value::Object(props)) = schema.kw("properties") else {
+            return self.gen_fresh(schema, ctx);
+        };
+        let mut out = Map::with_capacity(slots.len());
+        let mut props = props.iter().enumerate();
+        for slot in slots {
+            let Some((_, (name, sub))) = props.find(|(i, _)| *i == slot.index) else {
+                break;
+            };
+            let v = match &slot.fixed {
+                Some(v) => Value::clone(v),
+                None => {
+                    let child = Ctx {
+                        name: Some(name),
+                        depth: ctx.depth + 1,
+                        refs: ctx.refs.clone(),
+                        minimal: ctx.minimal,
+                        stable: ctx.stable,
+                    };
+                    self.gen_value(sub, &child)
+                }
+            };
+            out.insert(name.clone(), v);
         }
         Value::Object(out)
     }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -88,8 +88,8 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     let response = to_response(&answer.prepared, &request_id);
     let exchange = Exchange {
         query: journal::query(parts.uri.query()),
-        request: journal::message(parts.headers.clone(), &request_body),
-        response: journal::message(response.headers().clone(), &answer.prepared.body),
+        request: journal::received(parts.headers.clone(), &request_body),
+        response: journal::answered(answer.prepared, request_id.clone()),
     };
     let entry = JournalEntry {
         seq: 0,
@@ -625,22 +625,6 @@ fn request_id_headers(op: &crate::spec::Operation, status: u16) -> Vec<String> {
 pub fn to_response(p: &Prepared, request_id: &str) -> Response {
     let mut res = Response::new(Body::from(p.body.clone()));
     *res.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = res.headers_mut();
-    if let Some(ct) = &p.content_type
-        && let Ok(v) = HeaderValue::from_str(ct)
-    {
-        headers.insert(http::header::CONTENT_TYPE, v);
-    }
-    for (k, v) in &p.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            headers.insert(k, v);
-        }
-    }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(HeaderName::from_static("x-request-id"), v);
-    }
+    *res.headers_mut() = p.header_map(request_id);
     res.into_response()
 }

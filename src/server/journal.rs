@@ -13,6 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::compiled::Prepared;
 use crate::compiled::problem::FieldError;
 
 /// Requests kept in the journal.
@@ -57,7 +58,7 @@ pub struct Message {
     /// As received (kept as they came, which costs no copy of the values), shown in order
     /// as `[name, value]` pairs with credential values redacted.
     #[serde(serialize_with = "redacted")]
-    pub headers: http::HeaderMap,
+    pub headers: Headers,
     /// The body's first [`MAX_BODY_BYTES`], kept as bytes (a request's journey costs no copy
     /// of a small body) and shown as text: `null` when empty or not text.
     #[serde(serialize_with = "as_text")]
@@ -65,6 +66,28 @@ pub struct Message {
     /// The whole body's size.
     pub body_bytes: usize,
     pub truncated: bool,
+}
+
+/// A message's headers: a request's as received; a response's as the answer they were made
+/// from, made again only when shown (a request's journey pays for no copy of them).
+#[derive(Debug, Clone)]
+pub enum Headers {
+    Received(http::HeaderMap),
+    Answered {
+        answer: Arc<Prepared>,
+        request_id: String,
+    },
+}
+
+impl Headers {
+    fn map(&self) -> std::borrow::Cow<'_, http::HeaderMap> {
+        match self {
+            Self::Received(map) => std::borrow::Cow::Borrowed(map),
+            Self::Answered { answer, request_id } => {
+                std::borrow::Cow::Owned(answer.header_map(request_id))
+            }
+        }
+    }
 }
 
 /// The request and the response of one journal entry.
@@ -118,13 +141,19 @@ struct Inner {
 impl Journal {
     /// Appends an entry (numbering it), dropping the oldest beyond the journal's length.
     pub fn record(&self, mut entry: JournalEntry, exchange: Exchange) {
-        let mut j = self.inner.lock();
-        if j.entries.len() >= JOURNAL_LEN {
-            j.entries.pop_front();
-        }
-        j.last_seq += 1;
-        entry.seq = j.last_seq;
-        j.entries.push_back((entry, Arc::new(exchange)));
+        let exchange = Arc::new(exchange);
+        let evicted = {
+            let mut j = self.inner.lock();
+            let evicted = (j.entries.len() >= JOURNAL_LEN)
+                .then(|| j.entries.pop_front())
+                .flatten();
+            j.last_seq += 1;
+            entry.seq = j.last_seq;
+            j.entries.push_back((entry, exchange));
+            evicted
+        };
+        // Freed after the lock is let go: other requests need not wait for it.
+        drop(evicted);
     }
 
     /// Every entry, oldest first.
@@ -169,7 +198,8 @@ pub fn is_secret(name: &str) -> bool {
 
 /// Headers as the journal shows them: `[name, value]` pairs, credential values redacted,
 /// others as text.
-fn redacted<S: serde::Serializer>(map: &http::HeaderMap, s: S) -> Result<S::Ok, S::Error> {
+fn redacted<S: serde::Serializer>(headers: &Headers, s: S) -> Result<S::Ok, S::Error> {
+    let map = headers.map();
     s.collect_seq(map.iter().map(|(k, v)| {
         let value = if is_secret(k.as_str()) {
             std::borrow::Cow::Borrowed(REDACTED)
@@ -194,8 +224,19 @@ pub fn query(raw: Option<&str>) -> Option<String> {
     )
 }
 
+/// A request as the journal keeps it: its headers and its body, bounded.
+pub fn received(headers: http::HeaderMap, body: &bytes::Bytes) -> Message {
+    message(Headers::Received(headers), body)
+}
+
+/// A response as the journal keeps it: the answer it was made from, its body bounded.
+pub fn answered(answer: Arc<Prepared>, request_id: String) -> Message {
+    let body = answer.body.clone();
+    message(Headers::Answered { answer, request_id }, &body)
+}
+
 /// One side of an exchange: its headers and its body, bounded.
-pub fn message(headers: http::HeaderMap, body: &bytes::Bytes) -> Message {
+fn message(headers: Headers, body: &bytes::Bytes) -> Message {
     let truncated = body.len() > MAX_BODY_BYTES;
     Message {
         headers,
@@ -258,7 +299,7 @@ mod tests {
         );
         h.insert("x-api-key", http::HeaderValue::from_static("sk_live_1"));
         h.insert("authorization", http::HeaderValue::from_static("Bearer t"));
-        let shown = serde_json::to_value(message(h, &bytes::Bytes::new())).ok();
+        let shown = serde_json::to_value(received(h, &bytes::Bytes::new())).ok();
         assert_eq!(
             shown.as_ref().map(|m| &m["headers"]),
             Some(&serde_json::json!([
@@ -273,7 +314,7 @@ mod tests {
     fn bodies_are_cut_at_a_character_boundary() {
         let mut body = vec![b'a'; MAX_BODY_BYTES - 1];
         body.extend("é".as_bytes());
-        let m = message(http::HeaderMap::new(), &body.into());
+        let m = received(http::HeaderMap::new(), &body.into());
         assert!(m.truncated);
         assert_eq!(m.body.len(), MAX_BODY_BYTES);
         assert_eq!(text(&m.body).map(str::len), Some(MAX_BODY_BYTES - 1));
@@ -302,8 +343,8 @@ mod tests {
                 entry,
                 Exchange {
                     query: None,
-                    request: message(http::HeaderMap::new(), &bytes::Bytes::new()),
-                    response: message(http::HeaderMap::new(), &bytes::Bytes::new()),
+                    request: received(http::HeaderMap::new(), &bytes::Bytes::new()),
+                    response: received(http::HeaderMap::new(), &bytes::Bytes::new()),
                 },
             );
         }

@@ -696,13 +696,13 @@ impl Engine {
     }
 
     /// A record that [`settles_when_stored`](Self::settles_when_stored) was just stored,
-    /// as `record`: all its creation does is record its created event, which keeps
-    /// `record` rather than a copy.
+    /// as `record` (with its JSON text, when it was drafted with it): all its creation does
+    /// is record its created event, which keeps `record` rather than a copy.
     pub(super) fn created_settled(
         &self,
         store: &mut Store,
         site: Site<'_>,
-        record: Map<String, Value>,
+        record: (Map<String, Value>, Option<bytes::Bytes>),
     ) {
         let mark = self.event_mark();
         let Site {

@@ -1,6 +1,7 @@
 //! Recording events: every change recorded once (for the API's events list and the admin
 //! API) and queued as webhook deliveries to the targets that want its type.
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::engine::Engine;
@@ -22,7 +23,8 @@ impl Engine {
         object: Map<String, Value>,
         at: f64,
     ) {
-        self.record_event(store, tenant, kind.to_owned(), object_data(object), at);
+        let data = object_data(object);
+        self.record_event(store, tenant, (kind.to_owned(), data, None), at);
     }
 
     /// Records an event and queues its webhook deliveries.
@@ -48,17 +50,19 @@ impl Engine {
                 .collect(),
             _ => object.clone(),
         };
-        self.emit_shown(store, tenant, (kind, change), shown, at);
+        self.emit_shown(store, tenant, (kind, change), (shown, None), at);
     }
 
-    /// [`emit`](Self::emit) of an object the caller gives up: the event keeps it.
+    /// [`emit`](Self::emit) of an object the caller gives up, with its JSON text when the
+    /// caller has it (a record drafted with its text): the event keeps the object, and its
+    /// text is not made again.
     pub(super) fn emit_owned(
         &self,
         store: &mut Store,
         tenant: &str,
         resource: &str,
         change: Change,
-        mut object: Map<String, Value>,
+        (mut object, mut text): (Map<String, Value>, Option<Bytes>),
         at: f64,
     ) {
         let Some(kind) = self.event_kind(resource, &change) else {
@@ -67,9 +71,13 @@ impl Engine {
         if let Some(r) = self.model.resources.get(resource)
             && !r.members.is_empty()
         {
+            let len = object.len();
             object.retain(|k, _| r.members.contains(k));
+            if object.len() != len {
+                text = None;
+            }
         }
-        self.emit_shown(store, tenant, (kind, change), object, at);
+        self.emit_shown(store, tenant, (kind, change), (object, text), at);
     }
 
     /// The type of the event `change` to a record of `resource` records, if it records one.
@@ -94,19 +102,31 @@ impl Engine {
         store: &mut Store,
         tenant: &str,
         (kind, change): (String, Change),
-        shown: Map<String, Value>,
+        (shown, text): (Map<String, Value>, Option<Bytes>),
         at: f64,
     ) {
-        let mut data = object_data(shown);
+        // An object whose text is in hand stands in the event as a mark, which that text
+        // replaces once the event is written out.
+        let (mut data, object) = match text {
+            Some(text) => (object_data_marked(), Some((shown, text))),
+            None => (object_data(shown), None),
+        };
         if let Change::Updated(previous) = change {
             data["previous_attributes"] = previous;
         }
-        self.record_event(store, tenant, kind, data, at);
+        self.record_event(store, tenant, (kind, data, object.map(|(_, t)| t)), at);
     }
 
     /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
-    /// a delivery to every target that wants it.
-    fn record_event(&self, store: &mut Store, tenant: &str, kind: String, data: Value, at: f64) {
+    /// a delivery to every target that wants it. With `object_text`, `data` holds the
+    /// object as [`OBJECT_MARK`], written out as that text.
+    fn record_event(
+        &self,
+        store: &mut Store,
+        tenant: &str,
+        (kind, data, object_text): (String, Value, Option<Bytes>),
+        at: f64,
+    ) {
         let mut events = self.events.lock();
         let mut g = Generator::new(
             &Value::Null,
@@ -122,7 +142,10 @@ impl Engine {
             data,
             &self.profile.events_envelope,
         );
-        let text = crate::compiled::prepared::json_bytes(&payload);
+        let text = match &object_text {
+            Some(object) => marked_json(&payload, object),
+            None => crate::compiled::prepared::json_bytes(&payload),
+        };
         let mut body = Body::from_json(text.clone());
         // APIs with an events collection list their events there too: the log shares the
         // body as stored there (packed).
@@ -259,4 +282,61 @@ fn object_data(object: Map<String, Value>) -> Value {
     let mut data = Map::new();
     data.insert("object".to_owned(), Value::Object(object));
     Value::Object(data)
+}
+
+/// What stands for an event's object whose text is in hand: a string no API value holds
+/// (it starts with a control character and differs in every process).
+static OBJECT_MARK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("\u{1}sandbox-object-{nonce:x}-{}", std::process::id())
+});
+
+/// [`object_data`] with the object as [`OBJECT_MARK`].
+fn object_data_marked() -> Value {
+    let mut data = Map::new();
+    data.insert("object".to_owned(), Value::String(OBJECT_MARK.clone()));
+    Value::Object(data)
+}
+
+/// `payload` as compact JSON, with `object` (JSON text) wherever it holds [`OBJECT_MARK`].
+fn marked_json(payload: &Value, object: &[u8]) -> Bytes {
+    let text = serde_json::to_vec(payload).unwrap_or_default();
+    let mark = serde_json::to_vec(&*OBJECT_MARK).unwrap_or_default();
+    let mut out = Vec::with_capacity(text.len() + object.len());
+    let mut rest = text.as_slice();
+    while let Some(at) = memchr::memmem::find(rest, &mark) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(object);
+        rest = &rest[at + mark.len()..];
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_objects_text_is_written_wherever_its_mark_stands() {
+        let object = json!({"id": "cus_1", "name": "Ünïcode \"quoted\"", "tags": [1, 2]});
+        let text = serde_json::to_vec(&object).unwrap_or_default();
+        let mark = Value::String(OBJECT_MARK.clone());
+        let payload = json!({"id": "evt_1", "data": {"object": mark}, "copy": [mark], "n": 3});
+        let written: Value =
+            serde_json::from_slice(&marked_json(&payload, &text)).unwrap_or(Value::Null);
+        assert_eq!(
+            written,
+            json!({"id": "evt_1", "data": {"object": object}, "copy": [object], "n": 3})
+        );
+        // Without a mark the payload is written as it is.
+        let plain = json!({"id": "evt_2", "data": {"object": {"a": 1}}});
+        assert_eq!(
+            &marked_json(&plain, &text)[..],
+            &serde_json::to_vec(&plain).unwrap_or_default()[..]
+        );
+    }
 }

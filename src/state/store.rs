@@ -401,6 +401,9 @@ pub struct Template {
 pub struct Ready {
     body: Body,
     entries: IndexEntries,
+    /// The record's JSON text (shared with `body` unless that is packed), for whatever
+    /// else writes the record out (its created event).
+    pub text: bytes::Bytes,
 }
 
 impl Ready {
@@ -410,7 +413,8 @@ impl Ready {
         template: &Template,
         record: &Map<String, Value>,
     ) -> Self {
-        let mut body = Body::new(record);
+        let text = bytes::Bytes::from(serde_json::to_vec(record).unwrap_or_default());
+        let mut body = Body::from_json(text.clone());
         if let Some(dict) = &template.dict {
             body = body.packed_with(dict);
         }
@@ -422,6 +426,7 @@ impl Ready {
         Self {
             body,
             entries: IndexEntries::named(plan.members.get(resource), record, names),
+            text,
         }
     }
 }

@@ -274,6 +274,7 @@ impl Ctx<'_> {
             ..Meta::default()
         };
         let parent = self.parent.clone();
+        let text = ready.as_ref().map(|r| r.text.clone());
         match ready {
             Some(ready) => {
                 store
@@ -297,7 +298,7 @@ impl Ctx<'_> {
             // Settled (drafted with its answer): creation only records its event.
             Some(answer) => {
                 let snapshot = self.snapshot_of(store, name, &id);
-                self.engine.created_settled(store, site, record);
+                self.engine.created_settled(store, site, (record, text));
                 kept_as(answer, snapshot)
             }
             None => {

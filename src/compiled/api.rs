@@ -58,15 +58,7 @@ impl Api {
         let schemas = schemas
             .map_err(|_| SpecError::new(file, "/", "schema conversion failed unexpectedly"))?
             .map_err(|e| compile_error(file, &e))?;
-        let spec = Spec {
-            file: file.to_path_buf(),
-            title,
-            doc,
-            operations,
-            derived: Default::default(),
-            flattened: Default::default(),
-            id: Default::default(),
-        };
+        let spec = Spec::analysed(file, title, doc, operations);
         Self::with_schemas(spec, schemas, seed)
     }
 

@@ -77,6 +77,8 @@ pub fn flatten(doc: &Value, schema: &Value) -> Value {
 
 pub struct Generator<'a> {
     doc: &'a Value,
+    /// The spec whose document `doc` is, when it is a spec's (its pointers are parsed once).
+    spec: Option<&'a Spec>,
     /// The spec's cache of flattened schema nodes, when the document is a spec's.
     flat: Option<&'a Flattened>,
     /// The document's id for the values generated without drawing (see [`memo`]), when
@@ -135,6 +137,7 @@ impl<'a> Generator<'a> {
     pub fn new(doc: &'a Value, seed: u64, key: &str, direction: Direction) -> Self {
         Self {
             doc,
+            spec: None,
             flat: None,
             memo: None,
             rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
@@ -147,6 +150,7 @@ impl<'a> Generator<'a> {
     /// A generator for `spec`'s document that reuses the schemas it flattened before.
     pub fn for_spec(spec: &'a Spec, seed: u64, key: &str, direction: Direction) -> Self {
         Self {
+            spec: Some(spec),
             flat: Some(&spec.flattened),
             memo: Some(spec.id.get()),
             ..Self::new(&spec.doc, seed, key, direction)
@@ -179,7 +183,11 @@ impl<'a> Generator<'a> {
             stable: true,
             ..Ctx::default()
         };
-        pointer::lookup(doc, ptr).map_or(Value::Null, |s| self.gen_value(s, &ctx))
+        let node = match self.spec {
+            Some(spec) => spec.at(ptr),
+            None => pointer::lookup(doc, ptr),
+        };
+        node.map_or(Value::Null, |s| self.gen_value(s, &ctx))
     }
 
     /// What `$ref` node `schema` stands for: the end of its chain, with that node's `allOf`
@@ -305,7 +313,7 @@ impl<'a> Generator<'a> {
             return c.clone();
         }
         for key in ["oneOf", "anyOf"] {
-            if let Some(Value::Array(branches)) = map.get(key)
+            if let Some(Value::Array(branches)) = map.kw(key)
                 && !branches.is_empty()
             {
                 return self.gen_alternative(map, key, branches, ctx);

@@ -36,6 +36,24 @@ pub struct Spec {
     pub flattened: Flattened,
     /// Names this document in caches kept outside it.
     pub id: DocumentId,
+    /// The pointers looked up so far, parsed.
+    pointers: Pointers,
+}
+
+/// Pointers into the document, parsed once: a request's schemas are looked up by pointer
+/// on every request, and parsing one (`~1` escapes in every path) cost more than walking it.
+#[derive(Debug, Default)]
+struct Pointers(parking_lot::RwLock<std::collections::HashMap<String, std::sync::Arc<[String]>>>);
+
+impl Pointers {
+    fn tokens(&self, ptr: &str) -> Option<std::sync::Arc<[String]>> {
+        if let Some(tokens) = self.0.read().get(ptr) {
+            return Some(tokens.clone());
+        }
+        let tokens: std::sync::Arc<[String]> = pointer::tokens(ptr)?.into();
+        self.0.write().insert(ptr.to_owned(), tokens.clone());
+        Some(tokens)
+    }
 }
 
 /// A document's name in caches kept outside it (the generator's values, kept per thread):
@@ -123,7 +141,12 @@ impl Spec {
     /// Builds a spec from an already parsed document (`file` is used for messages only).
     pub fn from_document(file: &Path, doc: Value) -> Result<Self, SpecError> {
         let (title, operations) = Self::analyse(file, &doc)?;
-        Ok(Self {
+        Ok(Self::analysed(file, title, doc, operations))
+    }
+
+    /// A spec from a document and what [`analyse`](Self::analyse) found in it.
+    pub fn analysed(file: &Path, title: String, doc: Value, operations: Vec<Operation>) -> Self {
+        Self {
             file: file.to_path_buf(),
             title,
             doc,
@@ -131,7 +154,8 @@ impl Spec {
             derived: Derived::default(),
             flattened: Flattened::default(),
             id: DocumentId::default(),
-        })
+            pointers: Pointers::default(),
+        }
     }
 
     /// Checks a parsed document and lists its operations; returns (title, operations).
@@ -211,7 +235,7 @@ impl Spec {
 
     /// Resolves a pointer in the document; `None` when nothing is there.
     pub fn at(&self, ptr: &str) -> Option<&Value> {
-        pointer::lookup(&self.doc, ptr)
+        pointer::walk(&self.doc, &self.pointers.tokens(ptr)?)
     }
 }
 

@@ -31,24 +31,32 @@ fn decode(reference: &str) -> Option<Cow<'_, str>> {
 /// The value at `pointer` in `doc` (RFC 6901), as `Value::pointer` finds it, without
 /// copying the tokens that need no unescaping: refs are followed on every request.
 pub fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    walk(doc, &tokens(pointer)?)
+}
+
+/// The reference tokens of `pointer`, unescaped (`None` for one that does not start with
+/// `/`): parsed once, a pointer looked up on every request is walked without allocating.
+pub fn tokens(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
-        return Some(doc);
+        return Some(Vec::new());
     }
-    pointer
-        .strip_prefix('/')?
-        .split('/')
-        .try_fold(doc, |target, token| {
-            let token: Cow<str> = if token.contains('~') {
-                token.replace("~1", "/").replace("~0", "~").into()
-            } else {
-                token.into()
-            };
-            match target {
-                Value::Object(map) => member(map, &token),
-                Value::Array(items) => array_index(&token).and_then(|i| items.get(i)),
-                _ => None,
-            }
-        })
+    let tokens = pointer.strip_prefix('/')?.split('/').map(|token| {
+        if token.contains('~') {
+            token.replace("~1", "/").replace("~0", "~")
+        } else {
+            token.to_owned()
+        }
+    });
+    Some(tokens.collect())
+}
+
+/// The node that unescaped `tokens` lead to from `doc`.
+pub fn walk<'a>(doc: &'a Value, tokens: &[String]) -> Option<&'a Value> {
+    tokens.iter().try_fold(doc, |target, token| match target {
+        Value::Object(map) => member(map, token),
+        Value::Array(items) => array_index(token).and_then(|i| items.get(i)),
+        _ => None,
+    })
 }
 
 /// An array index token: digits, without a sign or leading zeros.

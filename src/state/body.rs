@@ -32,6 +32,18 @@ enum Text {
 /// with the last of them).
 pub struct Dict(Box<[u8]>);
 
+impl Dict {
+    /// The dictionary's size: about the size of a body of its collection, as a guess at
+    /// the next one's.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Below this size packing saves less than it costs.
 const PACK_MIN: usize = 64;
 /// The most of a body's text a dictionary takes: compressing reads the whole dictionary

@@ -62,6 +62,8 @@ pub struct Engine {
     pub seed: u64,
     /// Schema pointer -> its members (`None`: free-form), computed once.
     pub(super) names: Mutex<HashMap<String, Option<Arc<Members>>>>,
+    /// Resource -> what completing one of its new records generates, worked out once.
+    completions: RwLock<HashMap<String, Arc<Completion>>>,
     /// Operation -> how its list responses are shaped, computed once.
     pub(super) list_plans: Mutex<HashMap<usize, Arc<ListPlan>>>,
     /// `(resource, member)` -> pointer of the item schema of each embedded array member.
@@ -176,6 +178,7 @@ impl Engine {
             webhooks: Mutex::new(WebhookState::default()),
             seed: api.seed,
             names: Mutex::new(HashMap::new()),
+            completions: RwLock::default(),
             list_plans: Mutex::new(HashMap::new()),
             embed_items,
             shows_caused,
@@ -323,18 +326,7 @@ impl Engine {
         resource: &str,
         record: &mut serde_json::Map<String, Value>,
     ) {
-        let shown = super::shape::Shown {
-            spec,
-            seed: self.seed,
-            generate_optional: self.profile.generate_optional,
-        };
-        let schemas: Vec<(&String, Arc<super::shape::Members>)> = self
-            .shown
-            .get(resource)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| Some((s, self.names_of(spec, s)?)))
-            .collect();
+        let completion = self.completion(spec, resource);
         // A schema asking for `id` shows the record's id, whatever its member's name.
         let id_field = self
             .model
@@ -342,17 +334,62 @@ impl Engine {
             .get(resource)
             .map(|r| r.id_field.as_str());
         if let Some(field) = id_field.filter(|f| *f != "id")
+            && completion.shows_id
             && !record.contains_key("id")
-            && schemas
-                .iter()
-                .any(|(_, m)| m.names.iter().any(|n| n == "id"))
             && let Some(id) = record.get(field).cloned()
         {
             record.insert("id".to_owned(), id);
         }
-        for (schema, members) in &schemas {
-            shown.complete(key, schema, record, members);
+        let shown = super::shape::Shown {
+            spec,
+            seed: self.seed,
+            generate_optional: self.profile.generate_optional,
+        };
+        for i in completion.missing(record) {
+            if let Some((schema, name, member)) = completion.members.get(i) {
+                record.insert(name.clone(), shown.member(key, schema, name, member));
+            }
         }
+    }
+
+    /// What completing a new record of `resource` generates, worked out once.
+    fn completion(&self, spec: &Spec, resource: &str) -> Arc<Completion> {
+        if let Some(c) = self.completions.read().get(resource) {
+            return c.clone();
+        }
+        let schemas: Vec<(&String, Arc<Members>)> = self
+            .shown
+            .get(resource)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s, self.names_of(spec, s)?)))
+            .collect();
+        let generate_optional = self.profile.generate_optional;
+        let mut members: Vec<(String, String, Value)> = Vec::new();
+        // A member is generated under the first schema that would generate it: the later
+        // ones find it there.
+        for (schema, m) in &schemas {
+            for name in &m.names {
+                let wanted = generate_optional || m.required.contains(name);
+                if wanted
+                    && !members.iter().any(|(_, n, _)| n == name)
+                    && let Some(member) = m.schemas.get(name)
+                {
+                    members.push(((*schema).clone(), name.clone(), member.clone()));
+                }
+            }
+        }
+        let completion = Arc::new(Completion {
+            shows_id: schemas
+                .iter()
+                .any(|(_, m)| m.names.iter().any(|n| n == "id")),
+            members,
+            last: Mutex::default(),
+        });
+        self.completions
+            .write()
+            .insert(resource.to_owned(), completion.clone());
+        completion
     }
 
     /// The schema a resource's records follow, for time formats and generation.
@@ -496,6 +533,41 @@ fn sort_fields(spec: &Spec, schema: Option<&str>) -> Vec<String> {
 }
 
 /// Each resource's distinct response schemas (item reads, list items, creates, updates).
+/// The members a new record of one resource is completed with: each member a schema it is
+/// shown through has (or requires), under the first such schema, with the member's schema.
+pub(super) struct Completion {
+    /// Whether a schema shows `id` (the record's id, whatever its id member's name).
+    shows_id: bool,
+    /// `(schema pointer, member, member schema)`.
+    members: Vec<(String, String, Value)>,
+    /// The member names of the record completed last, and which of `members` it lacked:
+    /// a resource's new records mostly come in one shape, which then needs no lookups.
+    last: Mutex<Option<(Vec<String>, Vec<usize>)>>,
+}
+
+impl Completion {
+    /// Which of `members` `record` lacks.
+    fn missing(&self, record: &serde_json::Map<String, Value>) -> Vec<usize> {
+        let same_shape = |names: &[String]| {
+            names.len() == record.len() && names.iter().zip(record.keys()).all(|(a, b)| a == b)
+        };
+        if let Some((names, missing)) = &*self.last.lock()
+            && same_shape(names)
+        {
+            return missing.clone();
+        }
+        let missing: Vec<usize> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, name, _))| !record.contains_key(name))
+            .map(|(i, _)| i)
+            .collect();
+        *self.last.lock() = Some((record.keys().cloned().collect(), missing.clone()));
+        missing
+    }
+}
+
 fn shown_schemas(spec: &Spec, model: &Model) -> HashMap<String, Vec<String>> {
     let mut shown: HashMap<String, Vec<String>> = HashMap::new();
     for (oi, b) in model.bindings.iter().enumerate() {

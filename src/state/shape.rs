@@ -401,32 +401,16 @@ impl Shown<'_> {
     /// Members a record lacks that showing it through `schema_ptr` would generate: added to
     /// the record when it is made, so they are stored once and every later read (and the
     /// events of later changes) agree.
-    pub fn complete(
-        &self,
-        key: &str,
-        schema_ptr: &str,
-        record: &mut Map<String, Value>,
-        members: &Members,
-    ) {
-        let missing: Vec<&String> = members
-            .names
-            .iter()
-            .filter(|n| !record.contains_key(*n))
-            .filter(|n| self.generate_optional || members.required.contains(n))
-            .collect();
-        for name in missing {
-            let Some(schema) = members.schemas.get(name) else {
-                continue;
-            };
-            let mut g = Generator::for_spec(
-                self.spec,
-                self.seed,
-                &format!("{key} {schema_ptr} {name}"),
-                Direction::Response,
-            );
-            let value = g.member(name, schema);
-            record.insert(name.clone(), value);
-        }
+    /// The value of member `name` (schema `member`) of the record `key`, as schema
+    /// `schema_ptr` shows it, when the record lacks it.
+    pub fn member(&self, key: &str, schema_ptr: &str, name: &str, member: &Value) -> Value {
+        let mut g = Generator::for_spec(
+            self.spec,
+            self.seed,
+            &format!("{key} {schema_ptr} {name}"),
+            Direction::Response,
+        );
+        g.member(name, member)
     }
 
     fn generate(&self, key: &str, schema_ptr: &str) -> Map<String, Value> {

@@ -413,7 +413,13 @@ impl Ready {
         template: &Template,
         record: &Map<String, Value>,
     ) -> Self {
-        let text = bytes::Bytes::from(serde_json::to_vec(record).unwrap_or_default());
+        // Written into room for a body like the collection's others, not grown as it goes.
+        let room = template.dict.as_ref().map_or(256, |d| d.len() + 128);
+        let mut text = Vec::with_capacity(room);
+        if serde_json::to_writer(&mut text, record).is_err() {
+            text.clear();
+        }
+        let text = bytes::Bytes::from(text);
         let mut body = Body::from_json(text.clone());
         if let Some(dict) = &template.dict {
             body = body.packed_with(dict);

@@ -86,9 +86,12 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
     let response = to_response(&answer.prepared, &request_id);
+    let query = journal::query(parts.uri.query());
+    // The request's headers are needed no more: the journal keeps them, uncopied.
+    let mut parts = parts;
     let exchange = Exchange {
-        query: journal::query(parts.uri.query()),
-        request: journal::received(parts.headers.clone(), &request_body),
+        query,
+        request: journal::received(std::mem::take(&mut parts.headers), &request_body),
         response: journal::answered(answer.prepared, request_id.clone()),
     };
     let entry = JournalEntry {
@@ -113,8 +116,6 @@ struct Journey<'a> {
     sandbox: &'a Sandbox,
     parts: &'a http::request::Parts,
     request_id: &'a str,
-    /// The absolute request URL (problem `instance` members are usually `format: uri`).
-    instance: String,
     /// The operation, once routed.
     op: Option<usize>,
     /// The tenant, once authenticated (`-` before).
@@ -134,23 +135,10 @@ type Step<T> = Result<T, Answer>;
 
 impl<'a> Journey<'a> {
     fn new(sandbox: &'a Sandbox, parts: &'a http::request::Parts, request_id: &'a str) -> Self {
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        let instance = format!(
-            "http://{host}{}",
-            parts
-                .uri
-                .path_and_query()
-                .map_or(parts.uri.path(), |pq| pq.as_str())
-        );
         Self {
             sandbox,
             parts,
             request_id,
-            instance,
             op: None,
             tenant: "-".into(),
             identity: None,
@@ -201,6 +189,19 @@ impl<'a> Journey<'a> {
         self.answer_once(&call, &bytes).await
     }
 
+    /// The absolute request URL (problem `instance` members are usually `format: uri`).
+    fn instance(&self) -> String {
+        let host = self
+            .parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let uri = &self.parts.uri;
+        let path = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        format!("http://{host}{path}")
+    }
+
     fn oi(&self) -> usize {
         self.op.unwrap_or_default()
     }
@@ -228,7 +229,7 @@ impl<'a> Journey<'a> {
             detail,
             errors,
             request_id: self.request_id,
-            instance: &self.instance,
+            instance: &self.instance(),
         };
         problem::render(&self.sandbox.api, self.op, &p)
     }

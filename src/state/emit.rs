@@ -42,42 +42,48 @@ impl Engine {
         };
         // The object as the API shows the resource: members kept only for the sandbox
         // (links, balances, issued tokens) stay out of events.
-        let shown: Map<String, Value> = match self.model.resources.get(resource) {
-            Some(r) if !r.members.is_empty() => object
-                .iter()
-                .filter(|(k, _)| r.members.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            _ => object.clone(),
-        };
+        let shows = self.event_shown(resource, object.keys());
+        let shown: Map<String, Value> = object
+            .iter()
+            .zip(shows)
+            .filter(|(_, shown)| *shown)
+            .map(|((k, v), _)| (k.clone(), v.clone()))
+            .collect();
         self.emit_shown(store, tenant, (kind, change), (shown, None), at);
     }
 
-    /// [`emit`](Self::emit) of an object the caller gives up, with its JSON text when the
-    /// caller has it (a record drafted with its text): the event keeps the object, and its
-    /// text is not made again.
+    /// [`emit`](Self::emit) of an object the caller gives up, with the JSON text of its
+    /// members that [`event_shown`](Self::event_shown) when the caller has it (a record
+    /// drafted with it): the event keeps the object, and its text is not made again.
     pub(super) fn emit_owned(
         &self,
         store: &mut Store,
         tenant: &str,
         resource: &str,
         change: Change,
-        (mut object, mut text): (Map<String, Value>, Option<Bytes>),
+        (mut object, text): (Map<String, Value>, Option<Bytes>),
         at: f64,
     ) {
         let Some(kind) = self.event_kind(resource, &change) else {
             return;
         };
-        if let Some(r) = self.model.resources.get(resource)
-            && !r.members.is_empty()
-        {
-            let len = object.len();
-            object.retain(|k, _| r.members.contains(k));
-            if object.len() != len {
-                text = None;
-            }
-        }
+        let shown = self.event_shown(resource, object.keys());
+        let mut shown = shown.iter();
+        object.retain(|_, _| shown.next().copied().unwrap_or(true));
         self.emit_shown(store, tenant, (kind, change), (object, text), at);
+    }
+
+    /// Which of a record's members (`names`, in order) events about `resource` show: those
+    /// the API shows (links, balances, issued tokens the sandbox keeps stay out).
+    pub(super) fn event_shown<'n>(
+        &self,
+        resource: &str,
+        names: impl Iterator<Item = &'n String>,
+    ) -> Vec<bool> {
+        match self.model.resources.get(resource) {
+            Some(r) if !r.members.is_empty() => r.shows_each(names),
+            _ => names.map(|_| true).collect(),
+        }
     }
 
     /// The type of the event `change` to a record of `resource` records, if it records one.
@@ -303,10 +309,12 @@ fn object_data_marked() -> Value {
 /// `payload` as compact JSON, with `object` (JSON text) wherever it holds [`OBJECT_MARK`].
 fn marked_json(payload: &Value, object: &[u8]) -> Bytes {
     let text = serde_json::to_vec(payload).unwrap_or_default();
-    let mark = serde_json::to_vec(&*OBJECT_MARK).unwrap_or_default();
+    static WRITTEN: std::sync::LazyLock<Vec<u8>> =
+        std::sync::LazyLock::new(|| serde_json::to_vec(&*OBJECT_MARK).unwrap_or_default());
+    let mark = WRITTEN.as_slice();
     let mut out = Vec::with_capacity(text.len() + object.len());
     let mut rest = text.as_slice();
-    while let Some(at) = memchr::memmem::find(rest, &mark) {
+    while let Some(at) = memchr::memmem::find(rest, mark) {
         out.extend_from_slice(&rest[..at]);
         out.extend_from_slice(object);
         rest = &rest[at + mark.len()..];

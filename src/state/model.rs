@@ -130,6 +130,31 @@ pub struct Link {
     pub value_from: Option<String>,
 }
 
+impl Resource {
+    /// Whether `member` is one of the schema's properties.
+    pub fn shows(&self, member: &str) -> bool {
+        self.sorted_members
+            .binary_search_by(|m| m.as_str().cmp(member))
+            .is_ok()
+    }
+
+    /// [`shows`](Self::shows) for each of a record's `names`, in order. A record made from
+    /// the schema has its properties in the schema's order (others after them), so each
+    /// name is mostly the property expected next, found by one comparison.
+    pub fn shows_each<'n>(&self, names: impl Iterator<Item = &'n String>) -> Vec<bool> {
+        let mut next = 0;
+        names
+            .map(|name| match self.members.get(next) {
+                Some(m) if m == name => {
+                    next += 1;
+                    true
+                }
+                _ => self.shows(name),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub name: String,
@@ -140,6 +165,9 @@ pub struct Resource {
     pub schema: Option<String>,
     /// That schema's property names.
     pub members: Vec<String>,
+    /// The same, sorted: whether a record's member is one of them is asked for each member
+    /// of each event's object.
+    sorted_members: Vec<String>,
     /// One record per tenant (profile `singleton`), with id [`SINGLETON_ID`].
     pub singleton: bool,
     /// The member naming the parent record, and the parent's resource, when the resource
@@ -609,12 +637,15 @@ impl Model {
                     envelope::id_member(&props, &name, item_params.get(&name).map(String::as_str))
                 })
                 .unwrap_or_else(|| "id".to_owned());
+            let mut sorted_members = props.clone();
+            sorted_members.sort_unstable();
             let resource = Resource {
                 name: name.clone(),
                 id_field,
                 id_prefix: over.and_then(|o| o.id_prefix.clone()),
                 schema,
                 members: props,
+                sorted_members,
                 singleton: over.is_some_and(|o| o.singleton),
                 parent_member: None,
             };

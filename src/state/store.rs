@@ -401,26 +401,25 @@ pub struct Template {
 pub struct Ready {
     body: Body,
     entries: IndexEntries,
-    /// The record's JSON text (shared with `body` unless that is packed), for whatever
-    /// else writes the record out (its created event).
-    pub text: bytes::Bytes,
+    /// The record as its events show it (without the members kept only for the sandbox),
+    /// as JSON text: what its created event holds.
+    pub shown_text: bytes::Bytes,
 }
 
 impl Ready {
+    /// `record` drafted for `resource`, whose events show the members `shown` marks (one
+    /// flag per member, in order).
     pub fn new(
         plan: &IndexPlan,
         resource: &str,
         template: &Template,
         record: &Map<String, Value>,
+        shown: &[bool],
     ) -> Self {
         // Written into room for a body like the collection's others, not grown as it goes.
         let room = template.dict.as_ref().map_or(256, |d| d.len() + 128);
-        let mut text = Vec::with_capacity(room);
-        if serde_json::to_writer(&mut text, record).is_err() {
-            text.clear();
-        }
-        let text = bytes::Bytes::from(text);
-        let mut body = Body::from_json(text.clone());
+        let (text, shown_text) = written(record, shown, room);
+        let mut body = Body::from_json(text);
         if let Some(dict) = &template.dict {
             body = body.packed_with(dict);
         }
@@ -432,9 +431,48 @@ impl Ready {
         Self {
             body,
             entries: IndexEntries::named(plan.members.get(resource), record, names),
-            text,
+            shown_text,
         }
     }
+}
+
+/// `record` as JSON text, and the members `shown` marks as JSON text: those come first in
+/// the record's text, so both are written once (the second is the first's start, closed).
+fn written(
+    record: &Map<String, Value>,
+    shown: &[bool],
+    room: usize,
+) -> (bytes::Bytes, bytes::Bytes) {
+    use serde::Serializer as _;
+    let object = |keep: bool, room: usize| {
+        let mut text = Vec::with_capacity(room);
+        let members = record
+            .iter()
+            .zip(shown.iter().chain(std::iter::repeat(&true)))
+            .filter(|(_, s)| **s == keep)
+            .map(|(member, _)| member);
+        if serde_json::Serializer::new(&mut text)
+            .collect_map(members)
+            .is_err()
+        {
+            text = b"{}".to_vec();
+        }
+        text
+    };
+    if shown.iter().all(|s| *s) {
+        let text = bytes::Bytes::from(object(true, room));
+        return (text.clone(), text);
+    }
+    let shows = object(true, room);
+    let kept = object(false, 64);
+    // `{shown...}` and `{kept...}` joined: `{shown..., kept...}`.
+    let mut text = Vec::with_capacity(shows.len() + kept.len());
+    text.extend_from_slice(&shows[..shows.len() - 1]);
+    if shows.len() > 2 {
+        text.push(b',');
+    }
+    text.extend_from_slice(&kept[1..]);
+    (bytes::Bytes::from(text), bytes::Bytes::from(shows))
 }
 
 /// Whether `record` has exactly `names`, in that order (records of one shape).

@@ -215,11 +215,10 @@ impl Ctx<'_> {
         if self.engine.completes_before_stored(name) {
             self.engine.complete(self.spec(), &key, name, &mut record);
         }
-        let ready = self
-            .engine
-            .behaviour_of(name)
-            .is_none()
-            .then(|| Ready::new(&self.engine.plan, name, &claim.template, &record));
+        let ready = self.engine.behaviour_of(name).is_none().then(|| {
+            let shown = self.engine.event_shown(name, record.keys());
+            Ready::new(&self.engine.plan, name, &claim.template, &record, &shown)
+        });
         // A settled record's answer needs nothing the commit does: made here, not while
         // the store is locked.
         let answer = (self.engine.settles_when_stored(name) && !self.responds_parent())
@@ -274,7 +273,7 @@ impl Ctx<'_> {
             ..Meta::default()
         };
         let parent = self.parent.clone();
-        let text = ready.as_ref().map(|r| r.text.clone());
+        let text = ready.as_ref().map(|r| r.shown_text.clone());
         match ready {
             Some(ready) => {
                 store

@@ -12,7 +12,10 @@
 //! 1. **Fresh-key POST**: `POST /customers` with a new `x-idempotency-key` (UUID v4) on every
 //!    request, so every request creates a customer: requests/s and p50/p99, without and with
 //!    `--state` (a log in a temporary directory, synced before each answer), and as ratios to
-//!    the bare server's POST (targets: >= 40% without `--state`, >= 25% with it).
+//!    the bare server's POST (targets: >= 40% without `--state`, >= 25% with it). The three
+//!    POST scenarios run on servers of their own, measured in turns (five slices of each,
+//!    interleaved), so a drift in the machine's speed during the run weighs on both sides of
+//!    each ratio alike.
 //! 2. **List at scale**: `GET /customers?limit=10` in one tenant holding 100, 10,000 and
 //!    100,000 customers, and the slowdown from 100 to 100,000 (target: within 1.5x). The
 //!    records are created through the API (fresh-key POSTs from every connection, in a tenant
@@ -49,8 +52,8 @@ use serde_json::Value;
 
 use support::{
     CpuMark, IDEMPOTENCY_HEADER, POST_BODY, Row, Server, Settings, Target, client, first_answer,
-    free_port, histogram, load, loadavg, met, micros, print_rows, row, runtime, sandbox_binary,
-    sandbox_command, spawn_bare, status_kb, uuid_v4,
+    free_port, histogram, load, load_in_turns, loadavg, met, micros, print_rows, row, runtime,
+    sandbox_binary, sandbox_command, spawn_bare, status_kb, uuid_v4,
 };
 
 /// The tenant (API key) the POST scenarios create in.
@@ -156,10 +159,9 @@ fn run() -> Result<()> {
         ctx.settings.connections,
         ctx.settings.measure
     );
-    let bare = measure_bare(&ctx)?;
-    let post = measure_post(&ctx, None)?;
     let state_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let post_state = measure_post(&ctx, Some(&state_dir.path().join("post.state")))?;
+    let (bare_post, post, post_state) = measure_posts(&ctx, &state_dir.path().join("post.state"))?;
+    let bare = measure_bare(&ctx, bare_post)?;
     if std::env::var_os("BENCH_POST_ONLY").is_some() {
         println!();
         print_rows(&[&bare.post, &post, &post_state]);
@@ -188,7 +190,8 @@ struct Bare {
     list_body_bytes: usize,
 }
 
-fn measure_bare(ctx: &Ctx) -> Result<Bare> {
+/// The bare server's lists and single GETs (its POST is measured with the sandbox's).
+fn measure_bare(ctx: &Ctx, post: Row) -> Result<Bare> {
     let bare = spawn_bare()?;
     let base = bare.base_url();
     let list = || Target::get_url(format!("{base}{LIST_QUERY}"), SCALE_TENANT);
@@ -198,27 +201,46 @@ fn measure_bare(ctx: &Ctx) -> Result<Bare> {
             SCALE_TENANT,
         )
     };
-    ctx.verify(&Target::post_fresh(&base, POST_TENANT))?;
     let list_body_bytes = ctx.verify(&list())?.len();
     ctx.verify(&item())?;
     Ok(Bare {
         list_body_bytes,
-        post: ctx.load("bare POST", &bare, Target::post_fresh(&base, POST_TENANT))?,
+        post,
         list: ctx.load("bare GET list", &bare, list())?,
         item: ctx.load("bare GET item", &bare, item())?,
     })
 }
 
-/// Fresh-key `POST /customers` on a server of its own, with `--state state` when given.
-fn measure_post(ctx: &Ctx, state: Option<&Path>) -> Result<Row> {
-    let server = ctx.sandbox(state)?;
-    let target = || Target::post_fresh(&server.base_url(), POST_TENANT);
-    ctx.verify(&target())?;
-    let name = match state {
-        Some(_) => "sandbox POST fresh key, --state",
-        None => "sandbox POST fresh key",
-    };
-    ctx.load(name, &server, target())
+/// Rounds of the fresh-key POST scenarios taken in turns.
+const POST_ROUNDS: u32 = 5;
+
+/// Fresh-key `POST /customers` on the bare server, on the sandbox, and on the sandbox with
+/// `--state state`, each on a server of its own, measured in turns (a slice of each, five
+/// times) so that a drift in the machine's speed weighs on the ratios' both sides alike.
+fn measure_posts(ctx: &Ctx, state: &Path) -> Result<(Row, Row, Row)> {
+    let bare = spawn_bare()?;
+    let plain = ctx.sandbox(None)?;
+    let durable = ctx.sandbox(Some(state))?;
+    let mut scenarios = Vec::new();
+    for (name, server) in [
+        ("bare POST", &bare),
+        ("sandbox POST fresh key", &plain),
+        ("sandbox POST fresh key, --state", &durable),
+    ] {
+        let target = Target::post_fresh(&server.base_url(), POST_TENANT);
+        ctx.verify(&target)?;
+        scenarios.push((name.to_owned(), server.pid(), target));
+    }
+    let rows = ctx.runtime.block_on(load_in_turns(
+        scenarios,
+        ctx.settings.connections,
+        ctx.settings.measure,
+        POST_ROUNDS,
+    ))?;
+    match <[Row; 3]>::try_from(rows) {
+        Ok([bare, plain, durable]) => Ok((bare, plain, durable)),
+        Err(_) => bail!("the POST scenarios did not give three rows"),
+    }
 }
 
 /// One size of the seeded tenant.

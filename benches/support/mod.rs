@@ -733,8 +733,69 @@ pub async fn load(
     connections: usize,
     measure: Duration,
 ) -> Result<Row> {
-    let target = Arc::new(target);
-    let measure_from = Instant::now() + WARM_UP;
+    let w = window(
+        server_pid,
+        Arc::new(target),
+        connections,
+        (WARM_UP, measure),
+    )
+    .await?;
+    Ok(w.row(name))
+}
+
+/// One measured stretch of load on one server.
+pub struct Window {
+    secs: f64,
+    latency_us: Histogram<u64>,
+    server_cpu: f64,
+    client_cpu: f64,
+    non_2xx: u64,
+    errors: u64,
+    first_failure: Option<String>,
+}
+
+impl Window {
+    /// Adds a later stretch of the same scenario.
+    fn merge(&mut self, other: Window) -> Result<()> {
+        self.secs += other.secs;
+        self.latency_us
+            .add(&other.latency_us)
+            .map_err(|e| anyhow!("histogram: {e:?}"))?;
+        self.server_cpu += other.server_cpu;
+        self.client_cpu += other.client_cpu;
+        self.non_2xx += other.non_2xx;
+        self.errors += other.errors;
+        self.first_failure = self.first_failure.take().or(other.first_failure);
+        Ok(())
+    }
+
+    fn row(self, name: &str) -> Row {
+        let before = CpuMark {
+            server: 0.0,
+            client: 0.0,
+        };
+        let after = CpuMark {
+            server: self.server_cpu,
+            client: self.client_cpu,
+        };
+        row(
+            name,
+            self.secs,
+            &self.latency_us,
+            (&before, &after),
+            (self.non_2xx, self.errors, self.first_failure),
+        )
+    }
+}
+
+/// `target` from `connections` workers: a warm-up, then a measured stretch.
+async fn window(
+    server_pid: u32,
+    target: Arc<Target>,
+    connections: usize,
+    (warm_up, measure): (Duration, Duration),
+) -> Result<Window> {
+    let measure_from = Instant::now() + warm_up;
     let measure_until = measure_from + measure;
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..connections {
@@ -763,13 +824,55 @@ pub async fn load(
         errors += r.errors;
         first_failure = first_failure.or(r.first_failure);
     }
-    Ok(row(
-        name,
-        measure.as_secs_f64(),
-        &latency_us,
-        (&before, &after),
-        (non_2xx, errors, first_failure),
-    ))
+    Ok(Window {
+        secs: measure.as_secs_f64(),
+        latency_us,
+        server_cpu: after.server - before.server,
+        client_cpu: after.client - before.client,
+        non_2xx,
+        errors,
+        first_failure,
+    })
+}
+
+/// Short stretches of each scenario in turn, `rounds` times, summed per scenario: the
+/// machine's speed drifting over a run (a shared VM's does) then weighs on each alike,
+/// and ratios between them hold. Each scenario is `(name, server pid, target)`.
+pub async fn load_in_turns(
+    scenarios: Vec<(String, u32, Target)>,
+    connections: usize,
+    measure: Duration,
+    rounds: u32,
+) -> Result<Vec<Row>> {
+    /// Warm-up of every stretch after a scenario's first (connections are opened again).
+    const REWARM: Duration = Duration::from_millis(200);
+    let slice = measure / rounds.max(1);
+    let scenarios: Vec<(String, u32, Arc<Target>)> = scenarios
+        .into_iter()
+        .map(|(name, pid, target)| (name, pid, Arc::new(target)))
+        .collect();
+    let mut sums: Vec<Option<Window>> = scenarios.iter().map(|_| None).collect();
+    for round in 0..rounds.max(1) {
+        for ((name, pid, target), sum) in scenarios.iter().zip(&mut sums) {
+            if round == 0 {
+                eprintln!("measuring {name} (in turns with the others)");
+            }
+            let warm_up = if round == 0 { WARM_UP } else { REWARM };
+            let w = window(*pid, target.clone(), connections, (warm_up, slice)).await?;
+            match sum {
+                Some(s) => s.merge(w)?,
+                None => *sum = Some(w),
+            }
+        }
+    }
+    scenarios
+        .iter()
+        .zip(sums)
+        .map(|((name, _, _), w)| {
+            w.map(|w| w.row(name))
+                .ok_or_else(|| anyhow!("{name}: nothing measured"))
+        })
+        .collect()
 }
 
 /// The scenarios as a table, then the first failure of each that had one.

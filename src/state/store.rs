@@ -128,6 +128,7 @@ pub fn index_texts(v: &Value) -> Vec<String> {
 pub fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "true" } else { "false" }.to_owned(),
         other => other.to_string(),
     }
 }
@@ -180,7 +181,9 @@ impl SortKey {
         match v {
             Value::Number(n) => n.as_f64().map(Self::Number),
             Value::String(s) => Some(Self::of_text(s)),
-            Value::Bool(b) => Some(Self::Text(TextKey::new(b.to_string()))),
+            Value::Bool(b) => Some(Self::Text(TextKey::new(
+                if *b { "true" } else { "false" }.to_owned(),
+            ))),
             _ => None,
         }
     }
@@ -190,8 +193,12 @@ impl SortKey {
         s.parse::<f64>()
             .ok()
             .or_else(|| {
-                chrono::DateTime::parse_from_rfc3339(s)
-                    .ok()
+                // A time starts with its year's digits; most text does not try.
+                s.as_bytes()
+                    .first()
+                    .is_some_and(u8::is_ascii_digit)
+                    .then(|| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .flatten()
                     .map(|t| t.timestamp() as f64)
             })
             .map_or_else(|| Self::Text(TextKey::new(s.to_lowercase())), Self::Number)

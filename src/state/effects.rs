@@ -408,6 +408,7 @@ impl Engine {
                 key: format!("{tenant}/{resource}/{SINGLETON_ID}"),
                 now: now.floor() as i64,
                 generate_optional: self.profile.generate_optional,
+                checks: None,
             }
             .build(None, &[], None);
             store
@@ -629,6 +630,7 @@ impl Engine {
                 key,
                 now: at.floor() as i64,
                 generate_optional: self.profile.generate_optional,
+                checks: None,
             }
             .build_owned(new_body, &[(id_field.to_owned(), json!(new_id))], None);
         }

@@ -62,6 +62,9 @@ pub struct Engine {
     pub seed: u64,
     /// Schema pointer -> its members (`None`: free-form), computed once.
     pub(super) names: Mutex<HashMap<String, Option<Arc<Members>>>>,
+    /// Resource -> its schema's members checked one by one, when they may be (worked out
+    /// on its first create).
+    member_checks: RwLock<HashMap<String, Option<Arc<super::shape::MemberChecks>>>>,
     /// Resource -> what completing one of its new records generates, worked out once.
     completions: RwLock<HashMap<String, Arc<Completion>>>,
     /// Operation -> how its list responses are shaped, computed once.
@@ -179,6 +182,7 @@ impl Engine {
             seed: api.seed,
             names: Mutex::new(HashMap::new()),
             completions: RwLock::default(),
+            member_checks: RwLock::default(),
             list_plans: Mutex::new(HashMap::new()),
             embed_items,
             shows_caused,
@@ -350,6 +354,24 @@ impl Engine {
                 record.insert(name.clone(), shown.member(key, schema, name, member));
             }
         }
+    }
+
+    /// The member-by-member checks of `resource`'s schema, when it is a plain object.
+    pub(super) fn member_checks(
+        &self,
+        api: &crate::compiled::Api,
+        resource: &str,
+    ) -> Option<Arc<super::shape::MemberChecks>> {
+        if let Some(c) = self.member_checks.read().get(resource) {
+            return c.clone();
+        }
+        let schema = self.model.resources.get(resource)?.schema.as_deref()?;
+        let compile = |ptr: &str| api.validator(crate::schema::Direction::Response, ptr).ok();
+        let checks = super::shape::MemberChecks::of(&api.spec, schema, compile).map(Arc::new);
+        self.member_checks
+            .write()
+            .insert(resource.to_owned(), checks.clone());
+        checks
     }
 
     /// What completing a new record of `resource` generates, worked out once.

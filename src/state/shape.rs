@@ -145,6 +145,87 @@ pub struct NewRecord<'a> {
     pub now: i64,
     /// Generate optional members nobody sent (else only required ones).
     pub generate_optional: bool,
+    /// The schema's members checked one by one, when its record may be checked so.
+    pub checks: Option<std::sync::Arc<MemberChecks>>,
+}
+
+/// Validators of a plain object schema's properties (`type`, `properties`, `required` and
+/// annotations, nothing that relates members to each other): a record generated for it
+/// then fits it when each member that was not generated (sent, fixed, a timestamp) fits
+/// its property. Checking those few instead of the whole record is what a create saves;
+/// generated members are not checked again (a repair would only generate them again).
+pub struct MemberChecks {
+    properties: std::collections::HashMap<String, std::sync::Arc<Validator>>,
+}
+
+/// Keywords an object schema may carry and still be checked member by member.
+const PLAIN_KEYWORDS: [&str; 12] = [
+    "type",
+    "properties",
+    "required",
+    "description",
+    "title",
+    "example",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "nullable",
+    "externalDocs",
+];
+
+impl MemberChecks {
+    /// The checks of the schema at `schema_ptr` (through `$ref`s), `None` unless it is a
+    /// plain object schema whose every property compiles.
+    pub fn of(
+        spec: &Spec,
+        schema_ptr: &str,
+        compile: impl Fn(&str) -> Option<std::sync::Arc<Validator>>,
+    ) -> Option<Self> {
+        let mut ptr = schema_ptr.to_owned();
+        let mut node = spec.at(&ptr)?;
+        for _ in 0..8 {
+            let Some(target) = crate::spec::pointer::ref_of(node) else {
+                break;
+            };
+            ptr = target.strip_prefix('#')?.to_owned();
+            node = spec.at(&ptr)?;
+        }
+        let map = node.as_object()?;
+        let plain = map.iter().all(|(k, v)| {
+            PLAIN_KEYWORDS.contains(&k.as_str())
+                || k.starts_with("x-")
+                || (k == "additionalProperties" && *v == Value::Bool(true))
+        });
+        let typed = map.get("type").is_none_or(|t| t == "object");
+        let props = map.get("properties")?.as_object()?;
+        if !plain || !typed {
+            return None;
+        }
+        let properties = props
+            .keys()
+            .map(|name| {
+                let at = crate::spec::pointer::join(&format!("{ptr}/properties"), name);
+                Some((name.clone(), compile(&at)?))
+            })
+            .collect::<Option<_>>()?;
+        Some(Self { properties })
+    }
+
+    /// Whether each of `members` that `record` holds fits its property (a member the
+    /// schema does not name fits: the schema allows others).
+    fn fit<'m>(
+        &self,
+        record: &Map<String, Value>,
+        members: impl IntoIterator<Item = &'m str>,
+    ) -> bool {
+        members
+            .into_iter()
+            .all(|name| match (record.get(name), self.properties.get(name)) {
+                (Some(v), Some(check)) => check.is_valid(v),
+                _ => true,
+            })
+    }
 }
 
 /// The members a client (or a behaviour) sent for a new record.
@@ -186,6 +267,10 @@ impl NewRecord<'_> {
             Sent::Borrowed(m) => *m,
             Sent::Owned(m) => m,
         });
+        let sent_names: Vec<String> = match (&sent_members, &self.checks) {
+            (Some(m), Some(_)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         let schema = self.schema.map(|s| branch(self.spec, s, sent_members));
         let schema = schema.as_deref();
         let generate = || {
@@ -240,7 +325,18 @@ impl NewRecord<'_> {
             }
         }
         if self.generate_optional {
+            // What was not generated: the members sent, fixed and stamped.
+            let changed = sent_names
+                .iter()
+                .map(String::as_str)
+                .chain(fixed.iter().map(|(k, _)| k.as_str()))
+                .chain(CREATED.iter().chain(&UPDATED).copied());
+            let fits = self
+                .checks
+                .as_ref()
+                .is_some_and(|c| c.fit(&record, changed));
             if let Some(v) = self.validator
+                && !fits
                 && !valid(v, &mut record)
             {
                 repair(&mut record, generate().as_object(), self.validator, fixed);
@@ -436,4 +532,71 @@ pub fn item_schema(spec: &Spec, schema: &str, member: &str) -> Option<String> {
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(crate::spec::pointer::fragment_to_pointer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SchemaSet;
+    use serde_json::json;
+
+    fn spec() -> Spec {
+        let doc = json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {},
+            "components": {"schemas": {
+                "Plain": {"$ref": "#/components/schemas/Customer"},
+                "Customer": {
+                    "type": "object",
+                    "description": "a customer",
+                    "required": ["id", "name"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string", "minLength": 1},
+                        "kind": {"type": "string", "enum": ["business", "person"]}
+                    }
+                },
+                "Closed": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {"id": {"type": "string"}}
+                },
+                "Union": {"oneOf": [{"$ref": "#/components/schemas/Customer"}]}
+            }}
+        });
+        Spec::from_document(std::path::Path::new("t.yaml"), doc).expect("spec")
+    }
+
+    fn checks(spec: &Spec, ptr: &str) -> Option<MemberChecks> {
+        let schemas = SchemaSet::new(&spec.doc).expect("schemas");
+        MemberChecks::of(spec, ptr, |p| {
+            schemas
+                .compile(Direction::Response, p)
+                .ok()
+                .map(std::sync::Arc::new)
+        })
+    }
+
+    #[test]
+    fn plain_object_schemas_are_checked_member_by_member() {
+        let spec = spec();
+        let plain = checks(&spec, "/components/schemas/Plain");
+        let Some(plain) = plain else {
+            panic!("a plain object schema behind a $ref is checked member by member");
+        };
+        let record = json!({"id": "c1", "name": "", "kind": "business", "extra": 1});
+        let record = record.as_object().cloned().unwrap_or_default();
+        assert!(plain.fit(&record, ["id", "kind", "extra"]));
+        assert!(
+            !plain.fit(&record, ["name"]),
+            "an empty name breaks minLength"
+        );
+        let wrong = json!({"kind": "robot"});
+        let wrong = wrong.as_object().cloned().unwrap_or_default();
+        assert!(!plain.fit(&wrong, ["kind"]));
+        // Schemas that relate members or refuse others are checked whole.
+        assert!(checks(&spec, "/components/schemas/Closed").is_none());
+        assert!(checks(&spec, "/components/schemas/Union").is_none());
+    }
 }

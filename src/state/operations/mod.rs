@@ -479,6 +479,7 @@ impl<'a> Ctx<'a> {
             key,
             now: self.call.now,
             generate_optional: self.engine.profile.generate_optional,
+            checks: self.engine.member_checks(self.api, &self.resource.name),
         }
     }
 

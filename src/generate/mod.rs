@@ -106,6 +106,22 @@ struct Ctx<'n> {
     stable: bool,
 }
 
+impl<'n> Ctx<'n> {
+    /// Where member `name` of an object generated here is generated.
+    fn member<'c>(&self, name: &'c str) -> Ctx<'c>
+    where
+        'n: 'c,
+    {
+        Ctx {
+            name: Some(name),
+            depth: self.depth + 1,
+            refs: self.refs.clone(),
+            minimal: self.minimal,
+            stable: self.stable,
+        }
+    }
+}
+
 /// A schema node: the document's, the spec's cached flattening, or one made just now.
 enum Node<'v> {
     Borrowed(&'v Value),
@@ -440,13 +456,7 @@ impl<'a> Generator<'a> {
                         continue;
                     }
                 }
-                let child = Ctx {
-                    name: Some(name),
-                    depth: ctx.depth + 1,
-                    refs: ctx.refs.clone(),
-                    minimal: ctx.minimal,
-                    stable: ctx.stable,
-                };
+                let child = ctx.member(name);
                 let before = self.rng.get_word_pos();
                 let v = self.gen_value(sub, &child);
                 if let Some(slots) = &mut slots {
@@ -503,16 +513,7 @@ impl<'a> Generator<'a> {
             };
             let v = match &slot.fixed {
                 Some(v) => Value::clone(v),
-                None => {
-                    let child = Ctx {
-                        name: Some(name),
-                        depth: ctx.depth + 1,
-                        refs: ctx.refs.clone(),
-                        minimal: ctx.minimal,
-                        stable: ctx.stable,
-                    };
-                    self.gen_value(sub, &child)
-                }
+                None => self.gen_value(sub, &ctx.member(name)),
             };
             out.insert(name.clone(), v);
         }

@@ -32,7 +32,7 @@ pub fn generate() -> String {
 /// set); remembers a token that came as `?token=` in a cookie.
 pub async fn admin_only(State(sandbox): State<Arc<Sandbox>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let admin = path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/"));
+    let admin = crate::spec::is_admin_path(path);
     let Some(token) = sandbox.admin_token.as_deref().filter(|_| admin) else {
         return next.run(req).await;
     };

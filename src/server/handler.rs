@@ -53,9 +53,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
-    if path == crate::spec::ADMIN_PREFIX
-        || path.starts_with(&format!("{}/", crate::spec::ADMIN_PREFIX))
-    {
+    if crate::spec::is_admin_path(&path) {
         let prepared = super::admin::handle(&sandbox, &parts, body).await;
         return to_response(&prepared, &request_id);
     }

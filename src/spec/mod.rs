@@ -21,6 +21,12 @@ pub use error::SpecError;
 /// Path prefix owned by the sandbox itself; no spec may use it.
 pub const ADMIN_PREFIX: &str = "/__sandbox";
 
+/// Whether `path` is the sandbox's own (`/__sandbox` or under it).
+pub fn is_admin_path(path: &str) -> bool {
+    path.strip_prefix(ADMIN_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// A loaded, checked spec.
 #[derive(Debug)]
 pub struct Spec {
@@ -183,7 +189,7 @@ impl Spec {
             }
         };
         for path in api.paths.paths.keys() {
-            if path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/")) {
+            if is_admin_path(path) {
                 return Err(SpecError::new(
                     file,
                     pointer::join("/paths", path),
@@ -378,4 +384,17 @@ fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_prefix_is_a_whole_segment() {
+        assert!(is_admin_path("/__sandbox"));
+        assert!(is_admin_path("/__sandbox/journal"));
+        assert!(!is_admin_path("/__sandboxes"));
+        assert!(!is_admin_path("/customers/__sandbox"));
+    }
 }

@@ -77,13 +77,10 @@ pub fn flatten(doc: &Value, schema: &Value) -> Value {
 
 pub struct Generator<'a> {
     doc: &'a Value,
-    /// The spec whose document `doc` is, when it is a spec's (its pointers are parsed once).
+    /// The spec whose document `doc` is, when it is a spec's: its pointers parsed once,
+    /// its cache of flattened schema nodes, and its id for the values generated without
+    /// drawing (see [`memo`]).
     spec: Option<&'a Spec>,
-    /// The spec's cache of flattened schema nodes, when the document is a spec's.
-    flat: Option<&'a Flattened>,
-    /// The document's id for the values generated without drawing (see [`memo`]), when
-    /// the document is a spec's.
-    memo: Option<u64>,
     rng: ChaCha8Rng,
     direction: Direction,
     /// Use `example` values found on scalar properties when they fit their schema.
@@ -154,8 +151,6 @@ impl<'a> Generator<'a> {
         Self {
             doc,
             spec: None,
-            flat: None,
-            memo: None,
             rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
             direction,
             use_examples: true,
@@ -167,10 +162,18 @@ impl<'a> Generator<'a> {
     pub fn for_spec(spec: &'a Spec, seed: u64, key: &str, direction: Direction) -> Self {
         Self {
             spec: Some(spec),
-            flat: Some(&spec.flattened),
-            memo: Some(spec.id.get()),
             ..Self::new(&spec.doc, seed, key, direction)
         }
+    }
+
+    /// The spec's cache of flattened schema nodes, when the document is a spec's.
+    fn flat(&self) -> Option<&'a Flattened> {
+        self.spec.map(|s| &s.flattened)
+    }
+
+    /// The document's id for the values generated without drawing, when it is a spec's.
+    fn memo(&self) -> Option<u64> {
+        self.spec.map(|s| s.id.get())
     }
 
     /// Direct access to the stream, for callers that mint ids or pick alternatives.
@@ -213,7 +216,7 @@ impl<'a> Generator<'a> {
         'a: 's,
     {
         let doc: &'s Value = self.doc;
-        if let (Some(cache), true) = (self.flat, stable) {
+        if let (Some(cache), true) = (self.flat(), stable) {
             return cache
                 .get_or_try(schema, || {
                     let target = pointer::target(doc, schema).ok()?;
@@ -236,7 +239,7 @@ impl<'a> Generator<'a> {
 
     /// Inline `allOf` node `schema`, merged.
     fn all_of(&self, schema: &Value, stable: bool) -> Node<'static> {
-        match self.flat {
+        match self.flat() {
             Some(cache) if stable => {
                 Node::Shared(cache.get_or(schema, || self.merge_all_of(schema, &mut Vec::new())))
             }
@@ -247,7 +250,7 @@ impl<'a> Generator<'a> {
     /// A value for `schema` where `ctx` says: the one kept for this place when generating
     /// it draws nothing from the stream (see [`memo`]), else a fresh one.
     fn gen_value(&mut self, schema: &Value, ctx: &Ctx) -> Value {
-        let Some(doc) = self.memo.filter(|_| ctx.stable) else {
+        let Some(doc) = self.memo().filter(|_| ctx.stable) else {
             return self.gen_fresh(schema, ctx);
         };
         let place = Place {
@@ -438,7 +441,7 @@ impl<'a> Generator<'a> {
         let optional_too = !ctx.minimal && ctx.depth < OPTIONAL_DEPTH;
         // At a stable place, which members draw is kept, so that next time only they are
         // generated (see `Known::Members`).
-        let mut slots = (ctx.stable && self.memo.is_some()).then(Vec::new);
+        let mut slots = (ctx.stable && self.memo().is_some()).then(Vec::new);
         if let Some(Value::Object(props)) = map.kw("properties") {
             for (index, (name, sub)) in props.iter().enumerate() {
                 let is_required = required.contains(&name.as_str());

@@ -50,7 +50,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     let started = Instant::now();
     let arrived = sandbox.engine.clock.now();
     let request_id = sandbox.next_request_id();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
     if crate::spec::is_admin_path(&path) {
@@ -84,11 +84,9 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
     let response = to_response(&answer.prepared, &request_id);
-    let query = journal::query(parts.uri.query());
     // The request's headers are needed no more: the journal keeps them, uncopied.
-    let mut parts = parts;
     let exchange = Exchange {
-        query,
+        query: journal::query(parts.uri.query()),
         request: journal::received(std::mem::take(&mut parts.headers), &request_body),
         response: journal::answered(answer.prepared, request_id.clone()),
     };

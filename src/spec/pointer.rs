@@ -31,7 +31,13 @@ fn decode(reference: &str) -> Option<Cow<'_, str>> {
 /// The value at `pointer` in `doc` (RFC 6901), as `Value::pointer` finds it, without
 /// copying the tokens that need no unescaping: refs are followed on every request.
 pub fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
-    walk(doc, &tokens(pointer)?)
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    pointer
+        .strip_prefix('/')?
+        .split('/')
+        .try_fold(doc, |target, token| step(target, &unescape(token)))
 }
 
 /// The reference tokens of `pointer`, unescaped (`None` for one that does not start with
@@ -40,23 +46,33 @@ pub fn tokens(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
         return Some(Vec::new());
     }
-    let tokens = pointer.strip_prefix('/')?.split('/').map(|token| {
-        if token.contains('~') {
-            token.replace("~1", "/").replace("~0", "~")
-        } else {
-            token.to_owned()
-        }
-    });
-    Some(tokens.collect())
+    let tokens = pointer.strip_prefix('/')?.split('/');
+    Some(tokens.map(|t| unescape(t).into_owned()).collect())
 }
 
 /// The node that unescaped `tokens` lead to from `doc`.
 pub fn walk<'a>(doc: &'a Value, tokens: &[String]) -> Option<&'a Value> {
-    tokens.iter().try_fold(doc, |target, token| match target {
+    tokens
+        .iter()
+        .try_fold(doc, |target, token| step(target, token))
+}
+
+/// A reference token with `~1` and `~0` unescaped (copied only when it has any).
+fn unescape(token: &str) -> Cow<'_, str> {
+    if token.contains('~') {
+        token.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        token.into()
+    }
+}
+
+/// The member or item of `target` that unescaped `token` names.
+fn step<'a>(target: &'a Value, token: &str) -> Option<&'a Value> {
+    match target {
         Value::Object(map) => member(map, token),
         Value::Array(items) => array_index(token).and_then(|i| items.get(i)),
         _ => None,
-    })
+    }
 }
 
 /// An array index token: digits, without a sign or leading zeros.

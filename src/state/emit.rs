@@ -23,7 +23,7 @@ impl Engine {
         object: Map<String, Value>,
         at: f64,
     ) {
-        let data = object_data(object);
+        let data = object_data(Value::Object(object));
         self.record_event(store, tenant, (kind.to_owned(), data, None), at);
     }
 
@@ -113,14 +113,15 @@ impl Engine {
     ) {
         // An object whose text is in hand stands in the event as a mark, which that text
         // replaces once the event is written out.
-        let (mut data, object) = match text {
-            Some(text) => (object_data_marked(), Some((shown, text))),
-            None => (object_data(shown), None),
+        let object = match &text {
+            Some(_) => Value::String(OBJECT_MARK.clone()),
+            None => Value::Object(shown),
         };
+        let mut data = object_data(object);
         if let Change::Updated(previous) = change {
             data["previous_attributes"] = previous;
         }
-        self.record_event(store, tenant, (kind, data, object.map(|(_, t)| t)), at);
+        self.record_event(store, tenant, (kind, data, text), at);
     }
 
     /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
@@ -284,9 +285,9 @@ impl Engine {
 
 /// An event's `data`: `{object}`. Built by hand: `json!` would copy the object by
 /// serializing it into a new value.
-fn object_data(object: Map<String, Value>) -> Value {
+fn object_data(object: Value) -> Value {
     let mut data = Map::new();
-    data.insert("object".to_owned(), Value::Object(object));
+    data.insert("object".to_owned(), object);
     Value::Object(data)
 }
 
@@ -298,13 +299,6 @@ static OBJECT_MARK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .map_or(0, |d| d.as_nanos());
     format!("\u{1}sandbox-object-{nonce:x}-{}", std::process::id())
 });
-
-/// [`object_data`] with the object as [`OBJECT_MARK`].
-fn object_data_marked() -> Value {
-    let mut data = Map::new();
-    data.insert("object".to_owned(), Value::String(OBJECT_MARK.clone()));
-    Value::Object(data)
-}
 
 /// `payload` as compact JSON, with `object` (JSON text) wherever it holds [`OBJECT_MARK`].
 fn marked_json(payload: &Value, object: &[u8]) -> Bytes {

@@ -554,7 +554,6 @@ fn sort_fields(spec: &Spec, schema: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Each resource's distinct response schemas (item reads, list items, creates, updates).
 /// The members a new record of one resource is completed with: each member a schema it is
 /// shown through has (or requires), under the first such schema, with the member's schema.
 pub(super) struct Completion {
@@ -570,11 +569,8 @@ pub(super) struct Completion {
 impl Completion {
     /// Which of `members` `record` lacks.
     fn missing(&self, record: &serde_json::Map<String, Value>) -> Vec<usize> {
-        let same_shape = |names: &[String]| {
-            names.len() == record.len() && names.iter().zip(record.keys()).all(|(a, b)| a == b)
-        };
         if let Some((names, missing)) = &*self.last.lock()
-            && same_shape(names)
+            && super::store::same_names(names, record)
         {
             return missing.clone();
         }
@@ -590,6 +586,7 @@ impl Completion {
     }
 }
 
+/// Each resource's distinct response schemas (item reads, list items, creates, updates).
 fn shown_schemas(spec: &Spec, model: &Model) -> HashMap<String, Vec<String>> {
     let mut shown: HashMap<String, Vec<String>> = HashMap::new();
     for (oi, b) in model.bindings.iter().enumerate() {

@@ -494,11 +494,10 @@ impl Shown<'_> {
         Value::Object(out)
     }
 
-    /// Members a record lacks that showing it through `schema_ptr` would generate: added to
-    /// the record when it is made, so they are stored once and every later read (and the
-    /// events of later changes) agree.
     /// The value of member `name` (schema `member`) of the record `key`, as schema
-    /// `schema_ptr` shows it, when the record lacks it.
+    /// `schema_ptr` shows it, when the record lacks it: added to the record when it is
+    /// made, so it is stored once and every later read (and the events of later changes)
+    /// agree.
     pub fn member(&self, key: &str, schema_ptr: &str, name: &str, member: &Value) -> Value {
         let mut g = Generator::for_spec(
             self.spec,

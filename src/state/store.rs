@@ -181,9 +181,7 @@ impl SortKey {
         match v {
             Value::Number(n) => n.as_f64().map(Self::Number),
             Value::String(s) => Some(Self::of_text(s)),
-            Value::Bool(b) => Some(Self::Text(TextKey::new(
-                if *b { "true" } else { "false" }.to_owned(),
-            ))),
+            Value::Bool(_) => Some(Self::Text(TextKey::new(text(v)))),
             _ => None,
         }
     }
@@ -483,12 +481,11 @@ fn written(
 }
 
 /// Whether `record` has exactly `names`, in that order (records of one shape).
-fn same_names(names: &[String], record: &Map<String, Value>) -> bool {
+pub(super) fn same_names(names: &[String], record: &Map<String, Value>) -> bool {
     names.len() == record.len() && names.iter().zip(record.keys()).all(|(a, b)| a == b)
 }
 
-/// Counts one more record holding member `name` (a lookup, not a new key, in the usual case).
-/// Counts `n` more records holding member `name`.
+/// Counts `n` more records holding member `name` (a lookup, not a new key, in the usual case).
 fn count_present(present: &mut HashMap<String, usize>, name: &str, n: usize) {
     match present.get_mut(name) {
         Some(count) => *count += n,

@@ -71,7 +71,7 @@ pub trait Services: Send + Sync {
     );
     /// Records an event of type `kind` whose `data.object` is `object`, delivered to the
     /// targets that want it.
-    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: Map<String, Value>);
+    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: &Map<String, Value>);
     /// Queues a webhook to `url` (not a registered target: an address a record names) with
     /// `payload` as its body, signed and retried like every delivery.
     fn deliver(&self, tenant: &str, url: &str, kind: &str, payload: &Value);

@@ -313,7 +313,7 @@ impl Engine {
             }
             for e in &effects.emit {
                 let object = self.evaluate(store, site, &body, &e.object, None);
-                self.emit_typed(store, tenant, &e.kind, object, at);
+                self.emit_typed(store, tenant, &e.kind, &object, at);
             }
             for c in &effects.create {
                 self.create_related(store, site, &body, c);
@@ -699,12 +699,12 @@ impl Engine {
 
     /// A record that [`settles_when_stored`](Self::settles_when_stored) was just stored,
     /// as `record` (with its JSON text, when it was drafted with it): all its creation does
-    /// is record its created event, which keeps `record` rather than a copy.
+    /// is record its created event.
     pub(super) fn created_settled(
         &self,
         store: &mut Store,
         site: Site<'_>,
-        record: (Map<String, Value>, Option<bytes::Bytes>),
+        record: (&Map<String, Value>, Option<bytes::Bytes>),
     ) {
         let mark = self.event_mark();
         let Site {

@@ -7,24 +7,31 @@ use serde_json::{Map, Value};
 use super::engine::Engine;
 use super::events::{Change, Event};
 use super::model::singular;
+use super::payload::{self, Head, Object};
 use super::store::{Body, Store};
 use super::webhooks;
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
 
 impl Engine {
-    /// Records an event of a type the profile names (`emit` effects) and queues its
-    /// webhook deliveries.
+    /// Records an event of a type the profile names (`emit` effects, a behaviour's) about
+    /// `object`, and queues its webhook deliveries.
     pub(super) fn emit_typed(
         &self,
         store: &mut Store,
         tenant: &str,
         kind: &str,
-        object: Map<String, Value>,
+        object: &Map<String, Value>,
         at: f64,
     ) {
-        let data = object_data(Value::Object(object));
-        self.record_event(store, tenant, (kind.to_owned(), data, None), at);
+        self.record_event(
+            store,
+            tenant,
+            kind,
+            &Object::Members(object, None),
+            None,
+            at,
+        );
     }
 
     /// Records an event and queues its webhook deliveries.
@@ -37,40 +44,39 @@ impl Engine {
         object: &Map<String, Value>,
         at: f64,
     ) {
-        let Some(kind) = self.event_kind(resource, &change) else {
-            return;
-        };
-        // The object as the API shows the resource: members kept only for the sandbox
-        // (links, balances, issued tokens) stay out of events.
-        let shows = self.event_shown(resource, object.keys());
-        let shown: Map<String, Value> = object
-            .iter()
-            .zip(shows)
-            .filter(|(_, shown)| *shown)
-            .map(|((k, v), _)| (k.clone(), v.clone()))
-            .collect();
-        self.emit_shown(store, tenant, (kind, change), (shown, None), at);
+        self.emit_owned(store, tenant, resource, change, (object, None), at);
     }
 
-    /// [`emit`](Self::emit) of an object the caller gives up, with the JSON text of its
-    /// members that [`event_shown`](Self::event_shown) when the caller has it (a record
-    /// drafted with it): the event keeps the object, and its text is not made again.
+    /// [`emit`](Self::emit), with the JSON text of the object's members that
+    /// [`event_shown`](Self::event_shown) when the caller has it (a record drafted with
+    /// it): the event is written with that text rather than the members again.
     pub(super) fn emit_owned(
         &self,
         store: &mut Store,
         tenant: &str,
         resource: &str,
         change: Change,
-        (mut object, text): (Map<String, Value>, Option<Bytes>),
+        (object, text): (&Map<String, Value>, Option<Bytes>),
         at: f64,
     ) {
         let Some(kind) = self.event_kind(resource, &change) else {
             return;
         };
-        let shown = self.event_shown(resource, object.keys());
-        let mut shown = shown.iter();
-        object.retain(|_, _| shown.next().copied().unwrap_or(true));
-        self.emit_shown(store, tenant, (kind, change), (object, text), at);
+        let previous = match change {
+            Change::Updated(previous) => Some(previous),
+            Change::Created | Change::Deleted => None,
+        };
+        // The object as the API shows the resource: members kept only for the sandbox
+        // (links, balances, issued tokens) stay out of events.
+        let shows;
+        let object = match &text {
+            Some(text) => Object::Text(text),
+            None => {
+                shows = self.event_shown(resource, object.keys());
+                Object::Members(object, Some(&shows))
+            }
+        };
+        self.record_event(store, tenant, &kind, &object, previous.as_ref(), at);
     }
 
     /// Which of a record's members (`names`, in order) events about `resource` show: those
@@ -103,35 +109,15 @@ impl Engine {
         Some(configured.unwrap_or_else(|| format!("{}.{}", singular(resource), change.action())))
     }
 
-    fn emit_shown(
-        &self,
-        store: &mut Store,
-        tenant: &str,
-        (kind, change): (String, Change),
-        (shown, text): (Map<String, Value>, Option<Bytes>),
-        at: f64,
-    ) {
-        // An object whose text is in hand stands in the event as a mark, which that text
-        // replaces once the event is written out.
-        let object = match &text {
-            Some(_) => Value::String(OBJECT_MARK.clone()),
-            None => Value::Object(shown),
-        };
-        let mut data = object_data(object);
-        if let Change::Updated(previous) = change {
-            data["previous_attributes"] = previous;
-        }
-        self.record_event(store, tenant, (kind, data, text), at);
-    }
-
-    /// Stores event `kind` with `data`, lists it in the API's events collection, and queues
-    /// a delivery to every target that wants it. With `object_text`, `data` holds the
-    /// object as [`OBJECT_MARK`], written out as that text.
+    /// Stores event `kind` about `object`, lists it in the API's events collection, and
+    /// queues a delivery to every target that wants it.
     fn record_event(
         &self,
         store: &mut Store,
         tenant: &str,
-        (kind, data, object_text): (String, Value, Option<Bytes>),
+        kind: &str,
+        object: &Object,
+        previous: Option<&Value>,
         at: f64,
     ) {
         let mut events = self.events.lock();
@@ -143,29 +129,35 @@ impl Engine {
         );
         let id = ids::ksuid(g.rng(), at.floor() as i64);
         let created = at.floor() as i64;
-        let payload = webhooks::shaped_payload(
-            &self.profile.webhooks,
-            (&id, &kind, created, tenant),
-            data,
-            &self.profile.events_envelope,
-        );
-        let text = match &object_text {
-            Some(object) => marked_json(&payload, object),
-            None => crate::compiled::prepared::json_bytes(&payload),
+        let head = Head {
+            id: &id,
+            kind,
+            created,
+            tenant,
         };
+        let text = Bytes::from(payload::write(
+            &self.profile.webhooks,
+            &self.profile.events_envelope,
+            &head,
+            object,
+            previous,
+        ));
         let mut body = Body::from_json(text.clone());
         // APIs with an events collection list their events there too: the log shares the
         // body as stored there (packed).
-        if self.model.resources.contains_key("events")
-            && let Some(members) = payload.as_object()
-        {
+        if self.model.resources.contains_key("events") {
+            let members = payload::filed_members(
+                &self.profile.webhooks,
+                &self.profile.events_envelope,
+                &head,
+            );
             let mut events = store.tenant(tenant);
-            events.insert_body("events", &id, (body.clone(), members), None);
+            events.insert_body("events", &id, (body.clone(), &members), None);
             if let Some(stored) = events.get("events", &id) {
                 body = stored.body.clone();
             }
         }
-        let urls = self.targets_for(store, tenant, &kind);
+        let urls = self.targets_for(store, tenant, kind);
         if !urls.is_empty() {
             let max_attempts = self
                 .profile
@@ -178,7 +170,7 @@ impl Engine {
                 hooks.deliveries.push(webhooks::Delivery {
                     id: format!("dlv_{n:08}"),
                     event_id: id.clone(),
-                    event_type: kind.clone(),
+                    event_type: kind.to_owned(),
                     tenant: tenant.to_owned(),
                     url,
                     status: "pending".into(),
@@ -198,7 +190,7 @@ impl Engine {
         }
         events.push(Event {
             id,
-            kind,
+            kind: kind.to_owned(),
             created,
             tenant: tenant.to_owned(),
             payload: body,
@@ -280,65 +272,5 @@ impl Engine {
             }
         }
         urls
-    }
-}
-
-/// An event's `data`: `{object}`. Built by hand: `json!` would copy the object by
-/// serializing it into a new value.
-fn object_data(object: Value) -> Value {
-    let mut data = Map::new();
-    data.insert("object".to_owned(), object);
-    Value::Object(data)
-}
-
-/// What stands for an event's object whose text is in hand: a string no API value holds
-/// (it starts with a control character and differs in every process).
-static OBJECT_MARK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("\u{1}sandbox-object-{nonce:x}-{}", std::process::id())
-});
-
-/// `payload` as compact JSON, with `object` (JSON text) wherever it holds [`OBJECT_MARK`].
-fn marked_json(payload: &Value, object: &[u8]) -> Bytes {
-    let text = serde_json::to_vec(payload).unwrap_or_default();
-    static WRITTEN: std::sync::LazyLock<Vec<u8>> =
-        std::sync::LazyLock::new(|| serde_json::to_vec(&*OBJECT_MARK).unwrap_or_default());
-    let mark = WRITTEN.as_slice();
-    let mut out = Vec::with_capacity(text.len() + object.len());
-    let mut rest = text.as_slice();
-    while let Some(at) = memchr::memmem::find(rest, mark) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(object);
-        rest = &rest[at + mark.len()..];
-    }
-    out.extend_from_slice(rest);
-    Bytes::from(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn an_objects_text_is_written_wherever_its_mark_stands() {
-        let object = json!({"id": "cus_1", "name": "Ünïcode \"quoted\"", "tags": [1, 2]});
-        let text = serde_json::to_vec(&object).unwrap_or_default();
-        let mark = Value::String(OBJECT_MARK.clone());
-        let payload = json!({"id": "evt_1", "data": {"object": mark}, "copy": [mark], "n": 3});
-        let written: Value =
-            serde_json::from_slice(&marked_json(&payload, &text)).unwrap_or(Value::Null);
-        assert_eq!(
-            written,
-            json!({"id": "evt_1", "data": {"object": object}, "copy": [object], "n": 3})
-        );
-        // Without a mark the payload is written as it is.
-        let plain = json!({"id": "evt_2", "data": {"object": {"a": 1}}});
-        assert_eq!(
-            &marked_json(&plain, &text)[..],
-            &serde_json::to_vec(&plain).unwrap_or_default()[..]
-        );
     }
 }

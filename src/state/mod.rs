@@ -32,6 +32,7 @@ pub mod lists;
 pub mod model;
 pub mod names;
 mod operations;
+pub mod payload;
 pub mod persist;
 pub mod rate_limit;
 mod relations;

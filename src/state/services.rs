@@ -77,7 +77,7 @@ impl Services for Engine {
         }
     }
 
-    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: Map<String, Value>) {
+    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: &Map<String, Value>) {
         let now = self.clock.now();
         self.emit_typed(store, tenant, kind, object, now);
     }

@@ -9,13 +9,13 @@
 //! [`super::delivery`]; the log can also be served through an API's own operations
 //! ([`super::delivery_log`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 /// Delivery attempts before giving up, unless the profile says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -158,125 +158,6 @@ impl Signer {
     }
 }
 
-/// The body of an event, as delivered to webhook targets and listed by the API's events
-/// operation: `id`, `type`, `created`, then the profile's envelope members (which never
-/// replace these), then `data`.
-/// The event in the API's own shape (see [`crate::profile::WebhookProfile::payload`]), or
-/// the sandbox's when the profile gives none.
-pub fn shaped_payload(
-    hooks: &crate::profile::WebhookProfile,
-    event: (&str, &str, i64, &str),
-    data: Value,
-    envelope: &BTreeMap<String, Value>,
-) -> Value {
-    let (id, kind, created, tenant) = event;
-    // The event family's object goes under the member the profile names (`spend`).
-    let named = hooks.data_members.iter().find(|(prefix, _)| {
-        kind.strip_prefix(prefix.as_str())
-            .is_some_and(|rest| rest.starts_with('.'))
-    });
-    let data = match (data, named) {
-        (Value::Object(mut d), Some((_, member))) if d.contains_key("object") => {
-            // Moved, not `json!`, which would copy the object by serializing it.
-            let object = d.remove("object").unwrap_or_default();
-            Value::Object(Map::from_iter([(member.clone(), object)]))
-        }
-        (data, _) => data,
-    };
-    let Some(template) = &hooks.payload else {
-        return event_payload(id, kind, created, data, envelope);
-    };
-    let iso = chrono::DateTime::from_timestamp(created, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default();
-    let created_text = created.to_string();
-    let vars = [
-        ("{id}", id),
-        ("{type}", kind),
-        ("{created}", created_text.as_str()),
-        ("{created_iso}", iso.as_str()),
-        ("{tenant}", tenant),
-    ];
-    let once = data_slots(template) <= 1;
-    let mut data = Slot { data, once };
-    Value::Object(fill_members(template, &vars, &mut data))
-}
-
-/// The event's data, for the template's `{data}`: moved into the only slot there is (the
-/// usual case), copied where there are several.
-struct Slot {
-    data: Value,
-    once: bool,
-}
-
-/// How many `{data}` placeholders the template holds.
-fn data_slots(template: &Map<String, Value>) -> usize {
-    template
-        .values()
-        .map(|v| match v {
-            Value::String(s) if s == "{data}" => 1,
-            Value::Object(m) => data_slots(m),
-            _ => 0,
-        })
-        .sum()
-}
-
-/// The template with its placeholders filled.
-fn fill_members(
-    template: &Map<String, Value>,
-    vars: &[(&str, &str)],
-    data: &mut Slot,
-) -> Map<String, Value> {
-    template
-        .iter()
-        .map(|(k, v)| (k.clone(), fill(v, vars, data)))
-        .collect()
-}
-
-fn fill(v: &Value, vars: &[(&str, &str)], data: &mut Slot) -> Value {
-    match v {
-        Value::String(s) if s == "{data}" => {
-            if data.once {
-                std::mem::take(&mut data.data)
-            } else {
-                data.data.clone()
-            }
-        }
-        Value::String(s) if s.contains('{') => {
-            let mut out = s.clone();
-            for (placeholder, val) in vars {
-                if out.contains(placeholder) {
-                    out = out.replace(placeholder, val);
-                }
-            }
-            Value::String(out)
-        }
-        Value::Object(m) => Value::Object(fill_members(m, vars, data)),
-        other => other.clone(),
-    }
-}
-
-pub fn event_payload(
-    id: &str,
-    kind: &str,
-    created: i64,
-    data: Value,
-    envelope: &BTreeMap<String, Value>,
-) -> Value {
-    let mut payload = Map::new();
-    payload.insert("id".into(), json!(id));
-    payload.insert("type".into(), json!(kind));
-    payload.insert("created".into(), json!(created));
-    for (k, v) in envelope {
-        if !matches!(k.as_str(), "id" | "type" | "created" | "data") {
-            payload.insert(k.clone(), v.clone());
-        }
-    }
-    // Moved: the data holds the whole record.
-    payload.insert("data".into(), data);
-    Value::Object(payload)
-}
-
 /// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, ... (sandbox time).
 pub fn backoff(attempts: u32) -> f64 {
     f64::from(2u32.saturating_pow(attempts.min(10)))
@@ -300,19 +181,6 @@ pub fn parse_key(hex: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
     use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-
-    #[test]
-    fn envelope_members_sit_before_data_and_never_replace_the_engines() {
-        let envelope = BTreeMap::from([
-            ("api_version".to_owned(), json!("1.0.0")),
-            ("id".to_owned(), json!("not-the-id")),
-        ]);
-        let p = event_payload("ev1", "thing.created", 7, json!({"object": {}}), &envelope);
-        assert_eq!(
-            serde_json::to_string(&p).unwrap(),
-            r#"{"id":"ev1","type":"thing.created","created":7,"api_version":"1.0.0","data":{"object":{}}}"#
-        );
-    }
 
     #[test]
     fn ed25519_signatures_verify_with_the_published_key() {

@@ -368,7 +368,7 @@ fn conclude(
 /// Raises `event` (if any) about `request` as it is now, and answers with it.
 fn answer(cx: &mut Cx<'_>, request: Map<String, Value>, event: Option<&str>) -> Outcome {
     if let Some(kind) = event {
-        cx.engine.emit(cx.store, cx.tenant, kind, request.clone());
+        cx.engine.emit(cx.store, cx.tenant, kind, &request);
     }
     Outcome::Body(Value::Object(request))
 }
@@ -496,7 +496,7 @@ pub fn expire(sp: &SpendPolicy, cx: &mut Cx<'_>) {
             .map(|r| r.body.map())
         {
             let kind = sp.s.events.cancelled.clone();
-            cx.engine.emit(cx.store, &tenant, &kind, r);
+            cx.engine.emit(cx.store, &tenant, &kind, &r);
         }
     }
 }

@@ -406,7 +406,7 @@ fn act(sp: &SpendPolicy, cx: &mut Cx<'_>, role: Role) -> Outcome {
         }
         cx.engine.update(cx.store, tenant, &resource, &id, changes);
         if let Some(r) = cx.store.get(tenant, &resource, &id).map(|r| r.body.map()) {
-            cx.engine.emit(cx.store, tenant, event, r);
+            cx.engine.emit(cx.store, tenant, event, &r);
         }
     }
     copy(cx, &me, &resource, &id)

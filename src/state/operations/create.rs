@@ -297,7 +297,7 @@ impl Ctx<'_> {
             // Settled (drafted with its answer): creation only records its event.
             Some(answer) => {
                 let snapshot = self.snapshot_of(store, name, &id);
-                self.engine.created_settled(store, site, (record, text));
+                self.engine.created_settled(store, site, (&record, text));
                 kept_as(answer, snapshot)
             }
             None => {

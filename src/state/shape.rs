@@ -99,6 +99,24 @@ pub fn branch(spec: &Spec, schema_ptr: &str, body: Option<&Map<String, Value>>) 
 /// A time value in the format the schema gives the member: unix seconds for integers,
 /// RFC 3339 for strings.
 pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> Value {
+    stamp(in_seconds(spec, schema_ptr, member), unix)
+}
+
+/// `unix` as a number (`in_seconds`) or as RFC 3339 text.
+fn stamp(in_seconds: bool, unix: i64) -> Value {
+    if in_seconds {
+        json!(unix)
+    } else {
+        json!(
+            chrono::DateTime::from_timestamp(unix, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Whether member `member` of the schema at `schema_ptr` holds a number (unix seconds).
+fn in_seconds(spec: &Spec, schema_ptr: &str, member: &str) -> bool {
     let schema = flat(spec, schema_ptr);
     let member_schema = schema
         .as_deref()
@@ -112,7 +130,7 @@ pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> 
             Some("integer" | "number")
         )
     };
-    let is_number = member_schema.is_some_and(|m| {
+    member_schema.is_some_and(|m| {
         let resolved = crate::spec::pointer::target(&spec.doc, m).unwrap_or(m);
         match resolved.get("allOf") {
             Some(_) => {
@@ -123,16 +141,25 @@ pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> 
             }
             None => numeric(resolved),
         }
-    });
-    if is_number {
-        json!(unix)
-    } else {
-        json!(
-            chrono::DateTime::from_timestamp(unix, 0)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default()
-        )
-    }
+    })
+}
+
+/// The members of the schema at `schema_ptr` that the server stamps with the time
+/// ([`CREATED`], [`UPDATED`]), each with whether it holds unix seconds: `{name: bool}`,
+/// worked out once per schema rather than looked up on every new record.
+fn time_members(spec: &Spec, schema_ptr: &str) -> Option<std::sync::Arc<Value>> {
+    spec.derived
+        .get_or(&format!("{schema_ptr} time members"), || {
+            let flat = flat(spec, schema_ptr)?;
+            let names = flat.get("properties")?.as_object()?;
+            let members = CREATED
+                .iter()
+                .chain(&UPDATED)
+                .filter(|m| names.contains_key(**m))
+                .map(|m| ((*m).to_owned(), in_seconds(spec, schema_ptr, m).into()))
+                .collect();
+            Some(Value::Object(members))
+        })
 }
 
 pub struct NewRecord<'a> {
@@ -311,18 +338,18 @@ impl NewRecord<'_> {
                 record.insert(k.clone(), v.clone());
             }
         }
-        if let (Some(schema), Some(names)) = (schema, names) {
-            for member in CREATED
-                .iter()
-                .chain(&UPDATED)
-                .filter(|m| names.contains_key(**m))
-            {
-                let value = match (keep_created, CREATED.contains(member)) {
-                    (Some(old), true) => old.clone(),
-                    _ => timestamp_for(self.spec, schema, member, self.now),
-                };
-                record.insert((*member).to_owned(), value);
-            }
+        let times = schema.and_then(|s| time_members(self.spec, s));
+        for (member, in_seconds) in times
+            .as_deref()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let value = match (keep_created, CREATED.contains(&member.as_str())) {
+                (Some(old), true) => old.clone(),
+                _ => stamp(in_seconds.as_bool() == Some(true), self.now),
+            };
+            record.insert(member.clone(), value);
         }
         if self.generate_optional {
             // What was not generated: the members sent, fixed and stamped.

@@ -80,15 +80,28 @@ pub fn first_valid(candidates: Vec<Value>, validator: Option<&Validator>) -> Val
 /// The operation's success response with `body` in place of the generated one (the status,
 /// content type and headers stay as declared). `Null` keeps the generated body.
 pub fn with_body(api: &Api, oi: usize, body: Value) -> Prepared {
+    if body.is_null() {
+        return (*success(api, oi)).clone();
+    }
+    answered(api, oi, || super::prepared::json_bytes(&body))
+}
+
+/// [`with_body`] with a body written as JSON text already.
+pub fn with_text(api: &Api, oi: usize, text: bytes::Bytes) -> Prepared {
+    answered(api, oi, || text)
+}
+
+/// The success response with the body `written` gives, when the response has a JSON body.
+fn answered(api: &Api, oi: usize, written: impl FnOnce() -> bytes::Bytes) -> Prepared {
     let template = success(api, oi);
     let mut p = (*template).clone();
-    if p.status == 204 || p.status == 304 || body.is_null() {
+    if p.status == 204 || p.status == 304 {
         return p;
     }
     if p.content_type.as_deref().is_none_or(is_json) {
         p.content_type
             .get_or_insert_with(|| "application/json".to_owned());
-        p.body = super::prepared::json_bytes(&body);
+        p.body = written();
     }
     p
 }

@@ -537,6 +537,7 @@ impl<'a> Journey<'a> {
             Outcome::Body(value) | Outcome::Shown(value, _) => {
                 Arc::new(respond::with_body(api, oi, value))
             }
+            Outcome::Text(text) => Arc::new(respond::with_text(api, oi, text)),
             Outcome::Problem(status, detail) => Arc::new(self.problem(status, detail, &[])),
             Outcome::Coded(status, code, detail) => {
                 Arc::new(self.coded_problem(status, Some(&code), detail, &[]))

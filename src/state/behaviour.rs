@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::call::{Call, Outcome};
+pub use super::payload::Object;
 pub use super::persist::OwnData;
 use super::store::Store;
 use crate::compiled::Api;
@@ -59,7 +60,7 @@ pub trait Services: Send + Sync {
         tenant: &str,
         resource: &str,
         body: Map<String, Value>,
-    ) -> (String, Option<Map<String, Value>>);
+    ) -> (String, Option<Settled>);
     /// Changes members of a record, with its update event and effects.
     fn update(
         &self,
@@ -69,9 +70,9 @@ pub trait Services: Send + Sync {
         id: &str,
         changes: Map<String, Value>,
     );
-    /// Records an event of type `kind` whose `data.object` is `object`, delivered to the
-    /// targets that want it.
-    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: &Map<String, Value>);
+    /// Records an event of type `kind` whose `data.object` is `object` (its members, or its
+    /// JSON text when the caller has it), delivered to the targets that want it.
+    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: &Object);
     /// Queues a webhook to `url` (not a registered target: an address a record names) with
     /// `payload` as its body, signed and retried like every delivery.
     fn deliver(&self, tenant: &str, url: &str, kind: &str, payload: &Value);
@@ -80,6 +81,13 @@ pub trait Services: Send + Sync {
     fn perform(&self, api: &Api, store: &mut Store, oi: usize, call: &Call) -> Outcome;
     /// The tenant's use of its rate-limit window.
     fn usage(&self, tenant: &str) -> Usage;
+}
+
+/// A record just created, as it was stored: its members, and the JSON text stored (an answer
+/// or an event about it can show that text rather than write the members again).
+pub struct Settled {
+    pub record: Map<String, Value>,
+    pub text: bytes::Bytes,
 }
 
 /// A tenant's use of its rate-limit window.

@@ -15,6 +15,9 @@ pub enum Outcome {
     /// shown: enough to show the same answer again (an idempotent replay) without keeping
     /// its bytes twice.
     Shown(Value, Snapshot),
+    /// A body already written as JSON text (a record just stored, in the text it was stored
+    /// as), for the operation's success status.
+    Text(bytes::Bytes),
     /// An error: status and detail.
     Problem(u16, String),
     /// An error with the machine code the API gives it (`insufficient_wallet_balance`):

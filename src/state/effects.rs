@@ -4,11 +4,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::behaviour::Happened;
+use bytes::Bytes;
+
+use super::behaviour::{Happened, Settled};
 use super::call::Call;
 use super::engine::{Engine, MAX_EFFECT_DEPTH};
 use super::events::Change;
 use super::model::SINGLETON_ID;
+use super::payload::Object;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{Id, Meta, ParentRef, Store};
 use super::{expr, lifecycle, lists};
@@ -313,7 +316,7 @@ impl Engine {
             }
             for e in &effects.emit {
                 let object = self.evaluate(store, site, &body, &e.object, None);
-                self.emit_typed(store, tenant, &e.kind, &object, at);
+                self.emit_typed(store, tenant, &e.kind, &Object::Members(&object, None), at);
             }
             for c in &effects.create {
                 self.create_related(store, site, &body, c);
@@ -423,7 +426,7 @@ impl Engine {
                 at: now,
                 depth: 0,
             };
-            self.created(store, site, None, false, None);
+            self.created(store, site, None, false, None, None);
         }
         Some(SINGLETON_ID.to_owned())
     }
@@ -569,7 +572,7 @@ impl Engine {
         site: Site<'_>,
         made: Made<'_>,
         mut new_body: Map<String, Value>,
-    ) -> (String, Option<Map<String, Value>>) {
+    ) -> (String, Option<Settled>) {
         let Site {
             spec, tenant, at, ..
         } = site;
@@ -643,9 +646,21 @@ impl Engine {
             let key = format!("{tenant}/{}/{new_id}", made.resource);
             self.complete(spec, &key, made.resource, &mut new_body);
         }
-        store
-            .tenant(tenant)
-            .insert_with(made.resource, &new_id, &new_body, meta, made.parent);
+        // A record complete when stored is written once: its text is stored, and shown by
+        // its created event and by whoever answers with it.
+        let text =
+            completed.then(|| Bytes::from(serde_json::to_vec(&new_body).unwrap_or_default()));
+        let mut tenant_mut = store.tenant(tenant);
+        match &text {
+            Some(text) => tenant_mut.insert_written(
+                made.resource,
+                &new_id,
+                (text.clone(), &new_body),
+                meta,
+                made.parent,
+            ),
+            None => tenant_mut.insert_with(made.resource, &new_id, &new_body, meta, made.parent),
+        }
         let known = completed.then_some(new_body);
         // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
         let site = Site {
@@ -655,8 +670,11 @@ impl Engine {
             depth: site.depth + 1,
             ..site
         };
-        self.created(store, site, None, false, known.as_ref());
-        let settled = known.filter(|_| self.settles_when_stored(made.resource));
+        self.created(store, site, None, false, known.as_ref(), text.as_ref());
+        let settled = known
+            .zip(text)
+            .filter(|_| self.settles_when_stored(made.resource))
+            .map(|(record, text)| Settled { record, text });
         (new_id, settled)
     }
 
@@ -665,7 +683,8 @@ impl Engine {
     /// event, and its effects.
     ///
     /// `known` is the record as stored, already completed, when it
-    /// [`completes_before_stored`](Self::completes_before_stored).
+    /// [`completes_before_stored`](Self::completes_before_stored); `text`, the JSON text it
+    /// was stored as, when the caller has it.
     pub(super) fn created(
         &self,
         store: &mut Store,
@@ -673,9 +692,10 @@ impl Engine {
         call: Option<&Call>,
         instant: bool,
         known: Option<&Map<String, Value>>,
+        text: Option<&Bytes>,
     ) {
         let mark = self.event_mark();
-        self.start(store, site, call, instant, known);
+        self.start(store, site, call, instant, (known, text));
         self.attribute(store, site.tenant, site.resource, site.id, mark);
         if let Some(known) = known {
             self.heard_created(store, site, known);
@@ -811,7 +831,7 @@ impl Engine {
         site: Site<'_>,
         call: Option<&Call>,
         instant: bool,
-        known: Option<&Map<String, Value>>,
+        (known, text): (Option<&Map<String, Value>>, Option<&Bytes>),
     ) {
         let Site {
             tenant,
@@ -862,7 +882,12 @@ impl Engine {
                 &read
             }
         };
-        self.emit(store, tenant, resource, Change::Created, body, now);
+        // Its stored text serves the event when the event shows every member.
+        let text = text.filter(|_| {
+            known.is_some() && self.event_shown(resource, body.keys()).iter().all(|s| *s)
+        });
+        let record = (body, text.cloned());
+        self.emit_owned(store, tenant, resource, Change::Created, record, now);
         if let Some(effects) = self
             .profile
             .resources

@@ -21,17 +21,10 @@ impl Engine {
         store: &mut Store,
         tenant: &str,
         kind: &str,
-        object: &Map<String, Value>,
+        object: &Object,
         at: f64,
     ) {
-        self.record_event(
-            store,
-            tenant,
-            kind,
-            &Object::Members(object, None),
-            None,
-            at,
-        );
+        self.record_event(store, tenant, kind, object, None, at);
     }
 
     /// Records an event and queues its webhook deliveries.

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::behaviour::{Cx, Happened, Refusal, Services, Usage};
+use super::behaviour::{Cx, Happened, Object, Refusal, Services, Settled, Usage};
 use super::call::{Call, Outcome};
 use super::effects::{Made, Site};
 use super::engine::Engine;
@@ -30,7 +30,7 @@ impl Services for Engine {
         tenant: &str,
         resource: &str,
         body: Map<String, Value>,
-    ) -> (String, Option<Map<String, Value>>) {
+    ) -> (String, Option<Settled>) {
         let site = Site {
             spec,
             tenant,
@@ -77,7 +77,7 @@ impl Services for Engine {
         }
     }
 
-    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: &Map<String, Value>) {
+    fn emit(&self, store: &mut Store, tenant: &str, kind: &str, object: &Object) {
         let now = self.clock.now();
         self.emit_typed(store, tenant, kind, object, now);
     }

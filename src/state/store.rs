@@ -1279,6 +1279,28 @@ impl TenantMut<'_> {
         self.put(resource, id, body, meta, parent, seq);
     }
 
+    /// [`insert_with`](Self::insert_with) a record whose JSON text is written already.
+    pub fn insert_written(
+        &mut self,
+        resource: &str,
+        id: &str,
+        (text, members): (bytes::Bytes, &Map<String, Value>),
+        meta: Meta,
+        parent: Option<ParentRef>,
+    ) {
+        self.tenant.next_seq += 1;
+        let seq = self.tenant.next_seq;
+        let filing = Filing::Members(members);
+        self.put_body(
+            resource,
+            id,
+            (Body::from_json(text), filing),
+            meta,
+            parent,
+            seq,
+        );
+    }
+
     /// Stores a record as it is (a state file being replayed): its own sequence number.
     pub fn put(
         &mut self,

@@ -9,14 +9,14 @@ use super::money::Movement;
 use super::policy::{Decision, OVER_BUDGET, PAUSED, Policy, period_bounds};
 use super::settings::Role;
 use super::store::{AccountTerms, Index, SpendPolicy};
-use crate::state::behaviour::Cx;
+use crate::state::behaviour::{Cx, Object};
 use crate::state::call::Outcome;
 use crate::state::store::Record;
 
 fn iso(unix: f64) -> String {
     let ms = (unix * 1000.0).floor() as i64;
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
 }
 
@@ -251,8 +251,15 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         spend(sp, cx, &id, &account_id, &team, amount, &merchant);
     }
     match stored {
-        // Nothing changed the request since it was stored: no need to read it back.
-        Some(request) if changes.is_empty() => answer(cx, request, event_for(sp, &decision)),
+        // Nothing changed the request since it was stored: no need to read it back, and
+        // the text it was stored as is the answer and the event's object.
+        Some(request) if changes.is_empty() => {
+            if let Some(kind) = event_for(sp, &decision) {
+                let object = Object::Text(&request.text);
+                cx.engine.emit(cx.store, cx.tenant, kind, &object);
+            }
+            Outcome::Text(request.text)
+        }
         _ => conclude(sp, cx, &id, changes, event_for(sp, &decision)),
     }
 }
@@ -368,7 +375,8 @@ fn conclude(
 /// Raises `event` (if any) about `request` as it is now, and answers with it.
 fn answer(cx: &mut Cx<'_>, request: Map<String, Value>, event: Option<&str>) -> Outcome {
     if let Some(kind) = event {
-        cx.engine.emit(cx.store, cx.tenant, kind, &request);
+        let object = Object::Members(&request, None);
+        cx.engine.emit(cx.store, cx.tenant, kind, &object);
     }
     Outcome::Body(Value::Object(request))
 }
@@ -496,7 +504,8 @@ pub fn expire(sp: &SpendPolicy, cx: &mut Cx<'_>) {
             .map(|r| r.body.map())
         {
             let kind = sp.s.events.cancelled.clone();
-            cx.engine.emit(cx.store, &tenant, &kind, &r);
+            cx.engine
+                .emit(cx.store, &tenant, &kind, &Object::Members(&r, None));
         }
     }
 }

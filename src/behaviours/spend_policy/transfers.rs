@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::money::Movement;
 use super::settings::Role;
 use super::store::SpendPolicy;
-use crate::state::behaviour::Cx;
+use crate::state::behaviour::{Cx, Object};
 use crate::state::call::Outcome;
 use crate::state::expr::digest_hex;
 
@@ -406,7 +406,8 @@ fn act(sp: &SpendPolicy, cx: &mut Cx<'_>, role: Role) -> Outcome {
         }
         cx.engine.update(cx.store, tenant, &resource, &id, changes);
         if let Some(r) = cx.store.get(tenant, &resource, &id).map(|r| r.body.map()) {
-            cx.engine.emit(cx.store, tenant, event, &r);
+            cx.engine
+                .emit(cx.store, tenant, event, &Object::Members(&r, None));
         }
     }
     copy(cx, &me, &resource, &id)

@@ -305,7 +305,7 @@ impl Ctx<'_> {
                 let known = completed.then_some(&record);
                 let instant = self.call.instant;
                 self.engine
-                    .created(store, site, Some(self.call), instant, known);
+                    .created(store, site, Some(self.call), instant, known, None);
                 let (resource, id) = match &self.parent {
                     Some(p) if self.binding.respond_parent => (&p.resource, &p.id),
                     _ => (name, &id),

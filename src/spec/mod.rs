@@ -118,9 +118,11 @@ impl Flattened {
     }
 }
 
-/// A cache of values derived from parts of the document, keyed by JSON pointer.
+/// A cache of values derived from parts of the document, keyed by JSON pointer. Read on
+/// every request by every worker (a create's schema, its time members), so lookups share a
+/// read lock and hash with FxHash rather than SipHash (the keys come from the spec).
 #[derive(Debug, Default)]
-pub struct Derived(parking_lot::Mutex<std::collections::HashMap<String, std::sync::Arc<Value>>>);
+pub struct Derived(parking_lot::RwLock<rustc_hash::FxHashMap<String, std::sync::Arc<Value>>>);
 
 impl Derived {
     /// The value for `ptr`, made by `make` the first time.
@@ -129,11 +131,11 @@ impl Derived {
         ptr: &str,
         make: impl FnOnce() -> Option<Value>,
     ) -> Option<std::sync::Arc<Value>> {
-        if let Some(v) = self.0.lock().get(ptr) {
+        if let Some(v) = self.0.read().get(ptr) {
             return Some(v.clone());
         }
         let v = std::sync::Arc::new(make()?);
-        self.0.lock().insert(ptr.to_owned(), v.clone());
+        self.0.write().insert(ptr.to_owned(), v.clone());
         Some(v)
     }
 }

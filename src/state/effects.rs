@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::behaviour::{Happened, Settled};
 use super::call::Call;
+use super::emit::Text;
 use super::engine::{Engine, MAX_EFFECT_DEPTH};
 use super::events::Change;
 use super::model::SINGLETON_ID;
@@ -730,7 +731,16 @@ impl Engine {
         let Site {
             tenant, resource, ..
         } = site;
-        self.emit_owned(store, tenant, resource, Change::Created, record, site.at);
+        let (record, shown) = record;
+        let text = shown.map_or(Text::None, Text::Shown);
+        self.emit_owned(
+            store,
+            tenant,
+            resource,
+            Change::Created,
+            (record, text),
+            site.at,
+        );
         self.attribute(store, tenant, resource, site.id, mark);
     }
 
@@ -882,12 +892,11 @@ impl Engine {
                 &read
             }
         };
-        // Its stored text serves the event when the event shows every member.
-        let text = text.filter(|_| {
-            known.is_some() && self.event_shown(resource, body.keys()).iter().all(|s| *s)
-        });
-        let record = (body, text.cloned());
-        self.emit_owned(store, tenant, resource, Change::Created, record, now);
+        let text = match text.filter(|_| known.is_some()) {
+            Some(stored) => Text::Whole(stored.clone()),
+            None => Text::None,
+        };
+        self.emit_owned(store, tenant, resource, Change::Created, (body, text), now);
         if let Some(effects) = self
             .profile
             .resources

@@ -13,6 +13,16 @@ use super::webhooks;
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
 
+/// What the caller of [`Engine::emit_owned`] has of a record's JSON text.
+pub(super) enum Text {
+    None,
+    /// The text of the members events show (a record drafted with it).
+    Shown(Bytes),
+    /// The record's whole text (as stored): the event's object when events show every
+    /// member.
+    Whole(Bytes),
+}
+
 impl Engine {
     /// Records an event of a type the profile names (`emit` effects, a behaviour's) about
     /// `object`, and queues its webhook deliveries.
@@ -37,19 +47,18 @@ impl Engine {
         object: &Map<String, Value>,
         at: f64,
     ) {
-        self.emit_owned(store, tenant, resource, change, (object, None), at);
+        self.emit_owned(store, tenant, resource, change, (object, Text::None), at);
     }
 
-    /// [`emit`](Self::emit), with the JSON text of the object's members that
-    /// [`event_shown`](Self::event_shown) when the caller has it (a record drafted with
-    /// it): the event is written with that text rather than the members again.
+    /// [`emit`](Self::emit), with what the caller has of the object's JSON text: the event
+    /// is written with that text rather than the members again.
     pub(super) fn emit_owned(
         &self,
         store: &mut Store,
         tenant: &str,
         resource: &str,
         change: Change,
-        (object, text): (&Map<String, Value>, Option<Bytes>),
+        (object, text): (&Map<String, Value>, Text),
         at: f64,
     ) {
         let Some(kind) = self.event_kind(resource, &change) else {
@@ -63,10 +72,13 @@ impl Engine {
         // (links, balances, issued tokens) stay out of events.
         let shows;
         let object = match &text {
-            Some(text) => Object::Text(text),
-            None => {
+            Text::Shown(text) => Object::Text(text),
+            Text::Whole(_) | Text::None => {
                 shows = self.event_shown(resource, object.keys());
-                Object::Members(object, Some(&shows))
+                match &text {
+                    Text::Whole(text) if shows.iter().all(|s| *s) => Object::Text(text),
+                    _ => Object::Members(object, Some(&shows)),
+                }
             }
         };
         self.record_event(store, tenant, &kind, &object, previous.as_ref(), at);

@@ -14,7 +14,7 @@ use super::events::Change;
 use super::model::SINGLETON_ID;
 use super::payload::Object;
 use super::shape::{NewRecord, timestamp_for};
-use super::store::{Id, Meta, ParentRef, Store};
+use super::store::{Body, Id, Meta, ParentRef, Store};
 use super::{expr, lifecycle, lists};
 use crate::generate::{Generator, ids};
 use crate::profile;
@@ -651,17 +651,16 @@ impl Engine {
         // its created event and by whoever answers with it.
         let text =
             completed.then(|| Bytes::from(serde_json::to_vec(&new_body).unwrap_or_default()));
-        let mut tenant_mut = store.tenant(tenant);
-        match &text {
-            Some(text) => tenant_mut.insert_written(
-                made.resource,
-                &new_id,
-                (text.clone(), &new_body),
-                meta,
-                made.parent,
-            ),
-            None => tenant_mut.insert_with(made.resource, &new_id, &new_body, meta, made.parent),
-        }
+        let body = text
+            .clone()
+            .map_or_else(|| Body::new(&new_body), Body::from_json);
+        store.tenant(tenant).insert_body(
+            made.resource,
+            &new_id,
+            (body, &new_body),
+            meta,
+            made.parent,
+        );
         let known = completed.then_some(new_body);
         // The new record is made, not moved: what its creation runs sees no `$from`/`$to`.
         let site = Site {
@@ -733,7 +732,7 @@ impl Engine {
         } = site;
         let (record, shown) = record;
         let text = shown.map_or(Text::None, Text::Shown);
-        self.emit_owned(
+        self.emit_text(
             store,
             tenant,
             resource,
@@ -896,7 +895,7 @@ impl Engine {
             Some(stored) => Text::Whole(stored.clone()),
             None => Text::None,
         };
-        self.emit_owned(store, tenant, resource, Change::Created, (body, text), now);
+        self.emit_text(store, tenant, resource, Change::Created, (body, text), now);
         if let Some(effects) = self
             .profile
             .resources

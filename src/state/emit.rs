@@ -8,12 +8,12 @@ use super::engine::Engine;
 use super::events::{Change, Event};
 use super::model::singular;
 use super::payload::{self, Head, Object};
-use super::store::{Body, Store};
+use super::store::{Body, Meta, Store};
 use super::webhooks;
 use crate::generate::{Generator, ids};
 use crate::schema::Direction;
 
-/// What the caller of [`Engine::emit_owned`] has of a record's JSON text.
+/// What the caller of [`Engine::emit_text`] has of a record's JSON text.
 pub(super) enum Text {
     None,
     /// The text of the members events show (a record drafted with it).
@@ -47,12 +47,12 @@ impl Engine {
         object: &Map<String, Value>,
         at: f64,
     ) {
-        self.emit_owned(store, tenant, resource, change, (object, Text::None), at);
+        self.emit_text(store, tenant, resource, change, (object, Text::None), at);
     }
 
     /// [`emit`](Self::emit), with what the caller has of the object's JSON text: the event
     /// is written with that text rather than the members again.
-    pub(super) fn emit_owned(
+    pub(super) fn emit_text(
         &self,
         store: &mut Store,
         tenant: &str,
@@ -157,7 +157,13 @@ impl Engine {
                 &head,
             );
             let mut events = store.tenant(tenant);
-            events.insert_body("events", &id, (body.clone(), &members), None);
+            events.insert_body(
+                "events",
+                &id,
+                (body.clone(), &members),
+                Meta::default(),
+                None,
+            );
             if let Some(stored) = events.get("events", &id) {
                 body = stored.body.clone();
             }

@@ -1324,7 +1324,9 @@ mod tests {
         let text = serde_json::to_vec(&event).expect("JSON");
         let members = event.as_object().expect("object");
         let shared = (Body::from_json(Bytes::from(text)), members);
-        store.tenant("t").insert_body("events", "e1", shared, None);
+        store
+            .tenant("t")
+            .insert_body("events", "e1", shared, Meta::default(), None);
         for (resource, id, want) in [("things", "c1", Some(&parent)), ("events", "e1", None)] {
             let bytes = record_frame("api", &store, "t", resource, id);
             let (payload, next) = next_frame(&bytes, 0).expect("a whole frame");

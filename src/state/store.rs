@@ -1274,31 +1274,7 @@ impl TenantMut<'_> {
         meta: Meta,
         parent: Option<ParentRef>,
     ) {
-        self.tenant.next_seq += 1;
-        let seq = self.tenant.next_seq;
-        self.put(resource, id, body, meta, parent, seq);
-    }
-
-    /// [`insert_with`](Self::insert_with) a record whose JSON text is written already.
-    pub fn insert_written(
-        &mut self,
-        resource: &str,
-        id: &str,
-        (text, members): (bytes::Bytes, &Map<String, Value>),
-        meta: Meta,
-        parent: Option<ParentRef>,
-    ) {
-        self.tenant.next_seq += 1;
-        let seq = self.tenant.next_seq;
-        let filing = Filing::Members(members);
-        self.put_body(
-            resource,
-            id,
-            (Body::from_json(text), filing),
-            meta,
-            parent,
-            seq,
-        );
+        self.insert_body(resource, id, (Body::new(body), body), meta, parent);
     }
 
     /// Stores a record as it is (a state file being replayed): its own sequence number.
@@ -1351,18 +1327,20 @@ impl TenantMut<'_> {
     }
 
     /// Stores a new record whose body is already JSON bytes (shared with whoever holds
-    /// them: an event's payload, say), filed by `members`, the members those bytes hold.
+    /// them: an event's payload, a record's text kept for its answer), filed by `members`,
+    /// the members those bytes hold.
     pub fn insert_body(
         &mut self,
         resource: &str,
         id: &str,
         (body, members): (Body, &Map<String, Value>),
+        meta: Meta,
         parent: Option<ParentRef>,
     ) {
         self.tenant.next_seq += 1;
         let seq = self.tenant.next_seq;
         let filing = Filing::Members(members);
-        self.put_body(resource, id, (body, filing), Meta::default(), parent, seq);
+        self.put_body(resource, id, (body, filing), meta, parent, seq);
     }
 
     fn put_body(

@@ -250,7 +250,7 @@ fn replay(
         .lock()
         .iter()
         .find(|e| e.id == event_id && e.tenant == call.tenant)
-        .map(|e| (e.kind.clone(), e.payload.clone()));
+        .map(|e| (e.kind.clone(), e.payload()));
     let Some((kind, payload)) = event else {
         return Outcome::Problem(404, format!("no event '{event_id}'"));
     };

@@ -5,7 +5,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::engine::Engine;
-use super::events::{Change, Event};
+use std::sync::Arc;
+
+use super::events::{Change, Event, Payload, Unwritten};
 use super::model::singular;
 use super::payload::{self, Head, Object};
 use super::store::{Body, Meta, Store};
@@ -140,72 +142,103 @@ impl Engine {
             created,
             tenant,
         };
-        let text = Bytes::from(payload::write(
-            &self.profile.webhooks,
-            &self.profile.events_envelope,
-            &head,
-            object,
-            previous,
-        ));
-        let mut body = Body::from_json(text.clone());
-        // APIs with an events collection list their events there too: the log shares the
-        // body as stored there (packed).
-        if self.model.resources.contains_key("events") {
-            let members = payload::filed_members(
-                &self.profile.webhooks,
-                &self.profile.events_envelope,
-                &head,
-            );
-            let mut events = store.tenant(tenant);
-            events.insert_body(
-                "events",
-                &id,
-                (body.clone(), &members),
-                Meta::default(),
-                None,
-            );
-            if let Some(stored) = events.get("events", &id) {
-                body = stored.body.clone();
-            }
-        }
+        let listed = self.model.resources.contains_key("events");
         let urls = self.targets_for(store, tenant, kind);
-        if !urls.is_empty() {
-            let max_attempts = self
-                .profile
-                .webhooks
-                .max_attempts
-                .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
-            let mut hooks = self.webhooks.lock();
-            for (url, secret) in urls {
-                let n = hooks.deliveries.len() + 1;
-                hooks.deliveries.push(webhooks::Delivery {
-                    id: format!("dlv_{n:08}"),
-                    event_id: id.clone(),
-                    event_type: kind.to_owned(),
-                    tenant: tenant.to_owned(),
-                    url,
-                    status: "pending".into(),
-                    attempts: 0,
-                    max_attempts,
-                    next_attempt_at: at,
-                    response_code: None,
-                    last_error: None,
-                    replay: false,
-                    created_at: at,
-                    delivered_at: None,
-                    body: text.clone(),
-                    in_flight: false,
-                    secret,
-                });
+        let payload = match object {
+            // Nobody receives or lists it now: written if it is ever asked for.
+            Object::Text(text) if !listed && urls.is_empty() => {
+                Payload::Later(Arc::new(Unwritten {
+                    profile: self.profile.clone(),
+                    object: Bytes::clone(text),
+                    previous: previous.cloned(),
+                }))
             }
-        }
+            _ => {
+                let text = Bytes::from(payload::write(
+                    &self.profile.webhooks,
+                    &self.profile.events_envelope,
+                    &head,
+                    object,
+                    previous,
+                ));
+                self.deliver_later(tenant, &id, kind, urls, &text, at);
+                let body = Body::from_json(text);
+                // APIs with an events collection list their events there too: the log
+                // shares the body as stored there (packed).
+                Payload::Written(match listed {
+                    true => self.list_event(store, &head, body),
+                    false => body,
+                })
+            }
+        };
         events.push(Event {
             id,
             kind: kind.to_owned(),
             created,
             tenant: tenant.to_owned(),
-            payload: body,
+            payload,
         });
+    }
+
+    /// Files event `head` with payload `body` in the API's events collection; the body as
+    /// stored there (packed).
+    fn list_event(&self, store: &mut Store, head: &Head, body: Body) -> Body {
+        let members =
+            payload::filed_members(&self.profile.webhooks, &self.profile.events_envelope, head);
+        let mut events = store.tenant(head.tenant);
+        events.insert_body(
+            "events",
+            head.id,
+            (body.clone(), &members),
+            Meta::default(),
+            None,
+        );
+        events
+            .get("events", head.id)
+            .map_or(body, |stored| stored.body.clone())
+    }
+
+    /// Queues a delivery of event `id` (`text`) to each of `urls`.
+    fn deliver_later(
+        &self,
+        tenant: &str,
+        id: &str,
+        kind: &str,
+        urls: Vec<(String, Option<String>)>,
+        text: &Bytes,
+        at: f64,
+    ) {
+        if urls.is_empty() {
+            return;
+        }
+        let max_attempts = self
+            .profile
+            .webhooks
+            .max_attempts
+            .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+        let mut hooks = self.webhooks.lock();
+        for (url, secret) in urls {
+            let n = hooks.deliveries.len() + 1;
+            hooks.deliveries.push(webhooks::Delivery {
+                id: format!("dlv_{n:08}"),
+                event_id: id.to_owned(),
+                event_type: kind.to_owned(),
+                tenant: tenant.to_owned(),
+                url,
+                status: "pending".into(),
+                attempts: 0,
+                max_attempts,
+                next_attempt_at: at,
+                response_code: None,
+                last_error: None,
+                replay: false,
+                created_at: at,
+                delivered_at: None,
+                body: text.clone(),
+                in_flight: false,
+                secret,
+            });
+        }
     }
 
     /// Queues a webhook of `kind` to `url` (an address a record names, not a registered

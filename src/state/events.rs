@@ -8,12 +8,16 @@
 //! is state and keeps every event.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use super::payload::{self, Head, Object};
 use super::store::Body;
+use crate::profile::Profile;
 
 /// One recorded change.
 #[derive(Debug, Clone)]
@@ -22,14 +26,62 @@ pub struct Event {
     pub kind: String,
     pub created: i64,
     pub tenant: String,
-    /// The payload as delivered: `{id, type, created, ...envelope, data}`.
-    pub payload: Body,
+    pub payload: Payload,
+}
+
+/// An event's payload as delivered: `{id, type, created, ...envelope, data}`.
+#[derive(Clone)]
+pub enum Payload {
+    Written(Body),
+    /// Not written yet: an event that no target is sent and no events collection lists, as
+    /// most are under load, is only written if it is ever asked for.
+    Later(Arc<Unwritten>),
+}
+
+/// What an unwritten payload is written from: the profile's envelope and the object's text
+/// (shared with the record it shows).
+pub struct Unwritten {
+    pub profile: Arc<Profile>,
+    pub object: Bytes,
+    pub previous: Option<Value>,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Written(body) => body.fmt(f),
+            Payload::Later(_) => f.write_str("<unwritten payload>"),
+        }
+    }
 }
 
 impl Event {
+    /// The payload, written now if it was not.
+    pub fn payload(&self) -> Body {
+        match &self.payload {
+            Payload::Written(body) => body.clone(),
+            Payload::Later(u) => {
+                let head = Head {
+                    id: &self.id,
+                    kind: &self.kind,
+                    created: self.created,
+                    tenant: &self.tenant,
+                };
+                let text = payload::write(
+                    &u.profile.webhooks,
+                    &u.profile.events_envelope,
+                    &head,
+                    &Object::Text(&u.object),
+                    u.previous.as_ref(),
+                );
+                Body::from_json(Bytes::from(text))
+            }
+        }
+    }
+
     /// The event's `data` member (`{object, previous_attributes}`).
     pub fn data(&self) -> Value {
-        self.payload.get("data").unwrap_or(Value::Null)
+        self.payload().get("data").unwrap_or(Value::Null)
     }
 }
 
@@ -127,7 +179,7 @@ mod tests {
             kind: "thing.created".into(),
             created: 0,
             tenant: "t".into(),
-            payload: Body::from_json(bytes::Bytes::from_static(b"{}")),
+            payload: Payload::Written(Body::from_json(bytes::Bytes::from_static(b"{}"))),
         }
     }
 

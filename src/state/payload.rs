@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::profile::WebhookProfile;
@@ -18,7 +19,7 @@ use crate::profile::WebhookProfile;
 /// The object an event carries, as its caller has it.
 pub enum Object<'a> {
     /// Its JSON text.
-    Text(&'a [u8]),
+    Text(&'a Bytes),
     /// A record's members, and which of them the event shows (`None`: every one).
     Members(&'a Map<String, Value>, Option<&'a [bool]>),
 }
@@ -325,9 +326,9 @@ mod tests {
             data_members: BTreeMap::from([("spend_request".to_owned(), "spend".to_owned())]),
             ..WebhookProfile::default()
         };
-        let object = br#"{"id":"req_1","note":"\"quoted\" \u00fc"}"#;
+        let object = Bytes::from_static(br#"{"id":"req_1","note":"\"quoted\" \u00fc"}"#);
         assert_eq!(
-            written(&hooks, &BTreeMap::new(), &Object::Text(object)),
+            written(&hooks, &BTreeMap::new(), &Object::Text(&object)),
             json!({
                 "id": "evt_1",
                 "type": "spend_request.approved",

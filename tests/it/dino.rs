@@ -598,3 +598,38 @@ async fn a_reset_team_is_provisioned_again() {
         ("approved", "Spend request approved", 49_000)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_no_receiver_was_sent_are_written_in_dinos_envelope_when_asked_for() {
+    // No webhook target: the decision's events are kept unwritten until the admin API asks.
+    let s = Sandbox::start(&["--spec", &dino_spec()]);
+    let base = s.url();
+    let agent = key(base, "din_test_quiet");
+    let spent = agent.spend(2_500, "Bookshop").await;
+    let id = spent["id"].as_str().expect("a request id");
+    let events: Value = client()
+        .get(format!("{base}/__sandbox/events"))
+        .send()
+        .await
+        .expect("the admin API answers")
+        .json()
+        .await
+        .expect("admin JSON");
+    let about: Vec<(&str, &Value)> = events["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["data"]["spend"]["id"] == id)
+        .map(|e| (e["type"].as_str().unwrap_or_default(), &e["data"]["spend"]))
+        .collect();
+    let kinds: Vec<&str> = about.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        ["spend_request.created", "spend_request.approved"],
+        "{events}"
+    );
+    // Each shows the request as the answer did, member for member.
+    for (kind, spend) in about {
+        assert_eq!(spend, &spent, "{kind}");
+    }
+}

@@ -61,7 +61,7 @@ pub struct Engine {
     pub signer: Signer,
     pub seed: u64,
     /// Schema pointer -> its members (`None`: free-form), computed once.
-    pub(super) names: Mutex<HashMap<String, Option<Arc<Members>>>>,
+    pub(super) names: RwLock<rustc_hash::FxHashMap<String, Option<Arc<Members>>>>,
     /// Resource -> its schema's members checked one by one, when they may be (worked out
     /// on its first create).
     member_checks: RwLock<HashMap<String, Option<Arc<super::shape::MemberChecks>>>>,
@@ -180,7 +180,7 @@ impl Engine {
             events: Mutex::new(EventLog::default()),
             webhooks: Mutex::new(WebhookState::default()),
             seed: api.seed,
-            names: Mutex::new(HashMap::new()),
+            names: RwLock::default(),
             completions: RwLock::default(),
             member_checks: RwLock::default(),
             list_plans: Mutex::new(HashMap::new()),
@@ -262,11 +262,13 @@ impl Engine {
 
     /// The property names (and required ones) of the schema at `ptr`, cached.
     pub(crate) fn names_of(&self, spec: &Spec, ptr: &str) -> Option<Arc<Members>> {
-        if let Some(n) = self.names.lock().get(ptr) {
+        // Read by every answer that shows a record: a read lock, and FxHash for the keys
+        // (the spec's own pointers).
+        if let Some(n) = self.names.read().get(ptr) {
             return n.clone();
         }
         let n = Members::of(spec, ptr).map(Arc::new);
-        self.names.lock().insert(ptr.to_owned(), n.clone());
+        self.names.write().insert(ptr.to_owned(), n.clone());
         n
     }
 

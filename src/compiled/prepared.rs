@@ -14,16 +14,17 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The headers of the response made from this answer to request `request_id`.
-    pub fn header_map(&self, request_id: &str) -> http::HeaderMap {
+    /// The headers of the response made from this answer to request `request_id`, with
+    /// `extra` ones after its own (replacing any of the same name).
+    pub fn header_map(&self, request_id: &str, extra: &[(String, String)]) -> http::HeaderMap {
         use http::{HeaderName, HeaderValue};
-        let mut headers = http::HeaderMap::with_capacity(self.headers.len() + 2);
+        let mut headers = http::HeaderMap::with_capacity(self.headers.len() + extra.len() + 2);
         if let Some(ct) = &self.content_type
             && let Ok(v) = HeaderValue::from_str(ct)
         {
             headers.insert(http::header::CONTENT_TYPE, v);
         }
-        for (k, v) in &self.headers {
+        for (k, v) in self.headers.iter().chain(extra) {
             if let (Ok(k), Ok(v)) = (
                 HeaderName::from_bytes(k.as_bytes()),
                 HeaderValue::from_str(v),

@@ -55,25 +55,20 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     let path = parts.uri.path().to_owned();
     if crate::spec::is_admin_path(&path) {
         let prepared = super::admin::handle(&sandbox, &parts, body).await;
-        return to_response(&prepared, &request_id);
+        return to_response(&prepared, &request_id, &[]);
     }
     let mut journey = Journey::new(&sandbox, &parts, &request_id);
-    let mut answer = journey.run(body).await.unwrap_or_else(|refused| refused);
+    let answer = journey.run(body).await.unwrap_or_else(|refused| refused);
     let (request_body, reason) = (journey.body, journey.reason.into_inner());
-    if !answer.rate_headers.is_empty() {
-        let mut p = (*answer.prepared).clone();
-        p.headers.append(&mut answer.rate_headers);
-        answer.prepared = Arc::new(p);
-    }
+    // Headers of this request's own (its rate limit, its id under the names the operation
+    // declares for it), sent after the answer's and replacing any of the same name: the
+    // answer itself, perhaps kept for replays, is not copied to add them.
+    let mut extra = answer.rate_headers;
     if let Some(oi) = answer.op {
-        let named = request_id_headers(&sandbox.api.spec.operations[oi], answer.prepared.status);
-        if !named.is_empty() {
-            let mut p = (*answer.prepared).clone();
-            p.headers.retain(|(k, _)| !named.contains(k));
-            p.headers
-                .extend(named.into_iter().map(|n| (n, request_id.clone())));
-            answer.prepared = Arc::new(p);
-        }
+        let op = &sandbox.api.spec.operations[oi];
+        extra.extend(
+            request_id_headers(op, answer.prepared.status).map(|n| (n, request_id.clone())),
+        );
     }
     let status = answer.prepared.status;
     let op_id = answer.op.map(|i| sandbox.api.spec.operations[i].id.clone());
@@ -83,12 +78,12 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
     } else {
         tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
-    let response = to_response(&answer.prepared, &request_id);
+    let response = to_response(&answer.prepared, &request_id, &extra);
     // The request's headers are needed no more: the journal keeps them, uncopied.
     let exchange = Exchange {
         query: journal::query(parts.uri.query()),
         request: journal::received(std::mem::take(&mut parts.headers), &request_body),
-        response: journal::answered(answer.prepared, request_id.clone()),
+        response: journal::answered(answer.prepared, request_id.clone(), extra),
     };
     let entry = JournalEntry {
         seq: 0,
@@ -519,7 +514,7 @@ impl<'a> Journey<'a> {
         let engine = &self.sandbox.engine;
         let (outcome, written) = engine.answer(api, oi, call).await;
         let snapshot = match &outcome {
-            Outcome::Shown(_, s) => Some(s.clone()),
+            Outcome::Shown(_, s) | Outcome::ShownText(_, s) => Some(s.clone()),
             _ => None,
         };
         let prepared = self.prepare(outcome);
@@ -537,7 +532,9 @@ impl<'a> Journey<'a> {
             Outcome::Body(value) | Outcome::Shown(value, _) => {
                 Arc::new(respond::with_body(api, oi, value))
             }
-            Outcome::Text(text) => Arc::new(respond::with_text(api, oi, text)),
+            Outcome::Text(text) | Outcome::ShownText(text, _) => {
+                Arc::new(respond::with_text(api, oi, text))
+            }
             Outcome::Problem(status, detail) => Arc::new(self.problem(status, detail, &[])),
             Outcome::Coded(status, code, detail) => {
                 Arc::new(self.coded_problem(status, Some(&code), detail, &[]))
@@ -605,24 +602,25 @@ fn summarise(errors: &[FieldError]) -> String {
 
 /// The response headers the operation declares for `status` that carry the request's id
 /// (`Dino-Request-Id`, `X-Request-Id`): the sandbox's own id goes in them, not an example.
-fn request_id_headers(op: &crate::spec::Operation, status: u16) -> Vec<String> {
+fn request_id_headers(
+    op: &crate::spec::Operation,
+    status: u16,
+) -> impl Iterator<Item = String> + '_ {
+    let ends = |name: &str, tail: &str| {
+        let (name, tail) = (name.as_bytes(), tail.as_bytes());
+        name.len() >= tail.len() && name[name.len() - tail.len()..].eq_ignore_ascii_case(tail)
+    };
     op.response_for(status)
-        .map(|r| {
-            r.headers
-                .iter()
-                .filter(|h| {
-                    let lower = h.name.to_ascii_lowercase();
-                    lower.ends_with("request-id") || lower.ends_with("request_id")
-                })
-                .map(|h| h.name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|r| &r.headers)
+        .filter(move |h| ends(&h.name, "request-id") || ends(&h.name, "request_id"))
+        .map(|h| h.name.clone())
 }
 
-pub fn to_response(p: &Prepared, request_id: &str) -> Response {
+/// The response made from answer `p` to request `request_id`, with `extra` headers.
+pub fn to_response(p: &Prepared, request_id: &str, extra: &[(String, String)]) -> Response {
     let mut res = Response::new(Body::from(p.body.clone()));
     *res.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    *res.headers_mut() = p.header_map(request_id);
+    *res.headers_mut() = p.header_map(request_id, extra);
     res.into_response()
 }

@@ -76,6 +76,8 @@ pub enum Headers {
     Answered {
         answer: Arc<Prepared>,
         request_id: String,
+        /// Headers of this response's own, after the answer's ([`Prepared::header_map`]).
+        extra: Vec<(String, String)>,
     },
 }
 
@@ -83,9 +85,11 @@ impl Headers {
     fn map(&self) -> std::borrow::Cow<'_, http::HeaderMap> {
         match self {
             Self::Received(map) => std::borrow::Cow::Borrowed(map),
-            Self::Answered { answer, request_id } => {
-                std::borrow::Cow::Owned(answer.header_map(request_id))
-            }
+            Self::Answered {
+                answer,
+                request_id,
+                extra,
+            } => std::borrow::Cow::Owned(answer.header_map(request_id, extra)),
         }
     }
 }
@@ -230,9 +234,18 @@ pub fn received(headers: http::HeaderMap, body: &bytes::Bytes) -> Message {
 }
 
 /// A response as the journal keeps it: the answer it was made from, its body bounded.
-pub fn answered(answer: Arc<Prepared>, request_id: String) -> Message {
+pub fn answered(
+    answer: Arc<Prepared>,
+    request_id: String,
+    extra: Vec<(String, String)>,
+) -> Message {
     let body = answer.body.clone();
-    message(Headers::Answered { answer, request_id }, &body)
+    let headers = Headers::Answered {
+        answer,
+        request_id,
+        extra,
+    };
+    message(headers, &body)
 }
 
 /// One side of an exchange: its headers and its body, bounded.

@@ -18,6 +18,9 @@ pub enum Outcome {
     /// A body already written as JSON text (a record just stored, in the text it was stored
     /// as), for the operation's success status.
     Text(bytes::Bytes),
+    /// [`Text`](Self::Text) showing a stored record exactly as it is stored, and that record
+    /// (as [`Shown`](Self::Shown) keeps it, for a replay).
+    ShownText(bytes::Bytes, Snapshot),
     /// An error: status and detail.
     Problem(u16, String),
     /// An error with the machine code the API gives it (`insufficient_wallet_balance`):

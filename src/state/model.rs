@@ -112,6 +112,9 @@ pub struct Binding {
     pub envelope: Option<Envelope>,
     /// The member of the request body that holds the record, when not the body itself.
     pub request_envelope: Option<String>,
+    /// The success response's schema is the resource's own (the same schema, perhaps
+    /// through `$ref`s), unwrapped: the answer may be a record's text as stored.
+    pub shows_record: bool,
 }
 
 /// A many-to-many link between the path's parent item (`A`) and records of the operation's
@@ -231,6 +234,7 @@ impl Binding {
             behaviour: None,
             envelope: None,
             request_envelope: None,
+            shows_record: false,
         }
     }
 
@@ -368,7 +372,26 @@ impl Model {
         model.find_partial_puts(spec, profile);
         model.resolve_links(profile);
         model.find_parent_members();
+        model.find_own_answers(spec);
         model
+    }
+
+    /// Which operations answer with their resource's own schema ([`Binding::shows_record`]).
+    fn find_own_answers(&mut self, spec: &Spec) {
+        let resolved = |ptr: &str| {
+            spec.at(ptr)
+                .and_then(|node| crate::spec::pointer::target(&spec.doc, node).ok())
+        };
+        for (op, b) in spec.operations.iter().zip(self.bindings.iter_mut()) {
+            let own = self
+                .resources
+                .get(&b.resource)
+                .and_then(|r| r.schema.as_deref())
+                .and_then(resolved);
+            let answer = success_schema(op).and_then(resolved);
+            b.shows_record = b.envelope.is_none()
+                && matches!((own, answer), (Some(x), Some(y)) if std::ptr::eq(x, y));
+        }
     }
 
     /// Which side of each link holds it, and in which member: a reference the profile

@@ -399,7 +399,7 @@ fn misfits(validator: &Validator, record: &mut Map<String, Value>) -> bool {
 
 /// Whether `record` is valid: the quick check (no error messages made, the members moved
 /// into a value and back rather than copied) that most records pass.
-fn valid(validator: &Validator, record: &mut Map<String, Value>) -> bool {
+pub(super) fn valid(validator: &Validator, record: &mut Map<String, Value>) -> bool {
     let value = Value::Object(std::mem::take(record));
     let ok = validator.is_valid(&value);
     if let Value::Object(members) = value {

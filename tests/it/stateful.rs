@@ -849,3 +849,65 @@ async fn credentials_have_roles_scopes_and_provisioned_tenants() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_create_answering_with_its_record_shows_it_as_stored_and_replays_it() {
+    let s = Sandbox::start(&["--spec", &crate::common::test_spec("shapes/ledger.yaml")]);
+    let base = s.url();
+    let post = |key: &'static str, body: Value| {
+        let url = format!("{base}/entries");
+        async move {
+            let res = client()
+                .post(url)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("answers");
+            (res.status().as_u16(), res.bytes().await.expect("body"))
+        }
+    };
+    let (status, first) = post("k1", json!({"amount": 250, "memo": "rent"})).await;
+    assert_eq!(status, 201, "{first:?}");
+    let entry: Value = serde_json::from_slice(&first).expect("JSON");
+    assert_eq!(
+        (entry["amount"].clone(), entry["memo"].clone()),
+        (json!(250), json!("rent"))
+    );
+    let id = entry["id"].as_str().expect("an id");
+    // Every member of the schema, generated ones included, in the schema's order.
+    let names: Vec<&str> = entry
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["id", "amount", "memo", "account", "created_at"]);
+    let account = entry["account"].as_str().unwrap_or_default();
+    assert!(
+        account.starts_with("acct_") && account.len() == 13,
+        "{entry}"
+    );
+
+    // The same text when read back, and when the key is replayed (nothing new is made).
+    let read = client()
+        .get(format!("{base}/entries/{id}"))
+        .send()
+        .await
+        .expect("answers")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(read, first);
+    let (status, again) = post("k1", json!({"amount": 250, "memo": "rent"})).await;
+    assert_eq!((status, &again), (201, &first));
+    let (status, _) = post("k1", json!({"amount": 9, "memo": "other"})).await;
+    assert_eq!(status, 409);
+    let listed: Value = client()
+        .get(format!("{base}/entries"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}

@@ -11,7 +11,8 @@ use crate::state::call::Outcome;
 use crate::state::effects::Site;
 use crate::state::lists;
 use crate::state::model::singular;
-use crate::state::store::{Collection, Meta, Ready, Store, Template};
+use crate::state::shape::valid;
+use crate::state::store::{Collection, Meta, Ready, Store, Template, same_names};
 
 impl Ctx<'_> {
     /// A new id: the client's, or one in the format the id member's schema asks for.
@@ -221,13 +222,38 @@ impl Ctx<'_> {
         });
         // A settled record's answer needs nothing the commit does: made here, not while
         // the store is locked.
-        let answer = (self.engine.settles_when_stored(name) && !self.responds_parent())
-            .then(|| self.respond(&record, &key));
+        let answer =
+            (self.engine.settles_when_stored(name) && !self.responds_parent()).then(|| {
+                self.as_written(&mut record, ready.as_ref())
+                    .unwrap_or_else(|| self.respond(&record, &key))
+            });
         Draft {
             record,
             ready,
             answer,
         }
+    }
+
+    /// The answer showing a drafted record exactly as it was written: when the response's
+    /// schema is the record's own, the record has that schema's members in its order, and
+    /// it passes the schema, showing it would copy it member by member into the same text.
+    fn as_written(
+        &self,
+        record: &mut Map<String, Value>,
+        ready: Option<&Ready>,
+    ) -> Option<Outcome> {
+        let ready = ready?;
+        let schema = self.schema?;
+        if !self.binding.shows_record {
+            return None;
+        }
+        let names = self.engine.names_of(self.spec(), schema)?;
+        // Every member shown, in the schema's order: the events' text is the whole record.
+        if !same_names(&names.names, record) || !same_names(&self.resource.members, record) {
+            return None;
+        }
+        let validator = self.validator?;
+        valid(validator, record).then(|| Outcome::Text(ready.shown_text.clone()))
     }
 
     /// Whether the answer shows the path's parent rather than the new record.

@@ -662,6 +662,7 @@ impl<'a> Ctx<'a> {
 fn kept_as(answer: Outcome, snapshot: Option<Snapshot>) -> Outcome {
     match (answer, snapshot) {
         (Outcome::Body(value), Some(snapshot)) => Outcome::Shown(value, snapshot),
+        (Outcome::Text(text), Some(snapshot)) => Outcome::ShownText(text, snapshot),
         (answer, _) => answer,
     }
 }

@@ -25,7 +25,7 @@ use super::engine::Engine;
 use super::lists::{self, fill_meta};
 use super::model::{WebhookOp, success_schema};
 use super::shape::{Shown, timestamp_for};
-use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery};
+use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery, Outgoing};
 use crate::compiled::Api;
 use crate::generate::flatten;
 use crate::spec::Spec;
@@ -281,27 +281,14 @@ fn replay(
         .webhooks
         .max_attempts
         .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    for (url, secret) in &urls {
-        let n = hooks.deliveries.len() + 1;
-        hooks.deliveries.push(Delivery {
-            secret: secret.clone(),
-            id: format!("dlv_{n:08}"),
-            event_id: event_id.to_owned(),
-            event_type: kind.clone(),
-            tenant: call.tenant.to_owned(),
-            url: url.clone(),
-            status: "pending".into(),
-            attempts: 0,
-            max_attempts,
-            next_attempt_at: now,
-            response_code: None,
-            last_error: None,
-            replay: true,
-            created_at: now,
-            delivered_at: None,
-            body: body.clone(),
-            in_flight: false,
-        });
+    let event = Outgoing {
+        event_id: Some(event_id),
+        kind: &kind,
+        tenant: call.tenant,
+        body: &body,
+    };
+    for target in urls.iter().cloned() {
+        hooks.queue(&event, target, (now, max_attempts, true));
     }
     hooks.replays.insert(event_id.to_owned(), done + 1);
     drop(hooks);

@@ -216,28 +216,15 @@ impl Engine {
             .webhooks
             .max_attempts
             .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+        let event = webhooks::Outgoing {
+            event_id: Some(id),
+            kind,
+            tenant,
+            body: text,
+        };
         let mut hooks = self.webhooks.lock();
-        for (url, secret) in urls {
-            let n = hooks.deliveries.len() + 1;
-            hooks.deliveries.push(webhooks::Delivery {
-                id: format!("dlv_{n:08}"),
-                event_id: id.to_owned(),
-                event_type: kind.to_owned(),
-                tenant: tenant.to_owned(),
-                url,
-                status: "pending".into(),
-                attempts: 0,
-                max_attempts,
-                next_attempt_at: at,
-                response_code: None,
-                last_error: None,
-                replay: false,
-                created_at: at,
-                delivered_at: None,
-                body: text.clone(),
-                in_flight: false,
-                secret,
-            });
+        for target in urls {
+            hooks.queue(&event, target, (at, max_attempts, false));
         }
     }
 
@@ -257,28 +244,16 @@ impl Engine {
             .webhooks
             .max_attempts
             .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
-        let mut hooks = self.webhooks.lock();
-        let n = hooks.deliveries.len() + 1;
-        let id = format!("dlv_{n:08}");
-        hooks.deliveries.push(webhooks::Delivery {
-            event_id: id.clone(),
-            id,
-            event_type: kind.to_owned(),
-            tenant: tenant.to_owned(),
-            url: url.to_owned(),
-            status: "pending".into(),
-            attempts: 0,
-            max_attempts,
-            next_attempt_at: at,
-            response_code: None,
-            last_error: None,
-            replay: false,
-            created_at: at,
-            delivered_at: None,
-            body,
-            in_flight: false,
-            secret: None,
-        });
+        let event = webhooks::Outgoing {
+            event_id: None,
+            kind,
+            tenant,
+            body: &body,
+        };
+        let target = (url.to_owned(), None);
+        self.webhooks
+            .lock()
+            .queue(&event, target, (at, max_attempts, false));
     }
 
     /// URLs of the targets that want events of type `kind` from `tenant`.

@@ -41,6 +41,51 @@ pub struct WebhookState {
     pub replays: HashMap<String, u32>,
 }
 
+/// The event a delivery carries: its id (`None`: the delivery's own, for a webhook to an
+/// address a record names), type, tenant and payload.
+pub struct Outgoing<'a> {
+    pub event_id: Option<&'a str>,
+    pub kind: &'a str,
+    pub tenant: &'a str,
+    pub body: &'a bytes::Bytes,
+}
+
+/// When a delivery is queued and how often it may be tried: (virtual time, attempts, a
+/// replay of an event sent before).
+pub type Schedule = (f64, u32, bool);
+
+impl WebhookState {
+    /// Queues a delivery of `event` to `url`, signed with the target's own `secret` when it
+    /// has one.
+    pub fn queue(
+        &mut self,
+        event: &Outgoing,
+        (url, secret): (String, Option<String>),
+        (at, max_attempts, replay): Schedule,
+    ) {
+        let id = format!("dlv_{:08}", self.deliveries.len() + 1);
+        self.deliveries.push(Delivery {
+            event_id: event.event_id.map_or_else(|| id.clone(), str::to_owned),
+            id,
+            event_type: event.kind.to_owned(),
+            tenant: event.tenant.to_owned(),
+            url,
+            status: "pending".into(),
+            attempts: 0,
+            max_attempts,
+            next_attempt_at: at,
+            response_code: None,
+            last_error: None,
+            replay,
+            created_at: at,
+            delivered_at: None,
+            body: event.body.clone(),
+            in_flight: false,
+            secret,
+        });
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub id: String,

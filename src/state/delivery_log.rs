@@ -25,7 +25,7 @@ use super::engine::Engine;
 use super::lists::{self, fill_meta};
 use super::model::{WebhookOp, success_schema};
 use super::shape::{Shown, timestamp_for};
-use super::webhooks::{DEFAULT_MAX_ATTEMPTS, Delivery, Outgoing};
+use super::webhooks::{Delivery, Outgoing};
 use crate::compiled::Api;
 use crate::generate::flatten;
 use crate::spec::Spec;
@@ -276,11 +276,7 @@ fn replay(
     // The bytes first sent, so a replay is the same event.
     let body = payload.to_bytes();
     let now = engine.clock.now();
-    let max_attempts = engine
-        .profile
-        .webhooks
-        .max_attempts
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    let max_attempts = engine.max_attempts();
     let event = Outgoing {
         event_id: Some(event_id),
         kind: &kind,

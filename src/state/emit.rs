@@ -211,11 +211,7 @@ impl Engine {
         if urls.is_empty() {
             return;
         }
-        let max_attempts = self
-            .profile
-            .webhooks
-            .max_attempts
-            .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+        let max_attempts = self.max_attempts();
         let event = webhooks::Outgoing {
             event_id: Some(id),
             kind,
@@ -226,6 +222,14 @@ impl Engine {
         for target in urls {
             hooks.queue(&event, target, (at, max_attempts, false));
         }
+    }
+
+    /// How many times a delivery is tried: the profile's count, else the sandbox's.
+    pub(super) fn max_attempts(&self) -> u32 {
+        self.profile
+            .webhooks
+            .max_attempts
+            .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS)
     }
 
     /// Queues a webhook of `kind` to `url` (an address a record names, not a registered
@@ -239,11 +243,7 @@ impl Engine {
         at: f64,
     ) {
         let body = crate::compiled::prepared::json_bytes(payload);
-        let max_attempts = self
-            .profile
-            .webhooks
-            .max_attempts
-            .unwrap_or(webhooks::DEFAULT_MAX_ATTEMPTS);
+        let max_attempts = self.max_attempts();
         let event = webhooks::Outgoing {
             event_id: None,
             kind,

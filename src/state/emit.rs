@@ -1,12 +1,12 @@
 //! Recording events: every change recorded once (for the API's events list and the admin
 //! API) and queued as webhook deliveries to the targets that want its type.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::engine::Engine;
-use std::sync::Arc;
-
 use super::events::{Change, Event, Payload, Unwritten};
 use super::model::singular;
 use super::payload::{self, Head, Object};
@@ -154,13 +154,7 @@ impl Engine {
                 }))
             }
             _ => {
-                let text = Bytes::from(payload::write(
-                    &self.profile.webhooks,
-                    &self.profile.events_envelope,
-                    &head,
-                    object,
-                    previous,
-                ));
+                let text = payload::write_for(&self.profile, &head, object, previous);
                 self.deliver_later(tenant, &id, kind, urls, &text, at);
                 let body = Body::from_json(text);
                 // APIs with an events collection list their events there too: the log

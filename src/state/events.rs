@@ -67,14 +67,13 @@ impl Event {
                     created: self.created,
                     tenant: &self.tenant,
                 };
-                let text = payload::write(
-                    &u.profile.webhooks,
-                    &u.profile.events_envelope,
+                let object = Object::Text(&u.object);
+                Body::from_json(payload::write_for(
+                    &u.profile,
                     &head,
-                    &Object::Text(&u.object),
+                    &object,
                     u.previous.as_ref(),
-                );
-                Body::from_json(Bytes::from(text))
+                ))
             }
         }
     }

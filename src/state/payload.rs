@@ -14,7 +14,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::profile::WebhookProfile;
+use crate::profile::{Profile, WebhookProfile};
 
 /// The object an event carries, as its caller has it.
 pub enum Object<'a> {
@@ -62,6 +62,23 @@ pub struct Head<'a> {
     /// Unix seconds.
     pub created: i64,
     pub tenant: &'a str,
+}
+
+/// [`write`] with the envelope and webhook settings of `profile`.
+pub fn write_for(
+    profile: &Profile,
+    head: &Head,
+    object: &Object,
+    previous: Option<&Value>,
+) -> Bytes {
+    let text = write(
+        &profile.webhooks,
+        &profile.events_envelope,
+        head,
+        object,
+        previous,
+    );
+    Bytes::from(text)
 }
 
 /// The event's payload text: `object` (and, for an update, the members' `previous` values)

@@ -607,14 +607,7 @@ async fn events_no_receiver_was_sent_are_written_in_dinos_envelope_when_asked_fo
     let agent = key(base, "din_test_quiet");
     let spent = agent.spend(2_500, "Bookshop").await;
     let id = spent["id"].as_str().expect("a request id");
-    let events: Value = client()
-        .get(format!("{base}/__sandbox/events"))
-        .send()
-        .await
-        .expect("the admin API answers")
-        .json()
-        .await
-        .expect("admin JSON");
+    let (_, events) = crate::common::reply(client().get(format!("{base}/__sandbox/events"))).await;
     let about: Vec<(&str, &Value)> = events["events"]
         .as_array()
         .into_iter()

@@ -901,13 +901,6 @@ async fn a_create_answering_with_its_record_shows_it_as_stored_and_replays_it() 
     assert_eq!((status, &again), (201, &first));
     let (status, _) = post("k1", json!({"amount": 9, "memo": "other"})).await;
     assert_eq!(status, 409);
-    let listed: Value = client()
-        .get(format!("{base}/entries"))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, listed) = crate::common::reply(client().get(format!("{base}/entries"))).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }

@@ -539,7 +539,7 @@ impl StateLog {
 pub struct Prefetch {
     path: PathBuf,
     started: std::time::Instant,
-    reading: Option<std::thread::JoinHandle<std::io::Result<Option<Vec<u8>>>>>,
+    reading: Option<std::thread::JoinHandle<std::io::Result<Option<Bytes>>>>,
 }
 
 /// Starts reading the state file at `path`.
@@ -559,7 +559,7 @@ pub fn prefetch(path: &Path) -> Prefetch {
 impl Prefetch {
     /// The file's bytes (`None` when there is no file yet), read here if the thread could
     /// not be started.
-    fn bytes(self) -> std::io::Result<Option<Vec<u8>>> {
+    fn bytes(self) -> std::io::Result<Option<Bytes>> {
         match self.reading.map(std::thread::JoinHandle::join) {
             Some(Ok(read)) => read,
             _ => read_if_there(&self.path),
@@ -591,12 +591,51 @@ fn keep_old_file(path: &Path, what: &str, ext: &str) -> Result<(), PersistError>
     Ok(())
 }
 
-fn read_if_there(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// The state file's bytes, mapped rather than read where the platform allows: a copy of a
+/// file of hundreds of megabytes into fresh memory costs more than the rest of a restart
+/// (the kernel zeroes every page before copying into it), and the records loaded keep
+/// pointing into these bytes.
+fn read_if_there(path: &Path) -> std::io::Result<Option<Bytes>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() == 0 {
+        return Ok(Some(Bytes::new()));
     }
+    map_file(&file).map(Some)
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> std::io::Result<Bytes> {
+    // SAFETY: the mapping is read-only and private to this process, and the file is this
+    // sandbox's own state log: only appended to (past the mapped length), cut at a torn
+    // tail (past every byte a record points to), or replaced by a rename (the mapped inode
+    // lives on). Truncating the file by hand while the sandbox runs would fault, as it
+    // would under any database; the README says to leave it alone.
+    match unsafe {
+        memmap2::MmapOptions::new()
+            .populate()
+            .map_copy_read_only(file)
+    } {
+        Ok(map) => Ok(Bytes::from_owner(map)),
+        // A file system that cannot map files (some network and FUSE mounts) is read.
+        Err(_) => read_whole(file),
+    }
+}
+
+fn read_whole(mut file: &File) -> std::io::Result<Bytes> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Bytes::from(bytes))
+}
+
+#[cfg(not(unix))]
+fn map_file(file: &File) -> std::io::Result<Bytes> {
+    read_whole(file)
 }
 
 /// Opens the state log whose bytes `read` holds (see [`prefetch`]), loading what it holds
@@ -621,7 +660,7 @@ pub fn open(read: Prefetch, parts: &[Part<'_>]) -> Result<Arc<StateLog>, Persist
         }
         Some(b) => {
             let size = b.len();
-            let loaded = replay(path, &Bytes::from(b), parts)?;
+            let loaded = replay(path, &b, parts)?;
             tracing::info!(
                 "{}: {} changes ({} MB) loaded in {} ms",
                 path.display(),

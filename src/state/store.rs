@@ -399,6 +399,8 @@ pub enum Filing<'b> {
 pub struct Template {
     dict: Option<Arc<Dict>>,
     names: Option<Arc<[String]>>,
+    /// Where those names' indexed members are.
+    index: Option<ShapeIndex>,
 }
 
 /// A new record's text (packed when it packs well) and its index entries, worked out
@@ -428,14 +430,29 @@ impl Ready {
         if let Some(dict) = &template.dict {
             body = body.packed_with(dict);
         }
-        // Records of one shape share one list of names (counted once by the collection).
-        let names = match &template.names {
-            Some(names) if same_names(names, record) => names.clone(),
-            _ => record.keys().cloned().collect(),
+        // Records of one shape share one list of names (counted once by the collection),
+        // and their indexed members are found where that shape has them.
+        let entries = match (&template.names, &template.index) {
+            (Some(names), Some(index)) if same_names(names, record) => IndexEntries {
+                entries: record
+                    .values()
+                    .zip(index.iter())
+                    .filter_map(|(v, slot)| {
+                        let (name, kind) = slot.as_ref()?;
+                        let (texts, key) = index_entry(*kind, v);
+                        Some((name.clone(), texts, key))
+                    })
+                    .collect(),
+                names: names.clone(),
+            },
+            (Some(names), _) if same_names(names, record) => {
+                IndexEntries::named(plan.members.get(resource), record, names.clone())
+            }
+            _ => IndexEntries::of(plan.members.get(resource), record),
         };
         Self {
             body,
-            entries: IndexEntries::named(plan.members.get(resource), record, names),
+            entries,
             shown_text,
         }
     }
@@ -563,6 +580,13 @@ impl MemberIndex {
         self.equal.as_ref()?.get(value)
     }
 
+    fn kind(&self) -> IndexKind {
+        IndexKind {
+            equal: self.equal.is_some(),
+            sorted: self.sorted.is_some(),
+        }
+    }
+
     /// How many records the sorted index holds.
     pub fn sorted_len(&self) -> usize {
         self.numbers + self.texts
@@ -592,6 +616,10 @@ impl std::fmt::Debug for IndexPlan {
     }
 }
 
+/// Per member of a shape (a list of member names, in order), the index entry's name and
+/// the index's kind when the member is indexed.
+pub type ShapeIndex = Arc<[Option<(Arc<str>, IndexKind)>]>;
+
 /// The records of one resource type in one tenant.
 #[derive(Debug, Default)]
 pub struct Collection {
@@ -606,6 +634,9 @@ pub struct Collection {
     /// start), counted once here rather than name by name, and added to `present` when
     /// another shape comes or a record is filed another way.
     shape: Option<(Arc<[String]>, usize)>,
+    /// Which of `shape`'s members (by position) are indexed, and how: a record of that
+    /// shape is filed by walking its members, without looking each indexed one up.
+    shape_index: Option<ShapeIndex>,
     /// Packs the bodies stored here (see [`Packer`]).
     packer: Packer,
 }
@@ -635,6 +666,7 @@ impl Collection {
         Template {
             dict: self.packer.dict(),
             names: self.shape.as_ref().map(|(names, _)| names.clone()),
+            index: self.shape_index.clone(),
         }
     }
 
@@ -726,6 +758,7 @@ impl Collection {
 
     /// Adds the records counted by shape to the counts by name.
     fn settle_shape(&mut self) {
+        self.shape_index = None;
         if let Some((names, n)) = self.shape.take() {
             for name in names.iter() {
                 count_present(&mut self.present, name, n);
@@ -752,20 +785,51 @@ impl Collection {
         if let Some(p) = parent {
             file_under(&mut self.children, p.clone(), seq);
         }
-        for (name, index) in &mut self.indexes {
-            if let Some(v) = body.get(name) {
-                index.add(v, seq);
+        // Records of one shape in a row are counted by that shape (a comparison of names,
+        // not a lookup per name), and filed by where that shape has its indexed members.
+        let (same, shape) = match &mut self.shape {
+            Some((names, n)) if same_names(names, body) => {
+                *n += 1;
+                (true, self.shape_index.clone())
+            }
+            _ => (false, None),
+        };
+        match shape {
+            Some(shape) => {
+                for (v, slot) in body.values().zip(shape.iter()) {
+                    if let Some((name, _)) = slot
+                        && let Some(index) = self.indexes.get_mut(&**name)
+                    {
+                        index.add(v, seq);
+                    }
+                }
+            }
+            None => {
+                for (name, index) in &mut self.indexes {
+                    if let Some(v) = body.get(name) {
+                        index.add(v, seq);
+                    }
+                }
             }
         }
-        // Records of one shape in a row are counted by that shape: a comparison of names,
-        // not a lookup per name.
-        match &mut self.shape {
-            Some((names, n)) if same_names(names, body) => *n += 1,
-            _ => {
-                self.settle_shape();
-                self.shape = Some((body.keys().cloned().collect(), 1));
-            }
+        if !same {
+            self.begin_shape(body.keys().cloned().collect());
         }
+    }
+
+    /// Starts counting records of the shape `names`.
+    fn begin_shape(&mut self, names: Arc<[String]>) {
+        self.settle_shape();
+        self.shape_index = Some(
+            names
+                .iter()
+                .map(|n| {
+                    let (name, index) = self.indexes.get_key_value(n.as_str())?;
+                    Some((Arc::from(name.as_str()), index.kind()))
+                })
+                .collect(),
+        );
+        self.shape = Some((names, 1));
     }
 
     fn file_entries(&mut self, seq: u64, parent: Option<&ParentRef>, e: IndexEntries) {
@@ -779,10 +843,7 @@ impl Collection {
         }
         match &mut self.shape {
             Some((names, n)) if Arc::ptr_eq(names, &e.names) => *n += 1,
-            _ => {
-                self.settle_shape();
-                self.shape = Some((e.names, 1));
-            }
+            _ => self.begin_shape(e.names),
         }
     }
 

@@ -73,12 +73,16 @@ pub enum ServeError {
 /// The axum router for one API: the dashboard's routes, and every other request to the one
 /// handler; `/__sandbox/` behind the admin token when there is one.
 pub fn router(sandbox: Arc<Sandbox>) -> axum::Router {
-    ui::routes()
-        .fallback(handler::handle)
-        .layer(axum::middleware::from_fn_with_state(
+    let mut routes = ui::routes().fallback(handler::handle);
+    // Without a token there is nothing to guard: every request would pass through the
+    // guard's boxed future for nothing.
+    if sandbox.admin_token.is_some() {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
             sandbox.clone(),
             guard::admin_only,
-        ))
+        ));
+    }
+    routes
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(sandbox)
 }

@@ -1637,6 +1637,72 @@ mod tests {
         assert_eq!(status.equal_to("new").map(IdSet::len), Some(6));
     }
 
+    /// A record of the shape its collection's last records had is indexed by where that
+    /// shape has its indexed members; the entries are those found by name, and a record
+    /// of another shape is indexed by name.
+    #[test]
+    fn records_of_the_usual_shape_are_indexed_by_position_as_by_name() {
+        let mut p = IndexPlan::default();
+        let (equal, sorted) = (
+            IndexKind {
+                equal: true,
+                sorted: false,
+            },
+            IndexKind {
+                equal: false,
+                sorted: true,
+            },
+        );
+        p.members.insert(
+            "things".into(),
+            [("status".into(), equal), ("size".into(), sorted)]
+                .into_iter()
+                .collect(),
+        );
+        let plan = Arc::new(p);
+        let mut store = Store::new(plan.clone());
+        let thing = |id: &str, status: &str, size: u64| {
+            body(json!({"id": id, "size": size, "note": "n", "status": status}))
+        };
+        store
+            .tenant("t")
+            .insert("things", "a", thing("a", "new", 3), None);
+        // Filed by its members, in the shape the first set.
+        store
+            .tenant("t")
+            .insert("things", "b", thing("b", "old", 1), None);
+        let sorted_entries = |e: &IndexEntries| {
+            let mut v: Vec<_> = e
+                .entries
+                .iter()
+                .map(|(m, t, k)| (m.to_string(), t.clone(), k.clone()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let kinds = plan.members.get("things");
+        for record in [
+            thing("c", "new", 2),
+            body(json!({"id": "d", "status": "new", "size": 5})),
+        ] {
+            let template = store.collection("t", "things").unwrap().template();
+            let ready = Ready::new(&plan, "things", &template, &record, &[true; 4]);
+            let by_name = IndexEntries::of(kinds, &record);
+            assert_eq!(sorted_entries(&ready.entries), sorted_entries(&by_name));
+            assert_eq!(ready.entries.names(), by_name.names());
+        }
+        let coll = store.collection("t", "things").unwrap();
+        let status = coll.index("status").unwrap();
+        let ids = |set: Option<&IdSet>| {
+            coll.ids(set.unwrap())
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(status.equal_to("new")), ["a"]);
+        assert_eq!(ids(status.equal_to("old")), ["b"]);
+        assert_eq!(coll.index("size").unwrap().sorted_len(), 2);
+    }
+
     #[test]
     fn records_committed_out_of_order_keep_creation_order_and_their_index_entries() {
         let mut store = Store::new(plan());

@@ -524,9 +524,10 @@ fn versus_bare(name: &str, row: &Row, bare: &Row, at_least: Option<f64>) -> [Fig
         figure(format!("{name}: rate"), rate(row)),
         figure(format!("{name}: p50 / p99"), latency(row)),
         match at_least {
+            // Three places: a ratio just under the goal must not print as the goal itself.
             Some(min) => goal(
                 ratio_name,
-                format!("{ratio:.2}"),
+                format!("{ratio:.3}"),
                 &format!(">= {min:.2}"),
                 ratio >= min,
             ),

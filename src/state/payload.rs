@@ -83,7 +83,7 @@ pub fn write_for(
 
 /// The event's payload text: `object` (and, for an update, the members' `previous` values)
 /// as its data, in the API's shape.
-pub fn write(
+fn write(
     hooks: &WebhookProfile,
     envelope: &BTreeMap<String, Value>,
     head: &Head,

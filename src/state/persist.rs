@@ -40,8 +40,8 @@ use serde_json::{Map, Value};
 use bytes::Bytes;
 
 use super::store::{
-    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexKind, IndexMembers,
-    IndexPlan, Meta, ParentRef, Store,
+    Body, Dirty, FORMAT_VERSION, Filing, IndexEntries, IndexEntry, IndexMembers, IndexPlan, Meta,
+    ParentRef, Shape, Store,
 };
 
 /// The log's format version (format 1 was one JSON document).
@@ -1012,12 +1012,6 @@ fn filed(
 #[derive(Default)]
 struct Shapes(std::collections::HashMap<String, Shape>);
 
-struct Shape {
-    names: Arc<[String]>,
-    /// Per name, its index entry's name and kind when the plan indexes it.
-    kinds: Vec<Option<(Arc<str>, IndexKind)>>,
-}
-
 /// A body's member names: those of the last body read (see [`Shapes`]), or its own.
 enum Names<'de> {
     Last,
@@ -1037,18 +1031,8 @@ impl Shapes {
             (Names::New(names), _) => names,
         };
         let names: Arc<[String]> = names.into_iter().map(Cow::into_owned).collect();
-        let kinds = names
-            .iter()
-            .map(|n| {
-                let (member, kind) = kinds?.get_key_value(n.as_str())?;
-                Some((member.clone(), *kind))
-            })
-            .collect();
-        let shape = Shape {
-            names: names.clone(),
-            kinds,
-        };
-        self.0.insert(resource.to_owned(), shape);
+        self.0
+            .insert(resource.to_owned(), Shape::new(names.clone(), kinds));
         names
     }
 }
@@ -1084,7 +1068,7 @@ impl<'de> serde::de::Visitor<'de> for Sparse<'_> {
         while let Some(name) = map.next_key_seed(Name)? {
             let kind = match self.last {
                 Some(last) if own.is_none() && last.names.get(at).is_some_and(|n| *n == *name) => {
-                    last.kinds[at].as_ref().map(|(m, k)| (m, *k))
+                    last.index[at].as_ref().map(|(m, k)| (m, *k))
                 }
                 _ => {
                     if own.is_none() {
@@ -1293,6 +1277,7 @@ fn migrate(path: &Path, bytes: &[u8], parts: &[Part<'_>]) -> Result<Vec<u8>, Per
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::store::IndexKind;
 
     /// The entries the reading thread works out from a body's text are those the store
     /// works out from the parsed body, and bodies of one shape share their name list.

@@ -335,15 +335,6 @@ pub struct IndexEntries {
 impl IndexEntries {
     /// The entries of a record with `body` in a collection indexed as `kinds` says.
     pub fn of(kinds: Option<&IndexMembers>, body: &Map<String, Value>) -> Self {
-        Self::named(kinds, body, body.keys().cloned().collect())
-    }
-
-    /// [`of`](Self::of) with the body's member names given (shared with other records).
-    fn named(
-        kinds: Option<&IndexMembers>,
-        body: &Map<String, Value>,
-        names: Arc<[String]>,
-    ) -> Self {
         let entries = kinds
             .into_iter()
             .flatten()
@@ -352,7 +343,28 @@ impl IndexEntries {
                 Some((name.clone(), texts, key))
             })
             .collect();
-        Self { entries, names }
+        Self {
+            entries,
+            names: body.keys().cloned().collect(),
+        }
+    }
+
+    /// [`of`](Self::of) for a body of `shape`: its indexed members are found where the
+    /// shape has them, without a lookup by name, and it shares the shape's names.
+    fn of_shape(shape: &Shape, body: &Map<String, Value>) -> Self {
+        let entries = body
+            .values()
+            .zip(shape.index.iter())
+            .filter_map(|(v, slot)| {
+                let (name, kind) = slot.as_ref()?;
+                let (texts, key) = index_entry(*kind, v);
+                Some((name.clone(), texts, key))
+            })
+            .collect();
+        Self {
+            entries,
+            names: shape.names.clone(),
+        }
     }
 
     /// Entries worked out elsewhere (while a stored body is read): `entries` as [`of`]
@@ -398,9 +410,7 @@ pub enum Filing<'b> {
 #[derive(Default, Clone)]
 pub struct Template {
     dict: Option<Arc<Dict>>,
-    names: Option<Arc<[String]>>,
-    /// Where those names' indexed members are.
-    index: Option<ShapeIndex>,
+    shape: Option<Shape>,
 }
 
 /// A new record's text (packed when it packs well) and its index entries, worked out
@@ -430,23 +440,10 @@ impl Ready {
         if let Some(dict) = &template.dict {
             body = body.packed_with(dict);
         }
-        // Records of one shape share one list of names (counted once by the collection),
-        // and their indexed members are found where that shape has them.
-        let entries = match (&template.names, &template.index) {
-            (Some(names), Some(index)) if same_names(names, record) => IndexEntries {
-                entries: record
-                    .values()
-                    .zip(index.iter())
-                    .filter_map(|(v, slot)| {
-                        let (name, kind) = slot.as_ref()?;
-                        let (texts, key) = index_entry(*kind, v);
-                        Some((name.clone(), texts, key))
-                    })
-                    .collect(),
-                names: names.clone(),
-            },
-            (Some(names), _) if same_names(names, record) => {
-                IndexEntries::named(plan.members.get(resource), record, names.clone())
+        // Records of one shape share one list of names (counted once by the collection).
+        let entries = match &template.shape {
+            Some(shape) if same_names(&shape.names, record) => {
+                IndexEntries::of_shape(shape, record)
             }
             _ => IndexEntries::of(plan.members.get(resource), record),
         };
@@ -580,13 +577,6 @@ impl MemberIndex {
         self.equal.as_ref()?.get(value)
     }
 
-    fn kind(&self) -> IndexKind {
-        IndexKind {
-            equal: self.equal.is_some(),
-            sorted: self.sorted.is_some(),
-        }
-    }
-
     /// How many records the sorted index holds.
     pub fn sorted_len(&self) -> usize {
         self.numbers + self.texts
@@ -616,9 +606,30 @@ impl std::fmt::Debug for IndexPlan {
     }
 }
 
-/// Per member of a shape (a list of member names, in order), the index entry's name and
-/// the index's kind when the member is indexed.
-pub type ShapeIndex = Arc<[Option<(Arc<str>, IndexKind)>]>;
+/// The member names of a record, in order (most records of a collection share one list),
+/// and where indexes read them.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub names: Arc<[String]>,
+    /// Per name, where `kinds` indexes it (when it does).
+    pub index: Arc<[Option<Indexed>]>,
+}
+
+/// An indexed member: its index entries' name and the index's kind.
+pub type Indexed = (Arc<str>, IndexKind);
+
+impl Shape {
+    pub fn new(names: Arc<[String]>, kinds: Option<&IndexMembers>) -> Self {
+        let index = names
+            .iter()
+            .map(|n| {
+                let (member, kind) = kinds?.get_key_value(n.as_str())?;
+                Some((member.clone(), *kind))
+            })
+            .collect();
+        Self { names, index }
+    }
+}
 
 /// The records of one resource type in one tenant.
 #[derive(Debug, Default)]
@@ -628,15 +639,16 @@ pub struct Collection {
     children: HashMap<ParentRef, IdSet>,
     /// Indexed members.
     indexes: HashMap<String, MemberIndex>,
+    /// The same, as the plan names them (what a shape's index is worked out from).
+    members: Option<IndexMembers>,
     /// Member name -> how many records hold it (with `shape`).
     present: HashMap<String, usize>,
     /// Records filed in a row with one list of member names (a state log read back at
     /// start), counted once here rather than name by name, and added to `present` when
     /// another shape comes or a record is filed another way.
-    shape: Option<(Arc<[String]>, usize)>,
-    /// Which of `shape`'s members (by position) are indexed, and how: a record of that
-    /// shape is filed by walking its members, without looking each indexed one up.
-    shape_index: Option<ShapeIndex>,
+    /// A record of that shape is filed by walking its members, without looking each indexed
+    /// one up.
+    shape: Option<(Shape, usize)>,
     /// Packs the bodies stored here (see [`Packer`]).
     packer: Packer,
 }
@@ -649,6 +661,7 @@ impl Collection {
                 .flatten()
                 .map(|(m, kind)| (m.to_string(), MemberIndex::new(*kind)))
                 .collect(),
+            members: members.cloned(),
             ..Self::default()
         }
     }
@@ -665,8 +678,7 @@ impl Collection {
     pub fn template(&self) -> Template {
         Template {
             dict: self.packer.dict(),
-            names: self.shape.as_ref().map(|(names, _)| names.clone()),
-            index: self.shape_index.clone(),
+            shape: self.shape.as_ref().map(|(shape, _)| shape.clone()),
         }
     }
 
@@ -750,7 +762,7 @@ impl Collection {
     /// How many records hold member `name`.
     pub fn holding(&self, name: &str) -> usize {
         let pending = match &self.shape {
-            Some((names, n)) if names.iter().any(|m| m == name) => *n,
+            Some((shape, n)) if shape.names.iter().any(|m| m == name) => *n,
             _ => 0,
         };
         self.present.get(name).copied().unwrap_or(0) + pending
@@ -758,9 +770,8 @@ impl Collection {
 
     /// Adds the records counted by shape to the counts by name.
     fn settle_shape(&mut self) {
-        self.shape_index = None;
-        if let Some((names, n)) = self.shape.take() {
-            for name in names.iter() {
+        if let Some((shape, n)) = self.shape.take() {
+            for name in shape.names.iter() {
                 count_present(&mut self.present, name, n);
             }
         }
@@ -787,16 +798,16 @@ impl Collection {
         }
         // Records of one shape in a row are counted by that shape (a comparison of names,
         // not a lookup per name), and filed by where that shape has its indexed members.
-        let (same, shape) = match &mut self.shape {
-            Some((names, n)) if same_names(names, body) => {
+        let index = match &mut self.shape {
+            Some((shape, n)) if same_names(&shape.names, body) => {
                 *n += 1;
-                (true, self.shape_index.clone())
+                Some(shape.index.clone())
             }
-            _ => (false, None),
+            _ => None,
         };
-        match shape {
-            Some(shape) => {
-                for (v, slot) in body.values().zip(shape.iter()) {
+        match &index {
+            Some(index) => {
+                for (v, slot) in body.values().zip(index.iter()) {
                     if let Some((name, _)) = slot
                         && let Some(index) = self.indexes.get_mut(&**name)
                     {
@@ -812,7 +823,7 @@ impl Collection {
                 }
             }
         }
-        if !same {
+        if index.is_none() {
             self.begin_shape(body.keys().cloned().collect());
         }
     }
@@ -820,16 +831,7 @@ impl Collection {
     /// Starts counting records of the shape `names`.
     fn begin_shape(&mut self, names: Arc<[String]>) {
         self.settle_shape();
-        self.shape_index = Some(
-            names
-                .iter()
-                .map(|n| {
-                    let (name, index) = self.indexes.get_key_value(n.as_str())?;
-                    Some((Arc::from(name.as_str()), index.kind()))
-                })
-                .collect(),
-        );
-        self.shape = Some((names, 1));
+        self.shape = Some((Shape::new(names, self.members.as_ref()), 1));
     }
 
     fn file_entries(&mut self, seq: u64, parent: Option<&ParentRef>, e: IndexEntries) {
@@ -842,7 +844,7 @@ impl Collection {
             }
         }
         match &mut self.shape {
-            Some((names, n)) if Arc::ptr_eq(names, &e.names) => *n += 1,
+            Some((shape, n)) if Arc::ptr_eq(&shape.names, &e.names) => *n += 1,
             _ => self.begin_shape(e.names),
         }
     }

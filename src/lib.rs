@@ -27,6 +27,7 @@ pub mod cli;
 pub mod compiled;
 pub mod contract;
 pub mod generate;
+pub mod hashing;
 pub mod profile;
 pub mod schema;
 pub mod server;

@@ -2,7 +2,7 @@
 //! its profile, the route table, a compiled validator for every parameter, request body and
 //! response schema, the API's error style, and the success answers (generated on first use).
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -99,7 +99,7 @@ impl Api {
             compiled,
             schemas,
             seed,
-            error_templates: Mutex::new(HashMap::new()),
+            error_templates: Mutex::new(HashMap::default()),
             also_accept,
         };
         api.check_fixed_bodies()?;

@@ -3,7 +3,7 @@
 //! percent-decoded after splitting (so `%2F` stays inside a value), and a template segment may
 //! mix text and parameters (`{id}.json`, `v{major}`), which general-purpose routers refuse.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use http::Method;
 
@@ -114,7 +114,7 @@ impl Router {
                 route.methods.entry(method).or_insert((operation, names));
             }
             None => {
-                let mut methods = HashMap::new();
+                let mut methods = HashMap::default();
                 methods.insert(method, (operation, names));
                 let at = self.routes.len();
                 match segments.first() {

@@ -49,7 +49,7 @@ pub struct Spec {
 /// Pointers into the document, parsed once: a request's schemas are looked up by pointer
 /// on every request, and parsing one (`~1` escapes in every path) cost more than walking it.
 #[derive(Debug, Default)]
-struct Pointers(parking_lot::RwLock<std::collections::HashMap<String, std::sync::Arc<[String]>>>);
+struct Pointers(parking_lot::RwLock<crate::hashing::HashMap<String, std::sync::Arc<[String]>>>);
 
 impl Pointers {
     fn tokens(&self, ptr: &str) -> Option<std::sync::Arc<[String]>> {

@@ -5,7 +5,9 @@
 //! lifecycles and the profile's effects, `relations` follows references, `emit` records
 //! events, `delivery_log` serves webhook history.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::hashing::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jsonschema::Validator;
@@ -151,7 +153,7 @@ impl Engine {
         let plan = Arc::new(index_plan(spec, &profile, &model));
         let shown = shown_schemas(spec, &model);
         let id_schemas = id_schemas(spec, &model);
-        let mut validators = HashMap::new();
+        let mut validators = HashMap::default();
         for r in model.resources.values() {
             // Usually compiled already (the item GET's response schema).
             if let Some(ptr) = &r.schema {
@@ -172,7 +174,7 @@ impl Engine {
             profile,
             store: RwLock::new(Store::new(plan.clone())),
             turns: Turns::default(),
-            provisioned: RwLock::new(HashSet::new()),
+            provisioned: RwLock::new(HashSet::default()),
             validators,
             idempotency: Idempotency::default(),
             stateless: false,
@@ -183,7 +185,7 @@ impl Engine {
             names: RwLock::default(),
             completions: RwLock::default(),
             member_checks: RwLock::default(),
-            list_plans: Mutex::new(HashMap::new()),
+            list_plans: Mutex::new(HashMap::default()),
             embed_items,
             shows_caused,
             shown,
@@ -432,8 +434,8 @@ fn embeds(
     profile: &Profile,
     model: &Model,
 ) -> (HashMap<(String, String), String>, HashSet<String>) {
-    let mut embed_items = HashMap::new();
-    let mut shows_caused = HashSet::new();
+    let mut embed_items = HashMap::default();
+    let mut shows_caused = HashSet::default();
     for (resource, over) in &profile.resources {
         let schema = model
             .resources
@@ -590,7 +592,7 @@ impl Completion {
 
 /// Each resource's distinct response schemas (item reads, list items, creates, updates).
 fn shown_schemas(spec: &Spec, model: &Model) -> HashMap<String, Vec<String>> {
-    let mut shown: HashMap<String, Vec<String>> = HashMap::new();
+    let mut shown: HashMap<String, Vec<String>> = HashMap::default();
     for (oi, b) in model.bindings.iter().enumerate() {
         if !matches!(
             b.kind,

@@ -5,7 +5,7 @@
 //! profile's `rate_limit.limit`; a tester can give one tenant its own allowance, or use some
 //! of it up, through the admin API, and request N+1 in a window gets 429 with `Retry-After`.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use chrono::{Datelike, TimeZone, Utc};
 use parking_lot::Mutex;
@@ -52,8 +52,8 @@ impl RateLimiter {
             limit: profile.rate_limit.limit,
             window: profile.rate_limit.window,
             headers,
-            own: Mutex::new(HashMap::new()),
-            windows: Mutex::new(HashMap::new()),
+            own: Mutex::new(HashMap::default()),
+            windows: Mutex::new(HashMap::default()),
         }
     }
 

@@ -15,6 +15,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use roaring::RoaringTreemap;
@@ -27,9 +28,8 @@ use super::body::{Dict, Packer};
 /// Version of the exported state format; a document with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The store's hash maps: seeded per map (keys come from clients), faster than SipHash.
-pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+pub use crate::hashing::HashMap;
+use crate::hashing::HashSet;
 type IndexMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
 
 /// A record id, shared by the collection and its indexes.
@@ -1134,9 +1134,17 @@ impl Store {
 
     /// A tenant to write to (created when missing).
     pub fn tenant(&mut self, key: &str) -> TenantMut<'_> {
-        let tenant = self.tenants.entry(key.to_owned()).or_default();
+        // Looked up before it is added: most writes go to a tenant that exists, and the key
+        // need not be copied for them.
+        if !self.tenants.contains_key(key) {
+            self.tenants.insert(key.to_owned(), Tenant::default());
+        }
+        let bounds = (Bound::Included(key), Bound::Included(key));
+        let Some((key, tenant)) = self.tenants.range_mut::<str, _>(bounds).next() else {
+            unreachable!("the tenant was just added")
+        };
         TenantMut {
-            key: key.to_owned(),
+            key,
             tenant,
             plan: &self.plan,
             dirty: DirtyLog {
@@ -1253,7 +1261,7 @@ impl DirtyLog<'_> {
 
 /// Writing to one tenant: every change is indexed and noted for the state file.
 pub struct TenantMut<'a> {
-    key: String,
+    key: &'a str,
     tenant: &'a mut Tenant,
     plan: &'a IndexPlan,
     dirty: DirtyLog<'a>,
@@ -1285,7 +1293,7 @@ impl TenantMut<'_> {
             return;
         }
         let d = Dirty::Record {
-            tenant: self.key.clone(),
+            tenant: self.key.to_owned(),
             resource: resource.to_owned(),
             id: id.clone(),
         };
@@ -1293,7 +1301,7 @@ impl TenantMut<'_> {
     }
 
     fn reschedule(&mut self, resource: &str, id: &Id, body: &Map<String, Value>, meta: &Meta) {
-        let at = plan_due(self.plan, resource, body, meta, &self.key, id);
+        let at = plan_due(self.plan, resource, body, meta, self.key, id);
         schedule(
             tenant_due(&mut self.tenant.due, &mut self.tenant.due_of),
             resource,
@@ -1521,7 +1529,7 @@ impl TenantMut<'_> {
         }
         for slot in cleared {
             self.dirty.mark(Dirty::Singleton {
-                tenant: self.key.clone(),
+                tenant: self.key.to_owned(),
                 slot,
                 owner: id.to_owned(),
             });
@@ -1532,7 +1540,7 @@ impl TenantMut<'_> {
     /// The singleton sub-document `slot` of record `owner`, created empty when missing.
     pub fn singleton(&mut self, slot: &str, owner: &str) -> &mut Value {
         self.dirty.mark(Dirty::Singleton {
-            tenant: self.key.clone(),
+            tenant: self.key.to_owned(),
             slot: slot.to_owned(),
             owner: owner.to_owned(),
         });

@@ -1,7 +1,7 @@
 //! What the `spend_policy` behaviour holds: its settings, every team's wallet and its
 //! receive addresses.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -83,11 +83,11 @@ pub fn make(settings: &Map<String, Value>) -> Result<Arc<dyn Behaviour>, String>
         .map_err(|e| format!("spend_policy settings: {e}"))?;
     Ok(Arc::new(SpendPolicy {
         s,
-        wallets: Mutex::new(HashMap::new()),
-        addresses: Mutex::new(HashMap::new()),
+        wallets: Mutex::new(HashMap::default()),
+        addresses: Mutex::new(HashMap::default()),
         index: Mutex::new(None),
         changes: Mutex::new(Vec::new()),
-        accounts: Mutex::new(HashMap::new()),
+        accounts: Mutex::new(HashMap::default()),
     }))
 }
 

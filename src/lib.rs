@@ -11,6 +11,7 @@
 //!   generate/   schema -> deterministic realistic data
 //!   schema/     OpenAPI schemas -> JSON Schema 2020-12, compiled validators
 //!   spec/       loading a document, `$ref`s, the operation catalogue
+//!   hashing     the hash maps the layers above look things up in on every request
 //! ```
 //!
 //! A request arrives at [`server::handler`], is routed by [`compiled::routing`],

@@ -13,16 +13,17 @@ use crate::common::repo_root;
 /// The layers, lowest first. A module may use any module of a lower rank, never one of its
 /// own rank or above; `server` and `contract` sit side by side on top of `compiled`.
 const LAYERS: &[(&str, u8)] = &[
-    ("spec", 0),
-    ("schema", 1),
-    ("generate", 2),
-    ("profile", 3),
-    ("compiled", 4),
-    ("state", 5),
-    ("behaviours", 6),
-    ("server", 7),
-    ("contract", 7),
-    ("cli", 8),
+    ("hashing", 0),
+    ("spec", 1),
+    ("schema", 2),
+    ("generate", 3),
+    ("profile", 4),
+    ("compiled", 5),
+    ("state", 6),
+    ("behaviours", 7),
+    ("server", 8),
+    ("contract", 8),
+    ("cli", 9),
 ];
 
 /// A module path (`["state", "engine"]`), relative to the crate root.

@@ -44,7 +44,8 @@ pub struct Engine {
     pub model: Model,
     pub profile: Arc<Profile>,
     pub store: RwLock<Store>,
-    /// Served creates take turns here before they lock the store for writing.
+    /// Served creates and behaviours' answers take turns here before they lock the store
+    /// for writing.
     turns: Turns,
     /// Tenants known to be in the store (provisioned when the profile provisions), so a
     /// request need not look at the store, perhaps locked for writing, to know. Changed

@@ -1,5 +1,5 @@
 //! Turns at writing: a served create takes one before each of its holds of the store's
-//! write lock (see `Engine::answer` for why only creates).
+//! write lock, and a behaviour's answer before its one (see `Engine::answer` for why these).
 //!
 //! Waiting for the store's write lock blocks the worker thread, and with it every connection
 //! that thread serves; a request waiting for its turn instead lets its worker answer other

@@ -79,7 +79,7 @@ pub async fn handle(State(sandbox): State<Arc<Sandbox>>, req: Request) -> Respon
         tracing::debug!(%api, %method, %path, status, operation = op_id.as_deref().unwrap_or("-"), "request served");
     }
     let response = to_response(&answer.prepared, &request_id, &extra);
-    // The request's headers are needed no more: the journal keeps them, uncopied.
+    // The request's headers are needed no more: the journal keeps them (values copied).
     let exchange = Exchange {
         query: journal::query(parts.uri.query()),
         request: journal::received(std::mem::take(&mut parts.headers), &request_body),

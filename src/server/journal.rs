@@ -255,6 +255,17 @@ pub fn answered(
     extra: Vec<(String, String)>,
 ) -> Message {
     let body = answer.body.clone();
+    // The answer is kept for its headers; a large body is kept only as far as it is shown
+    // (cut), not whole inside the answer too: a dakkio batch answered with its readings
+    // kept ~200 KB per journal entry that way.
+    let answer = if body.len() > MAX_BODY_BYTES {
+        Arc::new(Prepared {
+            body: bytes::Bytes::new(),
+            ..(*answer).clone()
+        })
+    } else {
+        answer
+    };
     let headers = Headers::Answered {
         answer,
         request_id,
@@ -297,6 +308,34 @@ fn as_text<S: serde::Serializer>(body: &bytes::Bytes, s: S) -> Result<S::Ok, S::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large answer is kept only as far as it is shown: its whole body is not held on to
+    /// by the answer the response's headers are made from.
+    #[test]
+    fn a_large_answer_is_kept_cut() {
+        let whole = bytes::Bytes::from(vec![b'a'; 4 * MAX_BODY_BYTES]);
+        let answer = Arc::new(Prepared {
+            status: 200,
+            content_type: Some("application/json".into()),
+            headers: vec![("x-kept".into(), "yes".into())],
+            body: whole.clone(),
+        });
+        let kept = answered(answer, "req_1".into(), Vec::new());
+        assert!(kept.truncated);
+        assert_eq!(kept.body_bytes, whole.len());
+        assert_eq!(kept.body.len(), MAX_BODY_BYTES);
+        let Headers::Answered { answer, .. } = &kept.headers else {
+            panic!("a response keeps its answer");
+        };
+        assert!(
+            answer.body.len() <= MAX_BODY_BYTES,
+            "the whole body is still held"
+        );
+        assert_eq!(
+            kept.headers.map().get("x-kept").map(|v| v.as_bytes()),
+            Some(&b"yes"[..])
+        );
+    }
 
     /// A kept request's header values are its own bytes, not a view into the buffer they
     /// were read from (which would stay alive, with every request read into it, for as long

@@ -2,7 +2,6 @@
 //! its profile, the route table, a compiled validator for every parameter, request body and
 //! response schema, the API's error style, and the success answers (generated on first use).
 
-use crate::hashing::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -14,6 +13,7 @@ use super::error_style::ErrorStyle;
 use super::prepared::Prepared;
 use super::routing::Router;
 use super::validators::{self, Compiled, OperationChecks};
+use crate::hashing::HashMap;
 use crate::profile::{self, Profile};
 use crate::schema::{Direction, SchemaSet};
 use crate::spec::catalog::{Credential, scheme_credential};

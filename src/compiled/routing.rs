@@ -3,9 +3,9 @@
 //! percent-decoded after splitting (so `%2F` stays inside a value), and a template segment may
 //! mix text and parameters (`{id}.json`, `v{major}`), which general-purpose routers refuse.
 
-use crate::hashing::HashMap;
-
 use http::Method;
+
+use crate::hashing::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {

@@ -6,8 +6,6 @@
 //! events, `delivery_log` serves webhook history.
 
 use std::collections::BTreeMap;
-
-use crate::hashing::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jsonschema::Validator;
@@ -30,6 +28,7 @@ use super::store::{IndexPlan, Store};
 use super::turns::{Turn, Turns};
 use super::webhooks::{Signer, WebhookState};
 use crate::compiled::Api;
+use crate::hashing::{HashMap, HashSet};
 use crate::profile::{Embed, Profile};
 use crate::schema::Direction;
 use crate::spec::catalog::Location;

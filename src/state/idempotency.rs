@@ -14,8 +14,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::call::Snapshot;
-use super::store::HashMap;
 use crate::compiled::Prepared;
+use crate::hashing::HashMap;
 
 /// Seconds a key is remembered, unless configured otherwise.
 pub const DEFAULT_TTL: f64 = 24.0 * 3600.0;

@@ -5,12 +5,11 @@
 //! profile's `rate_limit.limit`; a tester can give one tenant its own allowance, or use some
 //! of it up, through the admin API, and request N+1 in a window gets 429 with `Retry-After`.
 
-use crate::hashing::HashMap;
-
 use chrono::{Datelike, TimeZone, Utc};
 use parking_lot::Mutex;
 
 use super::behaviour::Usage;
+use crate::hashing::HashMap;
 use crate::profile::{Profile, Window};
 use crate::spec::Spec;
 

@@ -24,12 +24,11 @@ use serde_json::{Map, Value};
 
 pub use super::body::Body;
 use super::body::{Dict, Packer};
+use crate::hashing::{HashMap, HashSet};
 
 /// Version of the exported state format; a document with another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 
-pub use crate::hashing::HashMap;
-use crate::hashing::HashSet;
 type IndexMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
 
 /// A record id, shared by the collection and its indexes.

@@ -1,7 +1,6 @@
 //! What the `spend_policy` behaviour holds: its settings, every team's wallet and its
 //! receive addresses.
 
-use crate::hashing::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -9,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::policy::Policy;
 use super::settings::Settings;
+use crate::hashing::HashMap;
 use crate::state::behaviour::Behaviour;
 use crate::state::store::Body;
 

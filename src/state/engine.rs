@@ -209,6 +209,11 @@ impl Engine {
         self.turns.take().await
     }
 
+    /// To be awaited once a turn is given back: see [`Turns::hand_over`].
+    pub(super) async fn hand_over(&self) {
+        self.turns.hand_over().await;
+    }
+
     /// Packs the bodies a state log left whole at start ([`Store::pack_loaded`]), a slice
     /// at a time, so requests are answered meanwhile.
     pub fn pack_loaded(&self) {

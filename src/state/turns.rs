@@ -8,7 +8,7 @@
 //! it unused until that waiter's thread gets to run it.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -16,6 +16,25 @@ use tokio::sync::Notify;
 pub struct Turns {
     taken: AtomicBool,
     freed: Notify,
+    /// Requests waiting for a turn.
+    waiting: AtomicUsize,
+}
+
+/// Counts a request as waiting for as long as it lives (a request dropped while it waits
+/// is counted out too).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A turn, given back when dropped.
@@ -34,7 +53,20 @@ impl Turns {
             if self.try_take() {
                 return Turn(self);
             }
+            let _waiting = Waiting::new(&self.waiting);
             freed.await;
+        }
+    }
+
+    /// Lets a request that waited for the turn just given back take it now, when one
+    /// waits. Its wake-up went to this thread's next-task slot, which no other thread may
+    /// take; without yielding, the turn would stay unused while this request finishes
+    /// answering (its response written, its exchange journaled), however idle the other
+    /// thread. Yielding runs the waiter first and leaves the rest of this request to
+    /// whichever thread is free.
+    pub async fn hand_over(&self) {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            tokio::task::yield_now().await;
         }
     }
 
@@ -82,6 +114,7 @@ mod tests {
                     tokio::task::yield_now().await;
                     inside.fetch_sub(1, Ordering::SeqCst);
                     drop(turn);
+                    turns.hand_over().await;
                     done.fetch_add(1, Ordering::SeqCst);
                 }
             }));
@@ -90,5 +123,34 @@ mod tests {
             t.await.expect("a task panicked");
         }
         assert_eq!(done.load(Ordering::SeqCst), 32 * 200);
+    }
+
+    /// A request dropped while it waits for a turn (its client went away) is no longer
+    /// counted as waiting, so those that give turns back stop yielding for it.
+    #[tokio::test]
+    async fn a_waiter_that_goes_away_is_not_counted() {
+        let turns = Arc::new(Turns::default());
+        let held = turns.take().await;
+        let waiter = {
+            let turns = turns.clone();
+            tokio::spawn(async move {
+                let _turn = turns.take().await;
+            })
+        };
+        for _ in 0..10_000 {
+            if turns.waiting.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            turns.waiting.load(Ordering::SeqCst),
+            1,
+            "the waiter is counted"
+        );
+        waiter.abort();
+        assert!(waiter.await.is_err_and(|e| e.is_cancelled()));
+        assert_eq!(turns.waiting.load(Ordering::SeqCst), 0);
+        drop(held);
     }
 }

@@ -132,21 +132,31 @@ impl Ctx<'_> {
     }
 
     /// [`create_unlocked`](Self::create_unlocked) for a request being served: each hold of
-    /// the lock waits for the request's turn first, without blocking the thread.
-    pub(super) async fn create_in_turns(self) -> Outcome {
+    /// the lock waits for the request's turn first, without blocking the thread. Also
+    /// returns the state log append the answer waits for (0 for none).
+    pub(super) async fn create_in_turns(self) -> (Outcome, u64) {
         let engine = self.engine;
+        // The state log appends are read where the writes made them (a thread's own), before
+        // a hand-over may move this request to another thread.
         let claimed = {
             let _turn = engine.turn().await;
             let mut store = engine.write();
             self.claimed(&mut store)
         };
+        let first = engine.take_append();
+        engine.hand_over().await;
         let (ctx, claim) = match claimed {
             Ok(claimed) => claimed,
-            Err(answer) => return answer,
+            Err(answer) => return (answer, first),
         };
         let draft = ctx.draft(&claim);
-        let _turn = engine.turn().await;
-        ctx.stored(&mut engine.write(), claim, draft)
+        let outcome = {
+            let _turn = engine.turn().await;
+            ctx.stored(&mut engine.write(), claim, draft)
+        };
+        let append = first.max(engine.take_append());
+        engine.hand_over().await;
+        (outcome, append)
     }
 
     /// The first hold of a create: what is due applied, the parent checked, the id claimed.

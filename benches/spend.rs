@@ -146,8 +146,8 @@ async fn prepare(client: &reqwest::Client, base: &str, team: &str) -> Result<()>
 ///
 /// Plain hyper on one HTTP/1.1 connection rather than `reqwest`: the client runs on the
 /// cores it measures, and `reqwest` (a URL parsed, a pooled connection checked out and a
-/// time-out armed per request) cost about 68 us of CPU per request here against the
-/// server's 148, so it was a third of what limited the figure.
+/// time-out armed per request) took about 68 us of CPU per request over a whole run
+/// (warm-up and ledger check included) against the server's 148.
 async fn worker(
     addr: std::net::SocketAddr,
     team: String,

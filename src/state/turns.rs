@@ -5,7 +5,9 @@
 //! that thread serves; a request waiting for its turn instead lets its worker answer other
 //! connections. A turn that comes free goes to whichever request asks first, a running one
 //! included, rather than being handed to the longest waiter: handing it over would leave
-//! it unused until that waiter's thread gets to run it.
+//! it unused until that waiter's thread gets to run it. A request that gives a turn back
+//! while another waits yields once ([`Turns::hand_over`]), so the waiter it woke runs
+//! before the rest of this request does.
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -25,7 +25,7 @@ use super::persist::{Part, StateLog};
 use super::rate_limit::RateLimiter;
 use super::shape::{Members, item_schema};
 use super::store::{IndexPlan, Store};
-use super::turns::{Turn, Turns};
+use super::turns::Turns;
 use super::webhooks::{Signer, WebhookState};
 use crate::compiled::Api;
 use crate::hashing::{HashMap, HashSet};
@@ -202,16 +202,18 @@ impl Engine {
         }
     }
 
-    /// This request's turn to write ([`Turns`]): hold it while taking [`write`].
-    ///
-    /// [`write`]: Self::write
-    pub(super) async fn turn(&self) -> Turn<'_> {
-        self.turns.take().await
-    }
-
-    /// To be awaited once a turn is given back: see [`Turns::hand_over`].
-    pub(super) async fn hand_over(&self) {
+    /// Runs `write` (which takes [`write`](Self::write)) in this request's turn
+    /// ([`Turns`]), then hands the turn over ([`Turns::hand_over`]). Also returns the state
+    /// log append `write` made (0 for none), read on the thread that made it, before the
+    /// hand-over may move the request to another thread.
+    pub(super) async fn in_turn<R>(&self, write: impl FnOnce() -> R) -> (R, u64) {
+        let out = {
+            let _turn = self.turns.take().await;
+            write()
+        };
+        let append = self.take_append();
         self.turns.hand_over().await;
+        (out, append)
     }
 
     /// Packs the bodies a state log left whole at start ([`Store::pack_loaded`]), a slice

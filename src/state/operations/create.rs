@@ -136,27 +136,16 @@ impl Ctx<'_> {
     /// returns the state log append the answer waits for (0 for none).
     pub(super) async fn create_in_turns(self) -> (Outcome, u64) {
         let engine = self.engine;
-        // The state log appends are read where the writes made them (a thread's own), before
-        // a hand-over may move this request to another thread.
-        let claimed = {
-            let _turn = engine.turn().await;
-            let mut store = engine.write();
-            self.claimed(&mut store)
-        };
-        let first = engine.take_append();
-        engine.hand_over().await;
+        let (claimed, first) = engine.in_turn(|| self.claimed(&mut engine.write())).await;
         let (ctx, claim) = match claimed {
             Ok(claimed) => claimed,
             Err(answer) => return (answer, first),
         };
         let draft = ctx.draft(&claim);
-        let outcome = {
-            let _turn = engine.turn().await;
-            ctx.stored(&mut engine.write(), claim, draft)
-        };
-        let append = first.max(engine.take_append());
-        engine.hand_over().await;
-        (outcome, append)
+        let (outcome, second) = engine
+            .in_turn(|| ctx.stored(&mut engine.write(), claim, draft))
+            .await;
+        (outcome, first.max(second))
     }
 
     /// The first hold of a create: what is due applied, the parent checked, the id claimed.

@@ -75,8 +75,8 @@ impl Engine {
     }
 
     /// [`handle`](Self::handle) for a request being served: a create, and a behaviour's
-    /// answer, take turns ([`turn`](Self::turn)) at the store's lock instead of blocking
-    /// the thread on it. Also returns the state log append the answer waits for (0 for
+    /// answer, take turns at the store's lock instead of blocking the thread on it (see
+    /// `Engine::in_turn`). Also returns the state log append the answer waits for (0 for
     /// none).
     ///
     /// A create drafts its record without the lock, so a worker whose create waits has
@@ -101,13 +101,7 @@ impl Engine {
             return (outcome, self.take_append());
         }
         if kind == Kind::Behaviour {
-            let outcome = {
-                let _turn = self.turn().await;
-                self.by_behaviour(api, oi, call)
-            };
-            let append = self.take_append();
-            self.hand_over().await;
-            return (outcome, append);
+            return self.in_turn(|| self.by_behaviour(api, oi, call)).await;
         }
         let inner = self.request_inner(oi, call);
         let unwrapped = inner.as_ref().map(|b| call.with_body(Some(b)));

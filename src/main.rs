@@ -16,6 +16,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -37,6 +38,21 @@ fn main() -> ExitCode {
         command => run_command(command),
     }
 }
+
+/// Turns transparent huge pages off for this process. A store that grows (every create
+/// keeps its record) faults in fresh memory as it goes, mostly while a write holds the
+/// store's lock; with huge pages each fault zeroes 2 MB at once, and every request waits
+/// behind it. Measured with the spend bench: p99 10.6-13.5 ms with huge pages, 5.3-5.8 ms
+/// without. Best effort: a kernel without the call keeps its default.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn no_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_huge_pages() {}
 
 fn run_command(command: Command) -> ExitCode {
     match run(Cli { command }) {

@@ -624,14 +624,15 @@ impl Engine {
         {
             new_body.entry(param).or_insert_with(|| json!(p.id));
         }
+        // Names the record to whatever generates its members.
+        let key = format!("{tenant}/{}/{new_id}", made.resource);
         if let Some(schema) = self.record_schema(made.resource) {
-            let key = format!("{tenant}/{}/{new_id}", made.resource);
             new_body = NewRecord {
                 spec,
                 schema: Some(schema),
                 validator: self.validators.get(made.resource).map(|v| v.as_ref()),
                 seed: self.seed,
-                key,
+                key: key.clone(),
                 now: at.floor() as i64,
                 generate_optional: self.profile.generate_optional,
                 checks: None,
@@ -644,7 +645,6 @@ impl Engine {
         };
         let completed = self.completes_before_stored(made.resource);
         if completed {
-            let key = format!("{tenant}/{}/{new_id}", made.resource);
             self.complete(spec, &key, made.resource, &mut new_body);
         }
         // A record complete when stored is written once: its text is stored, and shown by

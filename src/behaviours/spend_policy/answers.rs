@@ -169,7 +169,8 @@ fn position(
 
 /// `POST` a spend request: decided by the account's policy, stored with its decision.
 pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
-    let Some(Value::Object(body)) = cx.call.and_then(|c| c.body).cloned() else {
+    // Read in place: the request outlives this answer.
+    let Some(Value::Object(body)) = cx.call.and_then(|c| c.body) else {
         return Outcome::Stateless;
     };
     let (account_id, account) =
@@ -188,7 +189,7 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         .get("amount_cents")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let merchant = text(&body, "merchant_name").to_owned();
+    let merchant = text(body, "merchant_name").to_owned();
     let policy = &account.policy;
     let (spent, remaining, monthly, _) = position(sp, cx, &account_id, policy);
     let decision = policy.decide(amount, &merchant, spent);
@@ -196,7 +197,8 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
         return short_wallet();
     }
     let now = cx.now;
-    let mut r = Map::new();
+    // Room for every member, those the engine adds included: no growing on the way.
+    let mut r = Map::with_capacity(32);
     r.insert("object".into(), json!("spend_request"));
     r.insert("team_id".into(), account.team_id.clone());
     r.insert("agent_account_id".into(), json!(account_id));
@@ -208,13 +210,13 @@ pub fn create(sp: &SpendPolicy, cx: &mut Cx<'_>) -> Outcome {
     }
     r.insert(
         "currency".into(),
-        json!(text(&body, "currency").to_lowercase()),
+        json!(text(body, "currency").to_lowercase()),
     );
     r.insert(
         "metadata".into(),
         body.get("metadata").cloned().unwrap_or(json!({})),
     );
-    r.insert("idempotency_key".into(), idempotency_key(cx, &body));
+    r.insert("idempotency_key".into(), idempotency_key(cx, body));
     let held = decision == Decision::NeedsApproval;
     let expires = held.then(|| iso(now + policy.ttl_seconds as f64));
     r.insert("expires_at".into(), json!(expires));

@@ -472,3 +472,19 @@ async fn dakota_errors_are_problem_details_with_a_request_id() {
     assert_eq!(fields, ["customer_type", "name"], "{body}");
     snapshot("dakota_invalid_customer", &body);
 }
+
+/// Once up, the server has transparent huge pages off for itself: a fault in a growing
+/// store would otherwise zero 2 MB while every request waits for the store's lock. Linux
+/// shows the setting per process (since 5.0).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_serving_sandbox_has_huge_pages_off() {
+    let s = Sandbox::start(&["--spec", &crate::common::bundled_dakota()]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid()))
+        .expect("the server's /proc status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .expect("the kernel reports THP_enabled");
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+}

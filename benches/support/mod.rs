@@ -94,6 +94,31 @@ pub fn async_main<F: std::future::Future<Output = Result<()>>>(
     name: &str,
     run: impl FnOnce() -> F,
 ) -> ExitCode {
+    main_on(runtime, name, run)
+}
+
+/// [`async_main`] on one thread: for a bench whose client is light enough that a second
+/// thread would cost more (in wake-ups across threads) than it adds.
+#[allow(dead_code)] // not every bench is async
+pub fn one_thread_main<F: std::future::Future<Output = Result<()>>>(
+    name: &str,
+    run: impl FnOnce() -> F,
+) -> ExitCode {
+    let one_thread = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot build the tokio runtime")
+    };
+    main_on(one_thread, name, run)
+}
+
+#[allow(dead_code)] // not every bench is async
+fn main_on<F: std::future::Future<Output = Result<()>>>(
+    runtime: impl FnOnce() -> Result<tokio::runtime::Runtime>,
+    name: &str,
+    run: impl FnOnce() -> F,
+) -> ExitCode {
     if let Some(code) = bare_server_main() {
         return code;
     }

@@ -18,26 +18,33 @@ pub fn ksuid(rng: &mut ChaCha8Rng, unix_seconds: i64) -> String {
 }
 
 /// A KSUID's 20 bytes in its 27 base62 characters, zero-padded: the fixed-width long
-/// division of the reference implementation (segmentio/ksuid), on five 32-bit words. The
-/// general big-number conversion `svix_ksuid` formats with cost more than the rest of
-/// minting an id, which happens twice per create.
+/// division of the reference implementation (segmentio/ksuid), on five 32-bit words, taking
+/// five digits per pass (62^5 fits in 32 bits): six passes over the words rather than 27.
+/// The general big-number conversion `svix_ksuid` formats with cost more than the rest of
+/// minting an id, which happens for every record made and every event.
 fn base62(bytes: &[u8; 20]) -> String {
     const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const FIVE: u64 = 62 * 62 * 62 * 62 * 62;
     let mut words = [0u32; 5];
     for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
         *w = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
     }
-    let mut out = [b'0'; 27];
-    for slot in out.iter_mut().rev() {
+    // 30 digits, of which the first three are always 0 (62^27 > 2^160).
+    let mut out = [b'0'; 30];
+    for five in out.chunks_exact_mut(5).rev() {
         let mut rem = 0u64;
         for w in &mut words {
             let acc = (rem << 32) | u64::from(*w);
-            *w = (acc / 62) as u32;
-            rem = acc % 62;
+            // rem < FIVE < 2^30, so the quotient fits in 32 bits.
+            *w = (acc / FIVE) as u32;
+            rem = acc % FIVE;
         }
-        *slot = DIGITS[rem as usize];
+        for slot in five.iter_mut().rev() {
+            *slot = DIGITS[(rem % 62) as usize];
+            rem /= 62;
+        }
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    out[3..].iter().map(|&b| char::from(b)).collect()
 }
 
 /// A version-4 UUID in its canonical hyphenated form, from the seeded stream.

@@ -10,7 +10,7 @@ pub mod ids;
 mod memo;
 pub mod seed;
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::sync::Arc;
 
 use base64::Engine as _;

@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Number, Value, json};
 
 use self::memo::{Known, Place, Slot};
-pub use self::seed::stable_hash;
+pub use self::seed::{StableHasher, stable_hash};
 use crate::schema::Direction;
 use crate::spec::pointer::{self, ref_of};
 use crate::spec::{Flattened, Spec};
@@ -163,6 +163,18 @@ impl<'a> Generator<'a> {
         Self {
             spec: Some(spec),
             ..Self::new(&spec.doc, seed, key, direction)
+        }
+    }
+
+    /// [`for_spec`](Self::for_spec) with the key already hashed ([`StableHasher`]).
+    pub fn for_spec_hashed(spec: &'a Spec, seed: u64, key: u64, direction: Direction) -> Self {
+        Self {
+            doc: &spec.doc,
+            spec: Some(spec),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ key),
+            direction,
+            use_examples: true,
+            made: None,
         }
     }
 

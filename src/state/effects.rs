@@ -2,6 +2,8 @@
 //! derived members of new records, and the profile's effects (set, update a referenced
 //! record, adjust a balance, create a related record), cascading to a bounded depth.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value, json};
 
 use bytes::Bytes;
@@ -16,7 +18,7 @@ use super::payload::Object;
 use super::shape::{NewRecord, timestamp_for};
 use super::store::{Body, Id, Meta, ParentRef, Store};
 use super::{expr, lifecycle, lists};
-use crate::generate::{Generator, ids};
+use crate::generate::{Generator, StableHasher, ids};
 use crate::profile;
 use crate::schema::Direction;
 use crate::spec::Spec;
@@ -582,15 +584,13 @@ impl Engine {
         // The tenant's sequence keeps two records made at one instant (a frozen clock)
         // from getting one id.
         let seq = store.tenants.get(tenant).map_or(0, |t| t.next_seq);
-        let mut g = Generator::for_spec(
-            spec,
-            self.seed,
-            &format!(
-                "related {tenant}/{}/{}/{at}/{}/{seq}",
-                site.resource, site.id, made.resource
-            ),
-            Direction::Response,
+        let mut key = StableHasher::default();
+        let _ = write!(
+            key,
+            "related {tenant}/{}/{}/{at}/{}/{seq}",
+            site.resource, site.id, made.resource
         );
+        let mut g = Generator::for_spec_hashed(spec, self.seed, key.finish(), Direction::Response);
         g.use_examples = false;
         // As a create operation mints them: the prefix the profile gives, else the id
         // schema's pattern or format, else a KSUID.

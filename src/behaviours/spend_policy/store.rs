@@ -59,7 +59,11 @@ pub struct Approvals {
 impl Approvals {
     /// Adds an approval of `cents` decided at `at` (in order, unless the clock went back).
     pub fn add(&mut self, at: i64, cents: i64) {
-        let i = self.running.partition_point(|(t, _)| *t <= at);
+        // Usually the newest: appended without a search.
+        let i = match self.running.last() {
+            Some(&(last, _)) if last > at => self.running.partition_point(|(t, _)| *t <= at),
+            _ => self.running.len(),
+        };
         let before = i.checked_sub(1).map_or(0, |j| self.running[j].1);
         self.running.insert(i, (at, before + cents));
         for entry in &mut self.running[i + 1..] {
@@ -69,9 +73,15 @@ impl Approvals {
 
     /// Cents approved with a decision in [start, end).
     pub fn sum(&self, start: i64, end: i64) -> i64 {
-        let upto = |t: i64| {
-            let i = self.running.partition_point(|(at, _)| *at < t);
-            i.checked_sub(1).map_or(0, |j| self.running[j].1)
+        let upto = |t: i64| match (self.running.first(), self.running.last()) {
+            // Usually the period began before the first approval and ends after the last:
+            // nothing to search (a long list's search reads memory no decision has in cache).
+            (Some(&(first, _)), _) if first >= t => 0,
+            (_, Some(&(last, total))) if last < t => total,
+            _ => {
+                let i = self.running.partition_point(|(at, _)| *at < t);
+                i.checked_sub(1).map_or(0, |j| self.running[j].1)
+            }
         };
         upto(end) - upto(start)
     }
@@ -105,6 +115,13 @@ mod tests {
         assert_eq!(a.sum(10, 20), 150, "[10, 20) holds 10 and 15");
         assert_eq!(a.sum(20, 31), 500);
         assert_eq!(a.sum(31, 40), 0);
+        assert_eq!(
+            a.sum(30, 31),
+            300,
+            "the last approval, its instant included"
+        );
+        assert_eq!(a.sum(0, 10), 0, "the first approval, its instant excluded");
+        assert_eq!(Approvals::default().sum(0, 100), 0);
         a.add(20, 1);
         assert_eq!(a.sum(20, 21), 201, "two approvals at one instant");
     }

@@ -45,8 +45,9 @@ mod tests {
 
     #[test]
     fn a_key_written_in_pieces_hashes_as_the_whole_text() {
+        let (team, at, seq) = ("team", 1_765_000_000.25_f64, 7);
         let mut h = StableHasher::default();
-        let _ = write!(h, "related {}/{}/{}", "team", 1_765_000_000.25_f64, 7);
+        let _ = write!(h, "related {team}/{at}/{seq}");
         assert_eq!(h.finish(), stable_hash("related team/1765000000.25/7"));
         assert_ne!(h.finish(), stable_hash("related team/1765000000.25/8"));
         // FNV-1a's published value for "a".

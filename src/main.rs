@@ -100,7 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(async {
                 let stop = server::shutdown_signal()?;
-                let bound = server::serve::Bound::new(options).await?;
+                let bound = server::Bound::new(options).await?;
                 // Loaded (a state file's records included): from here on memory grows
                 // while requests wait.
                 no_huge_pages();

@@ -148,10 +148,15 @@ impl Node<'_> {
 impl<'a> Generator<'a> {
     /// A generator whose stream depends only on `seed` and `key` (e.g. an operation id).
     pub fn new(doc: &'a Value, seed: u64, key: &str, direction: Direction) -> Self {
+        Self::hashed(doc, seed, stable_hash(key), direction)
+    }
+
+    /// [`new`](Self::new) with the key already hashed ([`StableHasher`]).
+    fn hashed(doc: &'a Value, seed: u64, key: u64, direction: Direction) -> Self {
         Self {
             doc,
             spec: None,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ stable_hash(key)),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ key),
             direction,
             use_examples: true,
             made: None,
@@ -160,21 +165,14 @@ impl<'a> Generator<'a> {
 
     /// A generator for `spec`'s document that reuses the schemas it flattened before.
     pub fn for_spec(spec: &'a Spec, seed: u64, key: &str, direction: Direction) -> Self {
-        Self {
-            spec: Some(spec),
-            ..Self::new(&spec.doc, seed, key, direction)
-        }
+        Self::for_spec_hashed(spec, seed, stable_hash(key), direction)
     }
 
     /// [`for_spec`](Self::for_spec) with the key already hashed ([`StableHasher`]).
     pub fn for_spec_hashed(spec: &'a Spec, seed: u64, key: u64, direction: Direction) -> Self {
         Self {
-            doc: &spec.doc,
             spec: Some(spec),
-            rng: ChaCha8Rng::seed_from_u64(seed ^ key),
-            direction,
-            use_examples: true,
-            made: None,
+            ..Self::hashed(&spec.doc, seed, key, direction)
         }
     }
 

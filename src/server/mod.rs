@@ -21,4 +21,4 @@ pub mod view;
 
 pub use self::running::Running;
 pub use self::sandbox::Sandbox;
-pub use self::serve::{ServeError, ServeOptions, prepare, router, serve, shutdown_signal};
+pub use self::serve::{Bound, ServeError, ServeOptions, prepare, router, shutdown_signal};

@@ -231,17 +231,6 @@ impl Bound {
     }
 }
 
-/// Serves every API until `shutdown` resolves. Prints the "API -> URL" table once all
-/// listeners are bound, so a reader of stdout knows the sandbox is ready.
-pub async fn serve(
-    options: ServeOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let bound = Bound::new(options).await?;
-    bound.announce()?;
-    bound.run(shutdown).await
-}
-
 /// Each API's share of the state file.
 fn engines(sandboxes: &[Arc<Sandbox>]) -> Vec<Part<'_>> {
     sandboxes.iter().map(|s| s.engine.part()).collect()

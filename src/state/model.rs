@@ -136,14 +136,22 @@ pub struct Link {
 impl Resource {
     /// Whether `member` is one of the schema's properties.
     pub fn shows(&self, member: &str) -> bool {
+        self.position(member).is_some()
+    }
+
+    /// Where `member` is among the schema's properties.
+    fn position(&self, member: &str) -> Option<usize> {
         self.sorted_members
-            .binary_search_by(|m| m.as_str().cmp(member))
-            .is_ok()
+            .binary_search_by(|(m, _)| m.as_str().cmp(member))
+            .ok()
+            .map(|k| self.sorted_members[k].1)
     }
 
     /// [`shows`](Self::shows) for each of a record's `names`, in order. A record made from
     /// the schema has its properties in the schema's order (others after them), so each
-    /// name is mostly the property expected next, found by one comparison.
+    /// name is mostly the property expected next, found by one comparison; a name out of
+    /// that order (a behaviour's record listing `id` last) is searched for, and the names
+    /// after it are expected after it.
     pub fn shows_each<'n>(&self, names: impl Iterator<Item = &'n String>) -> Vec<bool> {
         let mut next = 0;
         names
@@ -152,7 +160,13 @@ impl Resource {
                     next += 1;
                     true
                 }
-                _ => self.shows(name),
+                _ => match self.position(name) {
+                    Some(at) => {
+                        next = at + 1;
+                        true
+                    }
+                    None => false,
+                },
             })
             .collect()
     }
@@ -168,9 +182,9 @@ pub struct Resource {
     pub schema: Option<String>,
     /// That schema's property names.
     pub members: Vec<String>,
-    /// The same, sorted: whether a record's member is one of them is asked for each member
-    /// of each event's object.
-    sorted_members: Vec<String>,
+    /// The same, sorted, each with its place in `members`: whether a record's member is one
+    /// of them (and where) is asked for each member of each event's object.
+    sorted_members: Vec<(String, usize)>,
     /// One record per tenant (profile `singleton`), with id [`SINGLETON_ID`].
     pub singleton: bool,
     /// The member naming the parent record, and the parent's resource, when the resource
@@ -660,7 +674,7 @@ impl Model {
                     envelope::id_member(&props, &name, item_params.get(&name).map(String::as_str))
                 })
                 .unwrap_or_else(|| "id".to_owned());
-            let mut sorted_members = props.clone();
+            let mut sorted_members: Vec<(String, usize)> = props.iter().cloned().zip(0..).collect();
             sorted_members.sort_unstable();
             let resource = Resource {
                 name: name.clone(),
@@ -766,4 +780,50 @@ pub fn success_schema(op: &crate::spec::Operation) -> Option<&str> {
 /// The item schema of a list response (see [`super::envelope::list_items`]).
 pub fn list_item_schema(spec: &Spec, list_ptr: &str, resource: &str) -> Option<String> {
     super::envelope::list_items(spec, list_ptr, resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resource;
+
+    fn resource(members: &[&str]) -> Resource {
+        let members: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
+        let mut sorted_members: Vec<(String, usize)> = members.iter().cloned().zip(0..).collect();
+        sorted_members.sort_unstable();
+        Resource {
+            name: "things".into(),
+            id_field: "id".into(),
+            id_prefix: None,
+            schema: None,
+            members,
+            sorted_members,
+            singleton: false,
+            parent_member: None,
+        }
+    }
+
+    /// Names in the schema's order, out of it, and not in it at all are each told apart.
+    #[test]
+    fn shows_each_answers_for_every_name_whatever_its_order() {
+        let r = resource(&["id", "object", "status", "amount", "created_at"]);
+        let names: Vec<String> = [
+            "object",
+            "status",
+            "secret",
+            "amount",
+            "id",
+            "created_at",
+            "zz",
+        ]
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+        assert_eq!(
+            r.shows_each(names.iter()),
+            [true, true, false, true, true, true, false]
+        );
+        for n in &names {
+            assert_eq!(r.shows(n), !matches!(n.as_str(), "secret" | "zz"), "{n}");
+        }
+    }
 }

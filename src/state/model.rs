@@ -139,6 +139,14 @@ impl Resource {
         self.position(member).is_some()
     }
 
+    /// `members` sorted by name, each with its place in `members` (what `sorted_members`
+    /// holds).
+    fn sorted_positions(members: &[String]) -> Vec<(String, usize)> {
+        let mut sorted: Vec<(String, usize)> = members.iter().cloned().zip(0..).collect();
+        sorted.sort_unstable();
+        sorted
+    }
+
     /// Where `member` is among the schema's properties.
     fn position(&self, member: &str) -> Option<usize> {
         self.sorted_members
@@ -674,8 +682,7 @@ impl Model {
                     envelope::id_member(&props, &name, item_params.get(&name).map(String::as_str))
                 })
                 .unwrap_or_else(|| "id".to_owned());
-            let mut sorted_members: Vec<(String, usize)> = props.iter().cloned().zip(0..).collect();
-            sorted_members.sort_unstable();
+            let sorted_members = Resource::sorted_positions(&props);
             let resource = Resource {
                 name: name.clone(),
                 id_field,
@@ -788,15 +795,13 @@ mod tests {
 
     fn resource(members: &[&str]) -> Resource {
         let members: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
-        let mut sorted_members: Vec<(String, usize)> = members.iter().cloned().zip(0..).collect();
-        sorted_members.sort_unstable();
         Resource {
+            sorted_members: Resource::sorted_positions(&members),
             name: "things".into(),
             id_field: "id".into(),
             id_prefix: None,
             schema: None,
             members,
-            sorted_members,
             singleton: false,
             parent_member: None,
         }

@@ -40,7 +40,10 @@ pub trait Services: Send + Sync {
     /// The seed generated data comes from.
     fn seed(&self) -> u64;
     /// Creates a record as a create operation would (id, derived members, lifecycle,
-    /// events, effects); returns its id.
+    /// events, effects); returns its id. The behaviour answers for the members it gives,
+    /// as it does for an [`update`](Self::update)'s: they are stored as given, not checked
+    /// against the schema and repaired (debug builds, and so the test suite, fail on a
+    /// record that breaks its schema).
     fn create(
         &self,
         store: &mut Store,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::behaviour::{Cx, Happened, Object, Refusal, Services, Settled, Usage};
 use super::call::{Call, Outcome};
-use super::effects::{Made, Site};
+use super::effects::{Made, MembersBy, Site};
 use super::engine::Engine;
 use super::events::Change;
 use super::store::Store;
@@ -44,6 +44,7 @@ impl Services for Engine {
             resource,
             parent: None,
             caused_by: None,
+            members_by: MembersBy::Behaviour,
         };
         self.make_settled(store, site, made, body)
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub use super::call::Identity;
 use super::credentials::fill;
-use super::effects::{Made, Site};
+use super::effects::{Made, MembersBy, Site};
 use super::engine::Engine;
 use super::lists::text;
 use super::store::Store;
@@ -193,6 +193,7 @@ impl Engine {
             resource,
             parent: None,
             caused_by: None,
+            members_by: MembersBy::Profile,
         };
         self.make(store, site, made, body);
     }

@@ -523,6 +523,8 @@ async fn teams_transfer_money_only_when_the_recipient_accepts() {
         )
         .await;
     assert_eq!(status, 201, "{code}");
+    // A payment code, shown as one (its item GET answers a transfer recipient instead).
+    assert_eq!(code["object"], "payment_code", "{code}");
     let code = code["code"].as_str().expect("a code").to_owned();
     assert!(code.starts_with("CTX-") && code.len() == 13, "{code}");
     let pay = json!({"currency": "usd", "payment_code": code});

@@ -76,13 +76,59 @@ pub fn uuid_from_bytes(mut b: [u8; 16]) -> String {
     )
 }
 
-/// Whether a `pattern` describes a KSUID (27 base62 characters), however it is spelled.
-pub fn is_ksuid_pattern(pattern: &str) -> bool {
-    let p = pattern.trim_start_matches('^').trim_end_matches('$');
-    matches!(
-        p,
-        "[0-9A-Za-z]{27}" | "[A-Za-z0-9]{27}" | "[a-zA-Z0-9]{27}" | "[0-9a-zA-Z]{27}"
-    )
+/// An id that carries its own time, as a `pattern` describes it: a literal prefix (`req_`),
+/// then a KSUID or a ULID.
+pub struct TimeOrdered<'p> {
+    prefix: &'p str,
+    kind: Kind,
+}
+
+enum Kind {
+    Ksuid,
+    /// In upper case (as the ULID specification writes them) or lower.
+    Ulid {
+        lower: bool,
+    },
+}
+
+impl<'p> TimeOrdered<'p> {
+    /// The time-ordered id `pattern` describes: a KSUID (27 base62 characters, the class
+    /// spelled any way) or a ULID (26 Crockford base32 characters, in either case) after a
+    /// literal prefix. `None` for any other pattern.
+    pub fn of(pattern: &'p str) -> Option<Self> {
+        let p = pattern.strip_prefix('^').unwrap_or(pattern);
+        let p = p.strip_suffix('$').unwrap_or(p);
+        let (prefix, class) = p.split_at(p.find('[')?);
+        if !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return None;
+        }
+        let kind = match class {
+            "[0-9A-Za-z]{27}" | "[A-Za-z0-9]{27}" | "[a-zA-Z0-9]{27}" | "[0-9a-zA-Z]{27}" => {
+                Kind::Ksuid
+            }
+            "[0-9A-HJKMNP-TV-Z]{26}" => Kind::Ulid { lower: false },
+            "[0-9a-hjkmnp-tv-z]{26}" => Kind::Ulid { lower: true },
+            _ => return None,
+        };
+        Some(Self { prefix, kind })
+    }
+
+    /// A new id of this shape, made at `unix_ms`: ids minted later sort later, as the real
+    /// APIs' do.
+    pub fn mint(&self, rng: &mut ChaCha8Rng, unix_ms: i64) -> String {
+        let id = match self.kind {
+            Kind::Ksuid => ksuid(rng, unix_ms.div_euclid(1000)),
+            Kind::Ulid { lower } => {
+                let ms = u64::try_from(unix_ms).unwrap_or(0);
+                let id = ulid::Ulid::from_parts(ms, rng.random::<u128>()).to_string();
+                if lower { id.to_ascii_lowercase() } else { id }
+            }
+        };
+        format!("{}{id}", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -100,7 +146,41 @@ mod tests {
         let u = uuid(&mut a);
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
-        assert!(is_ksuid_pattern("^[0-9A-Za-z]{27}$"));
+    }
+
+    /// KSUIDs and ULIDs, bare or after a prefix, fit their pattern and carry their time:
+    /// ids minted later sort later. Other patterns are not taken for either.
+    #[test]
+    fn time_ordered_ids_fit_their_pattern_and_sort_by_time() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for pattern in [
+            "^req_[0-9a-hjkmnp-tv-z]{26}$",
+            "^[0-9A-HJKMNP-TV-Z]{26}$",
+            "^cus_[0-9A-Za-z]{27}$",
+            "^[a-zA-Z0-9]{27}$",
+        ] {
+            let re = regex::Regex::new(pattern).expect("a regex");
+            let shape = TimeOrdered::of(pattern).expect("a time-ordered id");
+            let earlier = shape.mint(&mut rng, 1_750_000_000_000);
+            let later = shape.mint(&mut rng, 1_750_000_005_000);
+            assert!(
+                re.is_match(&earlier) && re.is_match(&later),
+                "{earlier} {later}"
+            );
+            assert!(earlier < later, "{pattern}: {earlier} !< {later}");
+        }
+        let shape = TimeOrdered::of("^le_[0-9a-hjkmnp-tv-z]{26}$").expect("a ULID");
+        let id = shape.mint(&mut rng, 1_750_000_000_000);
+        let decoded = ulid::Ulid::from_string(&id[3..].to_ascii_uppercase()).expect("a ULID");
+        assert_eq!(decoded.timestamp_ms(), 1_750_000_000_000);
+        for other in [
+            "^[0-9a-f]{26}$",
+            "^req_[0-9a-z]{26}",
+            "^a.b[0-9A-Za-z]{27}$",
+            "[0-9A-Z]{26}",
+        ] {
+            assert!(TimeOrdered::of(other).is_none(), "{other}");
+        }
     }
 
     #[test]

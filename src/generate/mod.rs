@@ -646,9 +646,13 @@ impl<'a> Generator<'a> {
             .map(|n| n as usize);
         let format = map.kw("format").and_then(Value::as_str).unwrap_or("");
         let pattern = map.kw("pattern").and_then(Value::as_str);
-        if format == "ksuid" || pattern.is_some_and(ids::is_ksuid_pattern) {
+        if format == "ksuid" {
             let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30);
             return ids::ksuid(&mut self.rng, t);
+        }
+        if let Some(shape) = pattern.and_then(ids::TimeOrdered::of) {
+            let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30);
+            return shape.mint(&mut self.rng, t * 1000);
         }
         if let Some(p) = pattern
             && let Some(s) = self.matching(p, min, max)

@@ -599,10 +599,14 @@ impl Engine {
         // from getting one id.
         let seq = store.tenants.get(tenant).map_or(0, |t| t.next_seq);
         let mut key = StableHasher::default();
+        // The instant by its bits: writing a float out in decimal cost more than the rest.
         let _ = write!(
             key,
-            "related {tenant}/{}/{}/{at}/{}/{seq}",
-            site.resource, site.id, made.resource
+            "related {tenant}/{}/{}/{}/{}/{seq}",
+            site.resource,
+            site.id,
+            at.to_bits(),
+            made.resource
         );
         let mut g = Generator::for_spec_hashed(spec, self.seed, key.finish(), Direction::Response);
         g.use_examples = false;
@@ -615,9 +619,13 @@ impl Engine {
                     if m.get("type").and_then(Value::as_str) == Some("string")
                         && (m.get("pattern").is_some() || m.get("format").is_some()) =>
                 {
-                    match g.value(m) {
-                        Value::String(s) => s,
-                        _ => ids::ksuid(g.rng(), at.floor() as i64),
+                    let pattern = m.get("pattern").and_then(Value::as_str);
+                    match pattern.and_then(ids::TimeOrdered::of) {
+                        Some(shape) => shape.mint(g.rng(), (at * 1000.0).floor() as i64),
+                        None => match g.value(m) {
+                            Value::String(s) => s,
+                            _ => ids::ksuid(g.rng(), at.floor() as i64),
+                        },
                     }
                 }
                 _ => ids::ksuid(g.rng(), at.floor() as i64),

@@ -104,15 +104,24 @@ pub fn timestamp_for(spec: &Spec, schema_ptr: &str, member: &str, unix: i64) -> 
 
 /// `unix` as a number (`in_seconds`) or as RFC 3339 text.
 fn stamp(in_seconds: bool, unix: i64) -> Value {
-    if in_seconds {
-        json!(unix)
-    } else {
-        json!(
-            chrono::DateTime::from_timestamp(unix, 0)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default()
-        )
+    thread_local! {
+        /// The last second written, and how: a busy sandbox stamps one second thousands of
+        /// times (each record made gets two or three stamps).
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
     }
+    if in_seconds {
+        return json!(unix);
+    }
+    LAST.with_borrow_mut(|(second, text)| {
+        if *second != unix {
+            *text = chrono::DateTime::from_timestamp(unix, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            *second = unix;
+        }
+        Value::String(text.clone())
+    })
 }
 
 /// Whether member `member` of the schema at `schema_ptr` holds a number (unix seconds).

@@ -598,39 +598,7 @@ impl Engine {
         // The tenant's sequence keeps two records made at one instant (a frozen clock)
         // from getting one id.
         let seq = store.tenants.get(tenant).map_or(0, |t| t.next_seq);
-        let mut key = StableHasher::default();
-        // The instant by its bits: writing a float out in decimal cost more than the rest.
-        let _ = write!(
-            key,
-            "related {tenant}/{}/{}/{}/{}/{seq}",
-            site.resource,
-            site.id,
-            at.to_bits(),
-            made.resource
-        );
-        let mut g = Generator::for_spec_hashed(spec, self.seed, key.finish(), Direction::Response);
-        g.use_examples = false;
-        // As a create operation mints them: the prefix the profile gives, else the id
-        // schema's pattern or format, else a KSUID.
-        let minted = match target.and_then(|r| r.id_prefix.as_deref()) {
-            Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
-            None => match self.id_schema(spec, made.resource) {
-                Some(m)
-                    if m.get("type").and_then(Value::as_str) == Some("string")
-                        && (m.get("pattern").is_some() || m.get("format").is_some()) =>
-                {
-                    let pattern = m.get("pattern").and_then(Value::as_str);
-                    match pattern.and_then(ids::TimeOrdered::of) {
-                        Some(shape) => shape.mint(g.rng(), (at * 1000.0).floor() as i64),
-                        None => match g.value(m) {
-                            Value::String(s) => s,
-                            _ => ids::ksuid(g.rng(), at.floor() as i64),
-                        },
-                    }
-                }
-                _ => ids::ksuid(g.rng(), at.floor() as i64),
-            },
-        };
+        let minted = self.mint_made_id(site, &made, seq);
         new_body
             .entry(id_field.to_owned())
             .or_insert_with(|| json!(minted));
@@ -705,6 +673,48 @@ impl Engine {
             .filter(|_| self.settles_when_stored(made.resource))
             .map(|(record, text)| Settled { record, text });
         (new_id, settled)
+    }
+
+    /// A new id for a record of `made.resource` made at `site`, as a create operation mints
+    /// them: the prefix the profile gives, else the id schema's pattern or format, else a
+    /// KSUID. `seq` (the tenant's sequence) keeps two records made at one instant (a frozen
+    /// clock) from getting one id.
+    fn mint_made_id(&self, site: Site<'_>, made: &Made<'_>, seq: u64) -> String {
+        let Site {
+            spec, tenant, at, ..
+        } = site;
+        let mut key = StableHasher::default();
+        // The instant by its bits: writing a float out in decimal cost more than the rest.
+        let _ = write!(
+            key,
+            "related {tenant}/{}/{}/{}/{}/{seq}",
+            site.resource,
+            site.id,
+            at.to_bits(),
+            made.resource
+        );
+        let mut g = Generator::for_spec_hashed(spec, self.seed, key.finish(), Direction::Response);
+        g.use_examples = false;
+        let target = self.model.resources.get(made.resource);
+        match target.and_then(|r| r.id_prefix.as_deref()) {
+            Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
+            None => match self.id_schema(spec, made.resource) {
+                Some(m)
+                    if m.get("type").and_then(Value::as_str) == Some("string")
+                        && (m.get("pattern").is_some() || m.get("format").is_some()) =>
+                {
+                    let pattern = m.get("pattern").and_then(Value::as_str);
+                    match pattern.and_then(ids::TimeOrdered::of) {
+                        Some(shape) => shape.mint(g.rng(), (at * 1000.0).floor() as i64),
+                        None => match g.value(m) {
+                            Value::String(s) => s,
+                            _ => ids::ksuid(g.rng(), at.floor() as i64),
+                        },
+                    }
+                }
+                _ => ids::ksuid(g.rng(), at.floor() as i64),
+            },
+        }
     }
 
     /// A record was just stored (at `site.at`; a site with no transition): its derived

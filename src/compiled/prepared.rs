@@ -48,12 +48,31 @@ impl Prepared {
     }
 }
 
-/// `value` as compact JSON bytes, in an allocation of exactly their size (answers are kept
-/// for idempotent replays, so spare capacity would be kept with them).
-pub fn json_bytes(value: &Value) -> Bytes {
-    Bytes::from(
-        serde_json::to_vec(value)
-            .unwrap_or_default()
-            .into_boxed_slice(),
-    )
+/// `value` as compact JSON bytes, in an allocation of exactly their size (answers, records
+/// and events are kept, so spare capacity would be kept with them).
+///
+/// Written into a buffer the thread keeps, then copied once: growing a fresh buffer as the
+/// text comes took three or four reallocations per record, inside the store's lock when a
+/// behaviour makes records.
+pub fn json_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Bytes {
+    /// Larger texts are written into a buffer of their own, not kept by the thread.
+    const KEPT_MAX: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        // A value whose serializing writes JSON of its own gets a buffer of its own.
+        let Ok(mut scratch) = cell.try_borrow_mut() else {
+            return Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+        };
+        scratch.clear();
+        if serde_json::to_writer(&mut *scratch, value).is_err() {
+            scratch.clear();
+        }
+        let text = Bytes::copy_from_slice(&scratch);
+        if scratch.capacity() > KEPT_MAX {
+            *scratch = Vec::new();
+        }
+        text
+    })
 }

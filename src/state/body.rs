@@ -52,7 +52,7 @@ const DICT_MAX: usize = 4096;
 
 impl Body {
     pub fn new(members: &Map<String, Value>) -> Self {
-        Self::from_json(Bytes::from(serde_json::to_vec(members).unwrap_or_default()))
+        Self::from_json(crate::compiled::prepared::json_bytes(members))
     }
 
     /// Bytes known to be a JSON object (read back from the store's own output).

@@ -646,8 +646,7 @@ impl Engine {
         }
         // A record complete when stored is written once: its text is stored, and shown by
         // its created event and by whoever answers with it.
-        let text =
-            completed.then(|| Bytes::from(serde_json::to_vec(&new_body).unwrap_or_default()));
+        let text = completed.then(|| crate::compiled::prepared::json_bytes(&new_body));
         let body = text
             .clone()
             .map_or_else(|| Body::new(&new_body), Body::from_json);

@@ -84,6 +84,11 @@ pub trait Services: Send + Sync {
     fn perform(&self, api: &Api, store: &mut Store, oi: usize, call: &Call) -> Outcome;
     /// The tenant's use of its rate-limit window.
     fn usage(&self, tenant: &str) -> Usage;
+    /// Whether a state file is kept. A behaviour's own changes
+    /// ([`OwnData::take_changes`](super::persist::OwnData::take_changes)) are read only
+    /// then: without one, it need not write them (a dakkio batch wrote every reading again,
+    /// a Dino decision its wallet, each under the store's lock, to be dropped unread).
+    fn keeps_changes(&self) -> bool;
 }
 
 /// A record just created, as it was stored: its members, and the JSON text stored (an answer

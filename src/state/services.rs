@@ -94,6 +94,10 @@ impl Services for Engine {
     fn usage(&self, tenant: &str) -> Usage {
         self.rate_limit.usage(tenant, self.clock.now_secs())
     }
+
+    fn keeps_changes(&self) -> bool {
+        self.log.is_some()
+    }
 }
 
 impl Engine {

@@ -193,7 +193,13 @@ impl TimeSeries {
                 continue;
             };
             let (sent, points): (Vec<usize>, Vec<NewPoint>) = items.into_iter().unzip();
-            let at = self.store_points(cx.tenant, &source, container, &points, received);
+            let at = self.store_points(
+                cx.tenant,
+                &source,
+                container,
+                &points,
+                (received, cx.engine.keeps_changes()),
+            );
             alerts::evaluate(self, cx, &source, container, &points, &at);
             for ((n, p), i) in sent.into_iter().zip(&points).zip(at) {
                 placed.push((n, source.clone(), i, p.ts));

@@ -200,14 +200,14 @@ impl OwnData for TimeSeries {
                 })
                 .collect();
             let received = c.get("r").and_then(Value::as_i64).unwrap_or(0);
+            // Replayed from the log: not written to it again.
             self.store_points(
                 &text(c, "t"),
                 &text(c, "s"),
                 &text(c, "c"),
                 &points,
-                received,
+                (received, false),
             );
-            self.changes.lock().clear();
         } else if let Some(c) = change.get("drop_container") {
             let container = text(c, "c");
             self.drop_series(&text(c, "t"), |_, s| s.container == container);

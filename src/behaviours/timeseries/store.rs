@@ -100,14 +100,15 @@ impl TimeSeries {
             .sum()
     }
 
-    /// Stores points of one source and records the change for the state log.
+    /// Stores points of one source and, when `logged` (a state file is kept), records the
+    /// change for the state log.
     pub(super) fn store_points(
         &self,
         tenant: &str,
         source: &str,
         container: &str,
         points: &[NewPoint],
-        received: i64,
+        (received, logged): (i64, bool),
     ) -> Vec<usize> {
         let mut data = self.data.lock();
         let series = data
@@ -117,6 +118,9 @@ impl TimeSeries {
             .entry(source.to_owned())
             .or_insert_with(|| Series::new(container));
         let at: Vec<usize> = points.iter().map(|p| series.push(p, received)).collect();
+        if !logged {
+            return at;
+        }
         let rows: Vec<Value> = points
             .iter()
             .map(|p| json!([p.ts, p.values, p.metadata]))

@@ -101,7 +101,9 @@ pub fn record(engine: &Engine, resource: &str, id: &str, tenant: Option<&str>) -
         .lock()
         .iter()
         .filter(|e| e.tenant == owner)
-        .filter(|e| meta.caused.contains(&e.id) || mentions(&e.data()["object"], id_field, id))
+        .filter(|e| {
+            meta.caused.iter().any(|c| c == e.id()) || mentions(&e.data()["object"], id_field, id)
+        })
         .map(|e| json!(e))
         .collect();
     Some(
@@ -159,7 +161,7 @@ pub fn became_due(
         .events
         .lock()
         .since(events_before)
-        .map(|e| json!({"id": e.id, "type": e.kind, "tenant": e.tenant}))
+        .map(|e| json!({"id": e.id(), "type": e.kind, "tenant": e.tenant}))
         .collect();
     json!({"changed": changed, "events": events})
 }

@@ -69,7 +69,7 @@ fn list(api: &Api, engine: &Engine, oi: usize, schema: &str, call: &Call) -> Out
         .iter()
         .enumerate()
         .filter(|(_, e)| e.tenant == call.tenant)
-        .map(|(i, e)| (e.id.clone(), i))
+        .map(|(i, e)| (e.id().to_owned(), i))
         .collect();
     let records: Vec<Map<String, Value>> = {
         let hooks = engine.webhooks.lock();
@@ -249,7 +249,7 @@ fn replay(
         .events
         .lock()
         .iter()
-        .find(|e| e.id == event_id && e.tenant == call.tenant)
+        .find(|e| e.tenant == call.tenant && e.id() == event_id)
         .map(|e| (e.kind.clone(), e.payload()));
     let Some((kind, payload)) = event else {
         return Outcome::Problem(404, format!("no event '{event_id}'"));

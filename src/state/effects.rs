@@ -845,7 +845,7 @@ impl Engine {
             .lock()
             .since(mark)
             .filter(|e| e.tenant == tenant)
-            .map(|e| e.id.clone())
+            .map(|e| e.id().to_owned())
             .collect();
         if new.is_empty() {
             return;

@@ -7,13 +7,11 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::engine::Engine;
-use super::events::{Change, Event, Payload, Unwritten};
+use super::events::{self, Change, Event, Payload, Unwritten};
 use super::model::singular;
 use super::payload::{self, Head, Object};
 use super::store::{Body, Meta, Store};
 use super::webhooks;
-use crate::generate::{Generator, ids};
-use crate::schema::Direction;
 
 /// What the caller of [`Engine::emit_text`] has of a record's JSON text.
 pub(super) enum Text {
@@ -128,50 +126,42 @@ impl Engine {
         at: f64,
     ) {
         let mut events = self.events.lock();
-        let mut g = Generator::new(
-            &Value::Null,
-            self.seed,
-            &format!("event {}", events.count()),
-            Direction::Response,
-        );
-        let id = ids::ksuid(g.rng(), at.floor() as i64);
         let created = at.floor() as i64;
-        let head = Head {
-            id: &id,
-            kind,
-            created,
-            tenant,
-        };
+        let place = (self.seed, events.count());
         let listed = self.model.resources.contains_key("events");
         let urls = self.targets_for(store, tenant, kind);
-        let payload = match object {
-            // Nobody receives or lists it now: written if it is ever asked for.
+        let event = match object {
+            // Nobody receives or lists it now: written (and its id minted) if it is ever
+            // asked for.
             Object::Text(text) if !listed && urls.is_empty() => {
-                Payload::Later(Arc::new(Unwritten {
+                let payload = Payload::Later(Arc::new(Unwritten {
                     profile: self.profile.clone(),
                     object: Bytes::clone(text),
                     previous: previous.cloned(),
-                }))
+                }));
+                Event::new(place, kind, created, tenant, payload)
             }
             _ => {
+                let id = events::mint_id(place, created);
+                let head = Head {
+                    id: &id,
+                    kind,
+                    created,
+                    tenant,
+                };
                 let text = payload::write_for(&self.profile, &head, object, previous);
                 self.deliver_later(tenant, &id, kind, urls, &text, at);
                 let body = Body::from_json(text);
                 // APIs with an events collection list their events there too: the log
                 // shares the body as stored there (packed).
-                Payload::Written(match listed {
+                let body = match listed {
                     true => self.list_event(store, &head, body),
                     false => body,
-                })
+                };
+                Event::new(place, kind, created, tenant, Payload::Written(body)).minted(id)
             }
         };
-        events.push(Event {
-            id,
-            kind: kind.to_owned(),
-            created,
-            tenant: tenant.to_owned(),
-            payload,
-        });
+        events.push(event);
     }
 
     /// Files event `head` with payload `body` in the API's events collection; the body as

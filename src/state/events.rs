@@ -8,7 +8,7 @@
 //! is state and keeps every event.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::ser::SerializeMap;
@@ -17,12 +17,14 @@ use serde_json::Value;
 
 use super::payload::{self, Head, Object};
 use super::store::Body;
+use crate::generate::{Generator, ids};
 use crate::profile::Profile;
+use crate::schema::Direction;
 
 /// One recorded change.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub id: String,
+    id: EventId,
     pub kind: String,
     pub created: i64,
     pub tenant: String,
@@ -55,14 +57,66 @@ impl std::fmt::Debug for Payload {
     }
 }
 
+/// The id of event number `ordinal` of the log, recorded at `created`, under `seed`.
+pub fn mint_id((seed, ordinal): (u64, usize), created: i64) -> String {
+    let key = format!("event {ordinal}");
+    let mut g = Generator::new(&Value::Null, seed, &key, Direction::Response);
+    ids::ksuid(g.rng(), created)
+}
+
+/// An event's id: minted when first read, from the sandbox's seed and the event's place
+/// in the log (most events under load are never read, and minting one cost as much as the
+/// rest of recording it, under the store's lock).
+#[derive(Debug, Clone)]
+struct EventId {
+    minted: OnceLock<String>,
+    seed: u64,
+    ordinal: usize,
+}
+
 impl Event {
+    /// Event number `ordinal` of the log, recorded at `created`: its id is minted from
+    /// `seed` when first read.
+    pub fn new(
+        (seed, ordinal): (u64, usize),
+        kind: &str,
+        created: i64,
+        tenant: &str,
+        payload: Payload,
+    ) -> Self {
+        Self {
+            id: EventId {
+                minted: OnceLock::new(),
+                seed,
+                ordinal,
+            },
+            kind: kind.to_owned(),
+            created,
+            tenant: tenant.to_owned(),
+            payload,
+        }
+    }
+
+    /// [`new`](Self::new), its id minted already (to write its payload now).
+    pub fn minted(mut self, id: String) -> Self {
+        self.id.minted = OnceLock::from(id);
+        self
+    }
+
+    /// The event's id (a KSUID of the time it was recorded).
+    pub fn id(&self) -> &str {
+        self.id
+            .minted
+            .get_or_init(|| mint_id((self.id.seed, self.id.ordinal), self.created))
+    }
+
     /// The payload, written now if it was not.
     pub fn payload(&self) -> Body {
         match &self.payload {
             Payload::Written(body) => body.clone(),
             Payload::Later(u) => {
                 let head = Head {
-                    id: &self.id,
+                    id: self.id(),
                     kind: &self.kind,
                     created: self.created,
                     tenant: &self.tenant,
@@ -88,7 +142,7 @@ impl Event {
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(5))?;
-        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("id", self.id())?;
         map.serialize_entry("type", &self.kind)?;
         map.serialize_entry("created", &self.created)?;
         map.serialize_entry("tenant", &self.tenant)?;
@@ -173,13 +227,23 @@ mod tests {
     use super::*;
 
     fn event(n: usize) -> Event {
-        Event {
-            id: format!("evt_{n}"),
-            kind: "thing.created".into(),
-            created: 0,
-            tenant: "t".into(),
-            payload: Payload::Written(Body::from_json(bytes::Bytes::from_static(b"{}"))),
-        }
+        let payload = Payload::Written(Body::from_json(bytes::Bytes::from_static(b"{}")));
+        Event::new((7, n), "thing.created", 0, "t", payload).minted(format!("evt_{n}"))
+    }
+
+    /// An id minted when first read is the one the event would have been given when
+    /// recorded (seed, place in the log, time), and the same every time it is read.
+    #[test]
+    fn an_id_minted_late_is_the_id_minted_early() {
+        let payload = || Payload::Written(Body::from_json(bytes::Bytes::from_static(b"{}")));
+        let late = Event::new((7, 42), "thing.created", 1_750_000_000, "t", payload());
+        let mut g = Generator::new(&Value::Null, 7, "event 42", Direction::Response);
+        let early = ids::ksuid(g.rng(), 1_750_000_000);
+        assert_eq!(late.id(), early);
+        assert_eq!(mint_id((7, 42), 1_750_000_000), early);
+        assert_eq!(late.clone().id(), late.id());
+        let other = Event::new((7, 43), "thing.created", 1_750_000_000, "t", payload());
+        assert_ne!(other.id(), late.id());
     }
 
     #[test]
@@ -192,8 +256,9 @@ mod tests {
             log.push(event(n));
         }
         assert_eq!(log.count(), 5);
-        let ids =
-            |it: &mut dyn Iterator<Item = &Event>| it.map(|e| e.id.clone()).collect::<Vec<_>>();
+        let ids = |it: &mut dyn Iterator<Item = &Event>| {
+            it.map(|e| e.id().to_owned()).collect::<Vec<_>>()
+        };
         assert_eq!(ids(&mut log.iter()), ["evt_2", "evt_3", "evt_4"]);
         assert_eq!(ids(&mut log.since(4)), ["evt_4"]);
         // A mark older than the window gives what is still kept.

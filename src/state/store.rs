@@ -241,8 +241,12 @@ impl IdSet {
                 many.insert(seq);
                 *self = Self::Many(many);
             }
+            // Records are filed in the order they are made: appending skips the search for
+            // the value's place.
             Self::Many(m) => {
-                m.insert(seq);
+                if m.try_push(seq).is_err() {
+                    m.insert(seq);
+                }
             }
         }
     }

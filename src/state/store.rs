@@ -241,12 +241,8 @@ impl IdSet {
                 many.insert(seq);
                 *self = Self::Many(many);
             }
-            // Records are filed in the order they are made: appending skips the search for
-            // the value's place.
             Self::Many(m) => {
-                if m.try_push(seq).is_err() {
-                    m.insert(seq);
-                }
+                m.insert(seq);
             }
         }
     }

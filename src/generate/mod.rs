@@ -85,6 +85,9 @@ pub struct Generator<'a> {
     direction: Direction,
     /// Use `example` values found on scalar properties when they fit their schema.
     pub use_examples: bool,
+    /// When (unix milliseconds) an id that carries its time (a KSUID or ULID pattern) is
+    /// minted: the record's creation, for a new record's id; else a recent time drawn.
+    pub minted_at: Option<i64>,
     /// The members of the object [`gen_object`](Self::gen_object) generated last at a
     /// stable place (by the address of its schema), for [`Known::Members`].
     made: Option<(usize, Vec<Slot>)>,
@@ -159,6 +162,7 @@ impl<'a> Generator<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed ^ key),
             direction,
             use_examples: true,
+            minted_at: None,
             made: None,
         }
     }
@@ -651,8 +655,11 @@ impl<'a> Generator<'a> {
             return ids::ksuid(&mut self.rng, t);
         }
         if let Some(shape) = pattern.and_then(ids::TimeOrdered::of) {
-            let t = BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30);
-            return shape.mint(&mut self.rng, t * 1000);
+            let ms = match self.minted_at {
+                Some(ms) => ms,
+                None => (BASE_UNIX_SECONDS - self.rng.random_range(0..86_400 * 30)) * 1000,
+            };
+            return shape.mint(&mut self.rng, ms);
         }
         if let Some(p) = pattern
             && let Some(s) = self.matching(p, min, max)

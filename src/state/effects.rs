@@ -695,6 +695,7 @@ impl Engine {
         );
         let mut g = Generator::for_spec_hashed(spec, self.seed, key.finish(), Direction::Response);
         g.use_examples = false;
+        g.minted_at = Some((at * 1000.0).floor() as i64);
         let target = self.model.resources.get(made.resource);
         match target.and_then(|r| r.id_prefix.as_deref()) {
             Some(prefix) => format!("{prefix}{}", ids::ksuid(g.rng(), at.floor() as i64)),
@@ -703,13 +704,9 @@ impl Engine {
                     if m.get("type").and_then(Value::as_str) == Some("string")
                         && (m.get("pattern").is_some() || m.get("format").is_some()) =>
                 {
-                    let pattern = m.get("pattern").and_then(Value::as_str);
-                    match pattern.and_then(ids::TimeOrdered::of) {
-                        Some(shape) => shape.mint(g.rng(), (at * 1000.0).floor() as i64),
-                        None => match g.value(m) {
-                            Value::String(s) => s,
-                            _ => ids::ksuid(g.rng(), at.floor() as i64),
-                        },
+                    match g.value(m) {
+                        Value::String(s) => s,
+                        _ => ids::ksuid(g.rng(), at.floor() as i64),
                     }
                 }
                 _ => ids::ksuid(g.rng(), at.floor() as i64),

@@ -164,3 +164,21 @@ fn same_seed_same_value_different_seed_different_value() {
     );
     assert_ne!(a, c);
 }
+
+/// A generator told when a record is made mints a time-ordered id with that time, as the
+/// create and made-record paths tell it; untold, it draws a recent time.
+#[test]
+fn a_generated_id_carries_the_time_it_is_told() {
+    let schema = serde_json::json!({"type": "string", "pattern": "^req_[0-9a-hjkmnp-tv-z]{26}$"});
+    let doc = serde_json::Value::Null;
+    let time_of = |id: &serde_json::Value| {
+        let id = id.as_str().expect("a string id");
+        let ulid = ulid::Ulid::from_string(&id[4..].to_ascii_uppercase()).expect("a ULID");
+        ulid.timestamp_ms()
+    };
+    let mut told = Generator::new(&doc, 7, "a record", Direction::Response);
+    told.minted_at = Some(1_750_000_000_000);
+    assert_eq!(time_of(&told.value(&schema)), 1_750_000_000_000);
+    let mut untold = Generator::new(&doc, 7, "a record", Direction::Response);
+    assert_ne!(time_of(&untold.value(&schema)), 1_750_000_000_000);
+}

@@ -41,10 +41,21 @@ impl SpendPolicy {
 
     /// The same, in `tenant`'s wallet and ledger (the other side of a transfer).
     pub fn book_for(&self, cx: &mut Cx<'_>, tenant: &str, m: &Movement<'_>) -> (String, i64) {
-        let after = self.wallet(tenant) + m.cents;
-        if let Some(balance) = self.wallets.lock().get_mut(tenant) {
-            *balance = after;
-        }
+        let after = {
+            let mut wallets = self.wallets.lock();
+            match wallets.get_mut(tenant) {
+                Some(balance) => {
+                    *balance += m.cents;
+                    *balance
+                }
+                // A new team's wallet starts full.
+                None => {
+                    let after = self.s.wallet_cents + m.cents;
+                    wallets.insert(tenant.to_owned(), after);
+                    after
+                }
+            }
+        };
         if cx.engine.keeps_changes() {
             self.changes
                 .lock()

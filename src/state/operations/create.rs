@@ -50,14 +50,8 @@ impl Ctx<'_> {
                 json!(seq)
             }
             Some(m) if m.get("format").is_some() || m.get("pattern").is_some() => {
-                match m
-                    .get("pattern")
-                    .and_then(Value::as_str)
-                    .and_then(ids::TimeOrdered::of)
-                {
-                    Some(shape) => json!(shape.mint(g.rng(), self.call.now * 1000)),
-                    None => g.value(m),
-                }
+                g.minted_at = Some(self.call.now * 1000);
+                g.value(m)
             }
             _ => json!(ids::ksuid(g.rng(), self.call.now)),
         }
